@@ -1,0 +1,43 @@
+"""Workspace-wide pytest fixtures: every test keeps DDS on this machine.
+
+At import the whole test session gets the loopback-only ROS environment; tests that start ROS
+contexts or nodes take ``ros_domain``, which leases a domain id no concurrent test or run uses
+and gives the test its own ``ROS_LOG_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qtopt_policy.ros_env import apply_ros_environment, lease_domain_id, ros_environment
+
+# Before any test module imports rclpy: localhost discovery, the shipped FastDDS profile, and
+# a domain that is not the machine-wide default 0 (tests use ros_domain for their own).
+apply_ros_environment(domain_id=int(os.environ.get("QTOPT_TEST_BASE_DOMAIN", "231")))
+
+
+@pytest.fixture
+def ros_domain(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[int]:
+    """Lease a test-unique ROS_DOMAIN_ID and set the local-only ROS environment for the test."""
+    with lease_domain_id() as domain_id:
+        env = ros_environment(domain_id, tmp_path / "ros_log")
+        for key, value in env.items():
+            if os.environ.get(key) != value:
+                monkeypatch.setenv(key, value)
+        yield domain_id
+
+
+def assert_ament_package_installed(name: str) -> Path:
+    """The package is in the ament index of the venv with a format-3 package.xml of its name."""
+    from ament_index_python.packages import get_package_share_directory
+
+    share = Path(get_package_share_directory(name))
+    manifest = ET.parse(share / "package.xml").getroot()
+    assert manifest.get("format") == "3"
+    assert manifest.findtext("name") == name
+    return share

@@ -1,0 +1,1 @@
+"""QT-Opt grasping cell: simulation, hardware adapters, success detection and recording."""

@@ -1,0 +1,20 @@
+from setuptools import find_packages, setup
+
+package_name = "qtopt_collector"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
+        (f"share/{package_name}", ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="qtopt-ros developers",
+    maintainer_email="dev@qtopt-ros.org",
+    description="QT-Opt grasping cell: sim, hardware adapters, success detection, recording.",
+    license="Apache-2.0",
+    entry_points={"console_scripts": []},
+)

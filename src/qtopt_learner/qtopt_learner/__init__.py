@@ -1,0 +1,1 @@
+"""QT-Opt learner: replay, Bellman updaters, training and joint fine-tuning."""

@@ -1,0 +1,58 @@
+"""Conversions between numpy arrays and ``sensor_msgs`` / ``qtopt_msgs`` messages.
+
+The adapter layer between the ROS-free core and the nodes: it imports message types but no
+rclpy. Images are ``rgb8`` (Sec. 5: the state holds an RGB image).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sensor_msgs.msg import Image
+
+from qtopt_msgs.msg import Observation
+
+RGB8 = "rgb8"
+
+
+def image_to_msg(image: np.ndarray, frame_id: str = "camera_optical_frame") -> Image:
+    """Wrap an ``H x W x 3`` uint8 RGB array in a ``sensor_msgs/Image`` (rgb8)."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(
+            f"image has dtype {image.dtype} and shape {image.shape}: expected uint8 H x W x 3 RGB"
+        )
+    msg = Image()
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(image.shape[0]), int(image.shape[1])
+    msg.encoding = RGB8
+    msg.is_bigendian = 0
+    msg.step = 3 * msg.width
+    msg.data = np.ascontiguousarray(image).tobytes()
+    return msg
+
+
+def image_from_msg(msg: Image) -> np.ndarray:
+    """Return the ``H x W x 3`` uint8 view of an rgb8 ``sensor_msgs/Image`` (no copy)."""
+    if msg.encoding != RGB8:
+        raise ValueError(f"image encoding {msg.encoding!r}: expected {RGB8!r}")
+    expected = msg.height * msg.width * 3
+    data = np.frombuffer(msg.data, dtype=np.uint8)
+    if msg.step != 3 * msg.width or data.size != expected:
+        raise ValueError(
+            f"image of {msg.width}x{msg.height} has step {msg.step} and {data.size} bytes: "
+            f"expected step {3 * msg.width} and {expected} bytes"
+        )
+    return data.reshape(msg.height, msg.width, 3)
+
+
+def observation_to_msg(
+    image: np.ndarray, gripper_closed: bool, height_to_bottom: float
+) -> Observation:
+    """Build an ``Observation`` message from the state of Sec. 5."""
+    if not np.isfinite(height_to_bottom):
+        raise ValueError(f"height_to_bottom {height_to_bottom}: expected a finite height in m")
+    msg = Observation()
+    msg.image = image_to_msg(image)
+    msg.header.frame_id = msg.image.header.frame_id
+    msg.gripper_closed = bool(gripper_closed)
+    msg.height_to_bottom = float(height_to_bottom)
+    return msg
