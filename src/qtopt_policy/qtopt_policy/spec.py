@@ -6,8 +6,11 @@ fields derive from these tuples; a test keeps ``qtopt_msgs`` in step with them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
+
+import numpy as np
 
 
 class FieldKind(str, Enum):
@@ -62,3 +65,99 @@ def action_slices() -> dict[str, slice]:
         out[f.name] = slice(start, start + f.size)
         start += f.size
     return out
+
+
+@dataclass(frozen=True)
+class ActionBounds:
+    """Workspace hard bounds on one step's action (Sec. 5, App. D.2).
+
+    The paper does not publish its per-step limits; these defaults suit a 30 cm deep bin reached
+    in a few descent steps, and every cell and policy reads them from here.
+    """
+
+    max_translation_xy: float = 0.05  # m per step along base x and y
+    max_translation_z: float = 0.08  # m per step along base z
+    max_rotation: float = math.pi / 8  # rad of azimuth change per step
+
+    def translation_limits(self) -> np.ndarray:
+        return np.array(
+            [self.max_translation_xy, self.max_translation_xy, self.max_translation_z],
+            dtype=np.float32,
+        )
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The state s = (I, g_closed, g_height) of App. D.1; ``image`` is uint8 H x W x 3 RGB."""
+
+    image: np.ndarray
+    gripper_closed: bool
+    height_to_bottom: float
+
+    def validate(self, image_size: int | None = None) -> Observation:
+        """Raise ValueError naming the bad value; return self when valid."""
+        img = self.image
+        if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or (
+            img.shape[2] != 3
+        ):
+            raise ValueError(
+                f"image of type {type(img).__name__}, dtype {getattr(img, 'dtype', None)}, "
+                f"shape {getattr(img, 'shape', None)}: expected a uint8 H x W x 3 RGB array"
+            )
+        if image_size is not None and img.shape[:2] != (image_size, image_size):
+            raise ValueError(
+                f"image shape {img.shape[:2]}: expected ({image_size}, {image_size}) for this model"
+            )
+        if not math.isfinite(self.height_to_bottom):
+            raise ValueError(f"height_to_bottom {self.height_to_bottom}: expected a finite value")
+        return self
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action a = (t, r, g_close, g_open, e) of App. D.2 with the azimuth as an angle."""
+
+    translation: tuple[float, float, float]  # m, base frame
+    rotation: float  # rad, azimuth change about base z
+    gripper_close: bool
+    terminate: bool
+
+    @property
+    def gripper_open(self) -> bool:
+        return not self.gripper_close
+
+    def to_vector(self) -> np.ndarray:
+        """The flat ``ACTION_DIM`` vector the Q-network sees."""
+        return np.array(
+            [*self.translation, math.sin(self.rotation), math.cos(self.rotation),
+             float(self.gripper_close), float(not self.gripper_close), float(self.terminate)],
+            dtype=np.float32,
+        )
+
+    @classmethod
+    def from_vector(cls, vector: np.ndarray) -> Action:
+        v = np.asarray(vector, dtype=np.float64)
+        if v.shape != (ACTION_DIM,) or not np.all(np.isfinite(v)):
+            raise ValueError(f"action vector {v!r}: expected {ACTION_DIM} finite values")
+        s = action_slices()
+        sin, cos = v[s["vertical_rotation"]]
+        return cls(
+            translation=tuple(float(x) for x in v[s["world_vector"]]),
+            rotation=math.atan2(sin, cos),
+            gripper_close=bool(v[s["gripper_close"]][0] > v[s["gripper_open"]][0]),
+            terminate=bool(v[s["terminate"]][0] > 0.5),
+        )
+
+    def validate(self, bounds: ActionBounds) -> Action:
+        """Raise ValueError naming the bad value when outside the workspace bounds."""
+        t = np.asarray(self.translation, dtype=np.float64)
+        limits = bounds.translation_limits()
+        if t.shape != (3,) or not np.all(np.isfinite(t)):
+            raise ValueError(f"translation {self.translation}: expected 3 finite values in m")
+        if np.any(np.abs(t) > limits + 1e-6):
+            raise ValueError(f"translation {self.translation}: expected |t| <= {limits.tolist()} m")
+        if not math.isfinite(self.rotation) or abs(self.rotation) > bounds.max_rotation + 1e-6:
+            raise ValueError(
+                f"rotation {self.rotation}: expected |r| <= {bounds.max_rotation:.4f} rad"
+            )
+        return self

@@ -1,0 +1,172 @@
+"""The grasping Q-function of QT-Opt (Kalashnikov et al. 2018, App. E, Fig. 13).
+
+The image goes through 7 conv layers (the *image tower*); the action, gripper status and height
+go through fully connected layers, are tiled over the feature map and added to it; 9 more conv
+layers, 2 fully connected layers and a sigmoid give Q(s, a) in [0, 1]. BatchNorm + ReLU after
+every hidden layer; weights drawn from a truncated normal with sigma 0.01.
+
+The tower runs once per state (:meth:`QNetwork.encode_state`); :meth:`QNetwork.score_logits`
+evaluates any number of candidate actions per state against that encoding in one batched pass,
+which is what makes CEM over 64 samples cheap (Sec. 4.2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from qtopt_policy.spec import ACTION_DIM, LOW_DIM_STATE_DIM
+
+
+@dataclass(frozen=True)
+class QNetworkConfig:
+    """Shape of the Q-network; presets below are data, not code branches."""
+
+    image_size: int = 472  # App. E: 472x472 crop
+    channels: int = 64  # App. E: 64 filters per conv layer
+    first_kernel: int = 6  # conv 1: 6x6, stride 2
+    first_stride: int = 2
+    first_pool: int = 3  # max pool after conv 1
+    tower_convs: int = 6  # 6 more 5x5 convs: 7 conv layers before the action is added
+    tower_kernel: int = 5
+    tower_pool: int = 3
+    head_convs: tuple[int, int] = (6, 3)  # 9 conv layers after the merge, in two blocks
+    head_kernel: int = 3
+    head_pool: int = 2  # max pool after each head block
+    context_hidden: int = 256  # FC layers for action + gripper status + height
+    fc_hidden: int = 64  # 2 FC layers at the top: fc_hidden then 1
+    use_gripper_status: bool = True  # App. A/C ablation: state representation
+    use_height: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> QNetworkConfig:
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown Q-network config keys {sorted(unknown)}")
+        values = dict(data)
+        if "head_convs" in values:
+            values["head_convs"] = tuple(values["head_convs"])
+        return cls(**values)
+
+
+PRESETS: dict[str, QNetworkConfig] = {
+    # App. E: 472x472 RGB, 64 channels, about 1.2M parameters.
+    "paper": QNetworkConfig(),
+    # For 2 CPU cores: 64x64 images, 16 channels, the action merged at 4x4 (see bench/).
+    "sim": QNetworkConfig(
+        image_size=64, channels=16, first_pool=2, tower_pool=4, head_pool=2,
+        context_hidden=64, fc_hidden=32,
+    ),
+}
+
+
+def _conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+    """Conv ('same' size for odd kernels, ceil(in / stride) for the even first kernel)."""
+    return [
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=(kernel - 1) // 2, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
+
+
+def _fc_bn_relu(n_in: int, n_out: int) -> list[nn.Module]:
+    return [nn.Linear(n_in, n_out, bias=False), nn.BatchNorm1d(n_out), nn.ReLU(inplace=True)]
+
+
+class QNetwork(nn.Module):
+    """Q(s, a) with a reusable per-state image encoding. Inputs:
+
+    - ``images``: float [B, 3, H, W] in [0, 1] (``preprocess_images`` converts uint8 NHWC);
+    - ``low_dim``: float [B, 2] = (gripper_closed, height_to_bottom in m);
+    - ``actions``: float [B, N, ACTION_DIM] in the layout of ``spec.ACTION_FIELDS``.
+    """
+
+    def __init__(self, config: QNetworkConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config.channels
+        tower: list[nn.Module] = _conv_bn_relu(3, c, config.first_kernel, config.first_stride)
+        tower.append(nn.MaxPool2d(config.first_pool, ceil_mode=True))
+        for _ in range(config.tower_convs):
+            tower += _conv_bn_relu(c, c, config.tower_kernel)
+        tower.append(nn.MaxPool2d(config.tower_pool, ceil_mode=True))
+        self.image_tower = nn.Sequential(*tower)
+        self.context = nn.Sequential(
+            *_fc_bn_relu(ACTION_DIM + LOW_DIM_STATE_DIM, config.context_hidden),
+            *_fc_bn_relu(config.context_hidden, c),
+        )
+        head: list[nn.Module] = []
+        for block in config.head_convs:
+            for _ in range(block):
+                head += _conv_bn_relu(c, c, config.head_kernel)
+            head.append(nn.MaxPool2d(config.head_pool, ceil_mode=True))
+        self.head = nn.Sequential(*head, nn.Flatten())
+        side = self.feature_side()
+        for _ in config.head_convs:
+            side = math.ceil(side / config.head_pool)
+        self.fc = nn.Sequential(*_fc_bn_relu(c * side * side, config.fc_hidden),
+                                nn.Linear(config.fc_hidden, 1))
+        mask = [float(config.use_gripper_status), float(config.use_height)]
+        self.register_buffer("low_dim_mask", torch.tensor(mask), persistent=False)
+        self.reset_parameters()
+
+    def feature_side(self) -> int:
+        """Side length of the image tower's output map."""
+        side = math.ceil(self.config.image_size / self.config.first_stride)
+        side = math.ceil(side / self.config.first_pool)
+        return math.ceil(side / self.config.tower_pool)
+
+    def reset_parameters(self) -> None:
+        """App. E: truncated normal (sigma 0.01, cut at 2 sigma) weights, zero biases."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, std=0.01, a=-0.02, b=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    @torch.jit.export
+    def encode_state(self, images: torch.Tensor) -> torch.Tensor:
+        """Image tower: [B, 3, H, W] -> [B, C, h, w]; run once per state."""
+        return self.image_tower(images)
+
+    @torch.jit.export
+    def score_logits(
+        self, features: torch.Tensor, low_dim: torch.Tensor, actions: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits of Q for N candidate actions per state: returns [B, N]."""
+        b, n = actions.shape[0], actions.shape[1]
+        low = (low_dim * self.low_dim_mask).unsqueeze(1).expand(b, n, low_dim.shape[1])
+        context = self.context(torch.cat([actions, low], dim=2).reshape(b * n, -1))
+        c, h, w = features.shape[1], features.shape[2], features.shape[3]
+        merged = features.unsqueeze(1) + context.reshape(b, n, c, 1, 1)
+        out = self.fc(self.head(merged.reshape(b * n, c, h, w)))
+        return out.reshape(b, n)
+
+    @torch.jit.export
+    def score(
+        self, features: torch.Tensor, low_dim: torch.Tensor, actions: torch.Tensor
+    ) -> torch.Tensor:
+        """Q(s, a) in [0, 1] for N candidate actions per state: returns [B, N]."""
+        return torch.sigmoid(self.score_logits(features, low_dim, actions))
+
+    def forward(
+        self, images: torch.Tensor, low_dim: torch.Tensor, actions: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits of Q(s, a) for one action per state: [B, A] -> [B]."""
+        features = self.encode_state(images)
+        return self.score_logits(features, low_dim, actions.unsqueeze(1)).squeeze(1)
+
+
+def preprocess_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [B, H, W, 3] -> float [B, 3, H, W] in [0, 1]."""
+    return images.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
