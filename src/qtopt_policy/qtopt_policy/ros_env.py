@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -49,6 +50,8 @@ def ros_environment(
         RMW_IMPLEMENTATION="rmw_fastrtps_cpp",
         FASTDDS_DEFAULT_PROFILES_FILE=str(fastdds_profile_path()),
     )
+    # Package look-ups (ament index) find the packages installed into this interpreter's prefix.
+    env.setdefault("AMENT_PREFIX_PATH", sys.prefix)
     # Fast DDS would otherwise also load a DEFAULT_FASTDDS_PROFILES.xml from the working dir.
     env["SKIP_DEFAULT_XML_FILE"] = "1"
     if log_dir is not None:
@@ -61,7 +64,8 @@ def apply_ros_environment(domain_id: int, log_dir: Path | str | None = None) -> 
     """Set the local-only ROS variables in this process (call before ``rclpy.init``)."""
     env = ros_environment(domain_id, log_dir)
     for key in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "RMW_IMPLEMENTATION",
-                "FASTDDS_DEFAULT_PROFILES_FILE", "SKIP_DEFAULT_XML_FILE", "ROS_LOG_DIR"):
+                "FASTDDS_DEFAULT_PROFILES_FILE", "SKIP_DEFAULT_XML_FILE", "ROS_LOG_DIR",
+                "AMENT_PREFIX_PATH"):
         if key in env:
             os.environ[key] = env[key]
 

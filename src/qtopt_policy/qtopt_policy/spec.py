@@ -106,7 +106,8 @@ class Observation:
             )
         if image_size is not None and img.shape[:2] != (image_size, image_size):
             raise ValueError(
-                f"image shape {img.shape[:2]}: expected ({image_size}, {image_size}) for this model"
+                f"image shape {img.shape[:2]}: expected ({image_size}, {image_size}) "
+                "for this model"
             )
         if not math.isfinite(self.height_to_bottom):
             raise ValueError(f"height_to_bottom {self.height_to_bottom}: expected a finite value")
@@ -155,7 +156,9 @@ class Action:
         if t.shape != (3,) or not np.all(np.isfinite(t)):
             raise ValueError(f"translation {self.translation}: expected 3 finite values in m")
         if np.any(np.abs(t) > limits + 1e-6):
-            raise ValueError(f"translation {self.translation}: expected |t| <= {limits.tolist()} m")
+            raise ValueError(
+                f"translation {self.translation}: expected |t| <= {limits.tolist()} m"
+            )
         if not math.isfinite(self.rotation) or abs(self.rotation) > bounds.max_rotation + 1e-6:
             raise ValueError(
                 f"rotation {self.rotation}: expected |r| <= {bounds.max_rotation:.4f} rad"

@@ -1,0 +1,205 @@
+"""Policies behind one protocol (Kalashnikov et al. 2018, Sec. 4.2 and App. B).
+
+- :class:`GreedyCEMPolicy`: pi_eval, argmax_a Q(s, a) by CEM.
+- :class:`EpsilonGreedyPolicy`: pi_noisy, a random action with probability epsilon = 0.2,
+  drawn as a Gaussian pose change (75 %), a gripper toggle (17 %) or termination (8 %).
+- :class:`ScriptedGraspPolicy`: pi_scripted, a random (x, y) above the bin, descend open in a
+  few random steps, close, ascend. It needs only the observed gripper height.
+- :class:`ExplorationSwitch`: collect with pi_scripted until the running success rate reaches
+  50 %, then with the learned policy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from qtopt_policy.cem_actor import CEMActor, StateBatch
+from qtopt_policy.spec import Action, ActionBounds, Observation
+
+
+@dataclass(frozen=True)
+class PolicyOutput:
+    action: Action
+    q_value: float  # NaN when no Q-network scored the action
+
+
+@runtime_checkable
+class Policy(Protocol):
+    name: str
+
+    def reset(self, seed: int) -> None:
+        """Start a new episode; seeds the policy's randomness."""
+
+    def select_action(self, observation: Observation, step: int) -> PolicyOutput:
+        """Action for the current state at ``step`` (0-based) of the episode."""
+
+
+class GreedyCEMPolicy:
+    """pi_eval: argmax_a Q(s, a) by CEM over the (Polyak-averaged) network."""
+
+    name = "greedy"
+
+    def __init__(self, actor: CEMActor, image_size: int, seed: int = 0) -> None:
+        self.actor = actor
+        self.image_size = image_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def reset(self, seed: int) -> None:
+        self.generator.manual_seed(seed)
+
+    def select_action(self, observation: Observation, step: int) -> PolicyOutput:
+        states = StateBatch.from_observations([observation], self.image_size, self.actor.device)
+        result = self.actor.argmax(states, generator=self.generator)
+        vector = result.actions[0].cpu().numpy()
+        return PolicyOutput(Action.from_vector(vector), float(result.values[0]))
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """App. B: pi_noisy's exploration."""
+
+    epsilon: float = 0.2
+    pose_probability: float = 0.75
+    toggle_probability: float = 0.17
+    terminate_probability: float = 0.08
+    pose_std_fraction: float = 0.5  # Gaussian std of a random pose change, fraction of bound
+
+    def __post_init__(self) -> None:
+        total = self.pose_probability + self.toggle_probability + self.terminate_probability
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"random-action probabilities sum to {total}: expected 1")
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"epsilon {self.epsilon}: expected a probability in [0, 1]")
+
+
+def random_action(
+    rng: np.random.Generator, bounds: ActionBounds, gripper_closed: bool, config: NoiseConfig
+) -> Action:
+    """One random exploration action of App. B."""
+    kind = rng.choice(
+        3, p=[config.pose_probability, config.toggle_probability, config.terminate_probability]
+    )
+    if kind == 0:
+        limits = bounds.translation_limits()
+        t = np.clip(rng.normal(0.0, config.pose_std_fraction * limits), -limits, limits)
+        r = float(np.clip(rng.normal(0.0, config.pose_std_fraction * bounds.max_rotation),
+                          -bounds.max_rotation, bounds.max_rotation))
+        return Action(tuple(float(x) for x in t), r, gripper_closed, False)
+    if kind == 1:
+        return Action((0.0, 0.0, 0.0), 0.0, not gripper_closed, False)
+    return Action((0.0, 0.0, 0.0), 0.0, gripper_closed, True)
+
+
+class EpsilonGreedyPolicy:
+    """pi_noisy: a random action with probability epsilon, else the greedy one."""
+
+    name = "noisy"
+
+    def __init__(self, greedy: Policy, bounds: ActionBounds, config: NoiseConfig = NoiseConfig(),
+                 seed: int = 0) -> None:
+        self.greedy = greedy
+        self.bounds = bounds
+        self.config = config
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.greedy.reset(seed + 1)
+
+    def select_action(self, observation: Observation, step: int) -> PolicyOutput:
+        if self.rng.random() < self.config.epsilon:
+            action = random_action(self.rng, self.bounds, observation.gripper_closed, self.config)
+            return PolicyOutput(action, math.nan)
+        return self.greedy.select_action(observation, step)
+
+
+@dataclass(frozen=True)
+class ScriptedConfig:
+    """App. B: pi_scripted. Heights in m above the bin floor."""
+
+    xy_range: float = 0.12  # the (x, y) target is drawn within +-xy_range of the start
+    min_descent_steps: int = 2  # "a few random descent steps"
+    max_descent_steps: int = 5
+    grasp_height: float = 0.015  # descend until the fingertips are this close to the floor
+    ascent_height: float = 0.25  # ascend to this height after closing, then terminate
+    rotation_std_fraction: float = 0.3
+
+
+class ScriptedGraspPolicy:
+    """pi_scripted (App. B), closed-loop on the observed gripper height only."""
+
+    name = "scripted"
+
+    def __init__(self, bounds: ActionBounds, config: ScriptedConfig = ScriptedConfig(),
+                 seed: int = 0) -> None:
+        self.bounds = bounds
+        self.config = config
+        self.reset(seed)
+
+    def reset(self, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        self.rng = rng
+        self.xy_remaining = rng.uniform(-self.config.xy_range, self.config.xy_range, size=2)
+        self.descent_steps = int(
+            rng.integers(self.config.min_descent_steps, self.config.max_descent_steps + 1)
+        )
+        self.phase = "descend"
+        self.steps_in_phase = 0
+
+    def _rotation(self) -> float:
+        limit = self.bounds.max_rotation
+        return float(np.clip(self.rng.normal(0.0, self.config.rotation_std_fraction * limit),
+                             -limit, limit))
+
+    def select_action(self, observation: Observation, step: int) -> PolicyOutput:
+        limits = self.bounds.translation_limits()
+        height = observation.height_to_bottom
+        if self.phase == "descend" and height <= self.config.grasp_height + 0.01:
+            self.phase = "close"
+        if self.phase == "descend":
+            remaining = max(self.descent_steps - self.steps_in_phase, 1)
+            jitter = self.rng.uniform(0.8, 1.2) if remaining > 1 else 1.0
+            dz = -(height - self.config.grasp_height) / remaining * jitter
+            t = np.clip([*(self.xy_remaining / remaining), dz], -limits, limits)
+            self.xy_remaining = self.xy_remaining - t[:2]
+            self.steps_in_phase += 1
+            action = Action(tuple(float(x) for x in t), self._rotation(), False, False)
+        elif self.phase == "close":
+            self.phase = "ascend"
+            action = Action((0.0, 0.0, 0.0), 0.0, True, False)
+        else:
+            dz = float(min(limits[2], max(self.config.ascent_height - height, 0.0)))
+            done = height + dz >= self.config.ascent_height - 1e-3
+            action = Action((0.0, 0.0, dz), 0.0, True, done)
+        return PolicyOutput(action, math.nan)
+
+
+class ExplorationSwitch:
+    """App. B: use pi_scripted until the running success rate reaches ``threshold``."""
+
+    def __init__(self, threshold: float = 0.5, window: int = 100, min_episodes: int = 20) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"threshold {threshold}: expected a success rate in (0, 1]")
+        self.threshold = threshold
+        self.min_episodes = min_episodes
+        self.outcomes: deque[bool] = deque(maxlen=window)
+        self.switched = False
+
+    @property
+    def success_rate(self) -> float:
+        return sum(self.outcomes) / len(self.outcomes) if self.outcomes else 0.0
+
+    def record(self, learned_policy_success: bool) -> None:
+        """Record an evaluation episode of the learned policy; switching is permanent."""
+        self.outcomes.append(bool(learned_policy_success))
+        if len(self.outcomes) >= self.min_episodes and self.success_rate >= self.threshold:
+            self.switched = True
+
+    def choose(self, scripted: Policy, learned: Policy) -> Policy:
+        return learned if self.switched else scripted

@@ -1,0 +1,187 @@
+"""One TorchScript file holds everything a policy needs to run CEM (App. F.1 model updates).
+
+The file is a frozen, scripted :class:`~qtopt_policy.qnetwork.QNetwork` (methods
+``encode_state``, ``score``, ``score_logits``) plus a JSON metadata record in the archive's extra
+files: format version, preset name, network config, input size, action bounds, CEM config,
+model version and training step. :func:`load_model` needs no qtopt Python class to run the
+network, and rejects a corrupt or incompatible file with a :class:`ModelLoadError` that says why.
+Files are written atomically (temporary file + rename), so a reader never sees half a model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from qtopt_policy.cem import CEMConfig
+from qtopt_policy.qnetwork import QNetwork, QNetworkConfig
+from qtopt_policy.spec import ACTION_DIM, LOW_DIM_STATE_DIM, ActionBounds
+
+FORMAT_VERSION = 1
+METADATA_FILE = "qtopt_metadata.json"
+EXPORTED_METHODS = ("encode_state", "score", "score_logits")
+
+
+@contextmanager
+def _torchscript_allowed() -> Iterator[None]:
+    """torch 2.13 marks TorchScript deprecated; the mission's model format is TorchScript."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r".*torch\.jit.*deprecated", category=DeprecationWarning
+        )
+        yield
+
+
+class ModelLoadError(RuntimeError):
+    """A model file that cannot serve: unreadable, corrupt, or incompatible."""
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    preset: str
+    network: QNetworkConfig
+    bounds: ActionBounds
+    cem: CEMConfig
+    version: int = 0
+    training_step: int = 0
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def image_size(self) -> int:
+        return self.network.image_size
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format_version": self.format_version,
+                "preset": self.preset,
+                "network": self.network.to_dict(),
+                "bounds": dataclasses.asdict(self.bounds),
+                "cem": dataclasses.asdict(self.cem),
+                "version": self.version,
+                "training_step": self.training_step,
+                "action_dim": ACTION_DIM,
+                "low_dim_state_dim": LOW_DIM_STATE_DIM,
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelMetadata:
+        data = json.loads(text)
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ModelLoadError(
+                f"model format_version {data.get('format_version')!r}: expected {FORMAT_VERSION}"
+            )
+        if data.get("action_dim") != ACTION_DIM or data.get(
+            "low_dim_state_dim"
+        ) != LOW_DIM_STATE_DIM:
+            raise ModelLoadError(
+                f"model action_dim {data.get('action_dim')} / low_dim_state_dim "
+                f"{data.get('low_dim_state_dim')}: expected {ACTION_DIM} / {LOW_DIM_STATE_DIM}"
+            )
+        return cls(
+            preset=data["preset"],
+            network=QNetworkConfig.from_dict(data["network"]),
+            bounds=ActionBounds(**data["bounds"]),
+            cem=CEMConfig(**data["cem"]),
+            version=int(data["version"]),
+            training_step=int(data["training_step"]),
+        )
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    module: torch.jit.ScriptModule
+    metadata: ModelMetadata
+    sha256: str
+    path: Path
+
+
+def file_sha256(path: Path | str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_model(network: QNetwork, path: Path | str, metadata: ModelMetadata) -> str:
+    """Script, freeze and atomically write ``network`` with ``metadata``; return its SHA-256."""
+    if metadata.network != network.config:
+        raise ValueError("metadata.network differs from the network's own config")
+    was_training = network.training
+    network.eval()
+    try:
+        with _torchscript_allowed():
+            frozen = torch.jit.freeze(
+                torch.jit.script(network), preserved_attrs=list(EXPORTED_METHODS)
+            )
+            buffer = io.BytesIO()
+            torch.jit.save(frozen, buffer, _extra_files={METADATA_FILE: metadata.to_json()})
+    finally:
+        network.train(was_training)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(buffer.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def load_model(
+    path: Path | str, device: torch.device | str = "cpu", expected_sha256: str | None = None
+) -> LoadedModel:
+    """Load and check a model file; raise ModelLoadError with the reason when it cannot serve."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"model file {path} does not exist")
+    sha = file_sha256(path)
+    if expected_sha256 and sha != expected_sha256:
+        raise ModelLoadError(f"model file {path} has SHA-256 {sha}: expected {expected_sha256}")
+    extra = {METADATA_FILE: ""}
+    try:
+        with _torchscript_allowed():
+            module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+    except Exception as err:  # torch raises RuntimeError/ValueError/zip errors for bad files
+        raise ModelLoadError(f"model file {path} is not a TorchScript archive: {err}") from err
+    if not extra[METADATA_FILE]:
+        raise ModelLoadError(f"model file {path} has no {METADATA_FILE}: not a qtopt model")
+    try:
+        metadata = ModelMetadata.from_json(extra[METADATA_FILE])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ModelLoadError(f"model file {path} has bad metadata: {err}") from err
+    missing = [m for m in EXPORTED_METHODS if not hasattr(module, m)]
+    if missing:
+        raise ModelLoadError(f"model file {path} lacks methods {missing}")
+    _smoke_test(module, metadata, device, path)
+    return LoadedModel(module, metadata, sha, path)
+
+
+def _smoke_test(module, metadata: ModelMetadata, device, path: Path) -> None:
+    """One tiny forward pass, so an incompatible network fails at load, not mid-episode."""
+    size = metadata.image_size
+    try:
+        with torch.inference_mode():
+            features = module.encode_state(torch.zeros(1, 3, size, size, device=device))
+            q = module.score(features, torch.zeros(1, LOW_DIM_STATE_DIM, device=device),
+                             torch.zeros(1, 2, ACTION_DIM, device=device))
+    except Exception as err:
+        raise ModelLoadError(f"model file {path} fails a forward pass: {err}") from err
+    if tuple(q.shape) != (1, 2) or not bool(torch.all((q >= 0) & (q <= 1))):
+        raise ModelLoadError(
+            f"model file {path} returned Q of shape {tuple(q.shape)}: expected (1, 2) in [0, 1]"
+        )

@@ -1,0 +1,82 @@
+"""Q-network of App. E: shape, parameter count, reuse of the image encoding."""
+
+import pytest
+import torch
+
+from qtopt_policy.qnetwork import PRESETS, QNetwork, QNetworkConfig, parameter_count
+from qtopt_policy.spec import ACTION_DIM
+
+
+def test_paper_preset_has_about_1_2m_parameters():
+    n = parameter_count(QNetwork(PRESETS["paper"]))
+    assert 1.08e6 <= n <= 1.32e6, n  # App. E: 1.2M +- 10 %
+
+
+def test_paper_preset_layer_counts_follow_appendix_e():
+    net = QNetwork(PRESETS["paper"])
+    tower = [m for m in net.image_tower if isinstance(m, torch.nn.Conv2d)]
+    head = [m for m in net.head if isinstance(m, torch.nn.Conv2d)]
+    fc = [m for m in net.fc if isinstance(m, torch.nn.Linear)]
+    assert (len(tower), len(head), len(fc)) == (7, 9, 2)
+    assert all(m.out_channels == 64 for m in tower + head)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == 16
+
+
+@pytest.mark.parametrize("preset", ["sim", "paper"])
+def test_scores_are_probabilities_for_many_actions_per_state(preset):
+    cfg = PRESETS[preset]
+    net = QNetwork(cfg).eval()
+    images = torch.rand(2, 3, cfg.image_size, cfg.image_size)
+    with torch.no_grad():
+        features = net.encode_state(images)
+        q = net.score(features, torch.rand(2, 2), torch.rand(2, 5, ACTION_DIM))
+    assert q.shape == (2, 5)
+    assert torch.all((q > 0) & (q < 1))
+
+
+def test_scoring_n_actions_equals_n_single_action_forwards():
+    cfg = PRESETS["sim"]
+    torch.manual_seed(0)
+    net = QNetwork(cfg).eval()
+    images, low = torch.rand(3, 3, 64, 64), torch.rand(3, 2)
+    actions = torch.randn(3, 4, ACTION_DIM)
+    with torch.no_grad():
+        batched = net.score_logits(net.encode_state(images), low, actions)
+        singles = torch.stack([net(images, low, actions[:, j]) for j in range(4)], dim=1)
+    torch.testing.assert_close(batched, singles, rtol=1e-5, atol=1e-5)
+
+
+def test_actions_change_the_score():
+    # Train mode: BatchNorm normalizes with batch statistics, as during training.
+    torch.manual_seed(1)
+    net = QNetwork(PRESETS["sim"]).train()
+    with torch.no_grad():
+        f = net.encode_state(torch.rand(1, 3, 64, 64))
+        q = net.score(f, torch.rand(1, 2), torch.randn(1, 8, ACTION_DIM))
+    assert q.std() > 0
+
+
+def test_init_is_truncated_normal_with_sigma_0_01():
+    net = QNetwork(PRESETS["paper"])
+    w = net.head[0].weight
+    assert w.abs().max() <= 0.02 + 1e-7
+    assert 0.006 < w.std() < 0.01
+
+
+def test_state_ablation_masks_gripper_and_height():
+    cfg = QNetworkConfig(**{**PRESETS["sim"].to_dict(), "use_height": False,
+                            "use_gripper_status": False, "head_convs": (6, 3)})
+    net = QNetwork(cfg).eval()
+    f = net.encode_state(torch.rand(1, 3, 64, 64))
+    a = torch.randn(1, 3, ACTION_DIM)
+    with torch.no_grad():
+        q1 = net.score(f, torch.tensor([[0.0, 0.1]]), a)
+        q2 = net.score(f, torch.tensor([[1.0, 0.3]]), a)
+    torch.testing.assert_close(q1, q2)
+
+
+def test_config_round_trips_and_rejects_unknown_keys():
+    cfg = PRESETS["sim"]
+    assert QNetworkConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="bogus"):
+        QNetworkConfig.from_dict({"bogus": 1})

@@ -1,0 +1,96 @@
+"""TorchScript export: one file, loads without the Python class, agrees with eager."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from qtopt_policy.cem import CEMConfig
+from qtopt_policy.qnetwork import PRESETS, QNetwork
+from qtopt_policy.spec import ACTION_DIM, ActionBounds
+from qtopt_policy.torchscript_model import (
+    ModelLoadError,
+    ModelMetadata,
+    export_model,
+    load_model,
+)
+
+
+def _trained_like(preset: str, seed: int = 0) -> QNetwork:
+    """A network whose BatchNorm statistics are not the identity."""
+    torch.manual_seed(seed)
+    cfg = PRESETS[preset]
+    net = QNetwork(cfg).train()
+    with torch.no_grad():
+        net(torch.rand(4, 3, cfg.image_size, cfg.image_size), torch.rand(4, 2),
+            torch.randn(4, ACTION_DIM))
+    return net.eval()
+
+
+def _metadata(preset: str, version: int = 3) -> ModelMetadata:
+    return ModelMetadata(preset, PRESETS[preset], ActionBounds(), CEMConfig(), version, 1000)
+
+
+@pytest.mark.parametrize("preset", ["sim", "paper"])
+def test_scripted_agrees_with_eager_to_1e_5(tmp_path, preset):
+    net = _trained_like(preset)
+    path = tmp_path / "q.pt"
+    sha = export_model(net, path, _metadata(preset))
+    loaded = load_model(path, expected_sha256=sha)
+    size = PRESETS[preset].image_size
+    images, low = torch.rand(2, 3, size, size), torch.rand(2, 2)
+    actions = torch.randn(2, 16, ACTION_DIM)
+    with torch.no_grad():
+        eager = net.score(net.encode_state(images), low, actions)
+        scripted = loaded.module.score(loaded.module.encode_state(images), low, actions)
+    torch.testing.assert_close(scripted, eager, rtol=0, atol=1e-5)
+    assert loaded.metadata == _metadata(preset)
+
+
+def test_loads_in_a_process_without_qtopt_classes(tmp_path):
+    path = tmp_path / "q.pt"
+    export_model(_trained_like("sim"), path, _metadata("sim"))
+    code = (
+        "import sys, torch, json\n"
+        "extra = {'qtopt_metadata.json': ''}\n"
+        f"m = torch.jit.load({str(path)!r}, _extra_files=extra)\n"
+        "f = m.encode_state(torch.zeros(1, 3, 64, 64))\n"
+        "q = m.score(f, torch.zeros(1, 2), torch.zeros(1, 4, 8))\n"
+        "assert 'qtopt_policy' not in sys.modules\n"
+        "print(json.loads(extra['qtopt_metadata.json'])['preset'], tuple(q.shape))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "sim (1, 4)"
+
+
+def test_export_is_atomic_and_leaves_no_temporary_files(tmp_path):
+    path = tmp_path / "models" / "q.pt"
+    export_model(_trained_like("sim"), path, _metadata("sim", 1))
+    export_model(_trained_like("sim", 1), path, _metadata("sim", 2))
+    assert [p.name for p in path.parent.iterdir()] == ["q.pt"]
+    assert load_model(path).metadata.version == 2
+
+
+def test_rejects_missing_truncated_foreign_and_mismatched_files(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model(tmp_path / "nope.pt")
+    good = tmp_path / "good.pt"
+    export_model(_trained_like("sim"), good, _metadata("sim"))
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:5000])
+    with pytest.raises(ModelLoadError, match="not a TorchScript archive"):
+        load_model(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(foreign))
+    with pytest.raises(ModelLoadError, match="no qtopt_metadata.json"):
+        load_model(foreign)
+    with pytest.raises(ModelLoadError, match="SHA-256"):
+        load_model(good, expected_sha256="0" * 64)
+
+
+def test_rejects_metadata_that_does_not_match_the_network(tmp_path):
+    net = _trained_like("sim")
+    with pytest.raises(ValueError, match="differs"):
+        export_model(net, tmp_path / "x.pt", _metadata("paper"))
