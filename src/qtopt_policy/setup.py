@@ -19,6 +19,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "policy_node = qtopt_policy.policy_node:main",
             "transport_check = qtopt_policy.transport_check:main",
         ],
     },

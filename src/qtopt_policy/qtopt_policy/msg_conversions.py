@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 from sensor_msgs.msg import Image
 
-from qtopt_msgs.msg import Observation
+from qtopt_msgs.msg import GraspAction, Observation
+from qtopt_policy import spec
 
 RGB8 = "rgb8"
 
@@ -56,3 +57,38 @@ def observation_to_msg(
     msg.gripper_closed = bool(gripper_closed)
     msg.height_to_bottom = float(height_to_bottom)
     return msg
+
+
+def observation_from_msg(msg: Observation) -> spec.Observation:
+    """The spec's Observation from an ``Observation`` message (image not copied)."""
+    return spec.Observation(
+        image=image_from_msg(msg.image),
+        gripper_closed=bool(msg.gripper_closed),
+        height_to_bottom=float(msg.height_to_bottom),
+    ).validate()
+
+
+def action_to_msg(action: spec.Action) -> GraspAction:
+    vector = action.to_vector()
+    s = spec.action_slices()
+    return GraspAction(
+        world_vector=vector[s["world_vector"]],
+        vertical_rotation=vector[s["vertical_rotation"]],
+        gripper_close=action.gripper_close,
+        gripper_open=action.gripper_open,
+        terminate=action.terminate,
+    )
+
+
+def action_from_msg(msg: GraspAction) -> spec.Action:
+    if msg.gripper_close == msg.gripper_open:
+        raise ValueError(
+            f"gripper_close={msg.gripper_close} and gripper_open={msg.gripper_open}: expected "
+            "exactly one of them true"
+        )
+    vector = np.array(
+        [*msg.world_vector, *msg.vertical_rotation, float(msg.gripper_close),
+         float(msg.gripper_open), float(msg.terminate)],
+        dtype=np.float32,
+    )
+    return spec.Action.from_vector(vector)

@@ -1,0 +1,114 @@
+"""policy_node: serves SelectAction by CEM over a hot-reloaded TorchScript Q-network.
+
+A thin adapter over :class:`~qtopt_policy.policy_server.PolicyServer` (App. F.1). Requests run
+in one callback group, model reloads (``model_updates`` topic, periodic check of
+``model_path``) in another, on a multi-threaded executor, so serving never waits for a load.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+from qtopt_msgs.msg import ModelUpdate
+from qtopt_msgs.srv import SelectAction
+from qtopt_policy.msg_conversions import action_to_msg, observation_from_msg
+from qtopt_policy.policy_server import NoModelError, PolicyServer, PolicyServerConfig
+from qtopt_policy.ros_params import declare_config
+from qtopt_policy.torchscript_model import ModelLoadError
+
+# Late joiners get the newest announcement.
+MODEL_UPDATE_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+
+
+class PolicyNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("policy_node", **kwargs)
+        self.config = declare_config(self, PolicyServerConfig)
+        self.server = PolicyServer(self.config)
+        serve_group = MutuallyExclusiveCallbackGroup()
+        reload_group = MutuallyExclusiveCallbackGroup()
+        self.create_service(SelectAction, "select_action", self._on_select_action,
+                            callback_group=serve_group)
+        self.create_subscription(ModelUpdate, "model_updates", self._on_model_update,
+                                 MODEL_UPDATE_QOS, callback_group=reload_group)
+        if self.config.reload_period_s > 0:
+            self.create_timer(self.config.reload_period_s, self._on_reload_timer,
+                              callback_group=reload_group)
+        if self.config.model_path:
+            self._load(self.config.model_path)
+        self.get_logger().info(f"policy_node on {self.server.device}, config {self.config}")
+
+    def _load(self, path: str, sha256: str = "", version: int | None = None) -> None:
+        try:
+            self.get_logger().info(self.server.load(path, sha256, version))
+        except ModelLoadError as err:
+            self.get_logger().error(
+                f"rejected model: {err}; still serving version {self.server.version}"
+            )
+
+    def _on_model_update(self, msg: ModelUpdate) -> None:
+        if msg.version <= self.server.version:
+            self.get_logger().info(
+                f"ignoring model update version {msg.version}: serving {self.server.version}"
+            )
+            return
+        self._load(msg.model_path, msg.sha256, msg.version)
+
+    def _on_reload_timer(self) -> None:
+        try:
+            described = self.server.reload_if_changed()
+        except ModelLoadError as err:
+            self.get_logger().error(
+                f"rejected model: {err}; still serving version {self.server.version}"
+            )
+            return
+        if described:
+            self.get_logger().info(f"periodic reload: {described}")
+
+    def _on_select_action(
+        self, request: SelectAction.Request, response: SelectAction.Response
+    ) -> SelectAction.Response:
+        try:
+            observation = observation_from_msg(request.observation)
+            output, version = self.server.select(observation, request.step, request.policy)
+        except (ValueError, NoModelError) as err:
+            response.success = False
+            response.message = str(err)
+            response.q_value = math.nan
+            response.model_version = self.server.version
+            return response
+        response.action = action_to_msg(output.action)
+        response.q_value = output.q_value
+        response.model_version = version
+        response.success = True
+        return response
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PolicyNode()
+        executor = MultiThreadedExecutor(num_threads=3)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
