@@ -73,3 +73,12 @@ class CEMActor:
                 self.bounds,
                 self.config,
             )
+
+
+def evaluate_actions(
+    q_network: nn.Module | torch.jit.ScriptModule, states: StateBatch, actions: torch.Tensor
+) -> torch.Tensor:
+    """Q(s_b, a_b) in [0, 1] for one given action per state: actions [B, A] -> [B]."""
+    with torch.inference_mode():
+        features = q_network.encode_state(preprocess_images(states.images))
+        return q_network.score(features, states.low_dim, actions.unsqueeze(1)).squeeze(1)
