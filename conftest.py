@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from qtopt_policy.ros_env import apply_ros_environment, lease_domain_id, ros_environment
+from qtopt_policy.ros_env import (
+    apply_ros_environment,
+    lease_domain_id,
+    package_share_directory,
+    ros_environment,
+)
 
 # Before any test module imports rclpy: localhost discovery, the shipped FastDDS profile, and
 # a domain that is not the machine-wide default 0 (tests use ros_domain for their own).
@@ -34,9 +39,7 @@ def ros_domain(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[int]:
 
 def assert_ament_package_installed(name: str) -> Path:
     """The package is in the ament index of the venv with a format-3 package.xml of its name."""
-    from ament_index_python.packages import get_package_share_directory
-
-    share = Path(get_package_share_directory(name))
+    share = package_share_directory(name)
     manifest = ET.parse(share / "package.xml").getroot()
     assert manifest.get("format") == "3"
     assert manifest.findtext("name") == name

@@ -94,3 +94,12 @@ def lease_domain_id(lock_dir: Path = LOCK_DIR) -> Iterator[int]:
             os.close(fd)
         return
     raise RuntimeError(f"all ROS domain ids {DOMAIN_ID_RANGE} are leased (locks in {lock_dir})")
+
+
+def package_share_directory(package: str) -> Path:
+    """A package's share directory via the ament index; an unset ``AMENT_PREFIX_PATH``
+    defaults to this interpreter's prefix, where the setup installs every qtopt package."""
+    from ament_index_python.packages import get_package_share_directory
+
+    os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
+    return Path(get_package_share_directory(package))

@@ -1,0 +1,221 @@
+"""Crash-safe rosbag2 (MCAP) recording of finished episodes, and reading them back.
+
+A bag is a standard rosbag2 split bag: a folder with ``metadata.yaml`` (version 9) and MCAP
+files (zstd chunk compression). Each finished episode becomes one complete MCAP file: written by
+``rosbags`` into a hidden temporary folder, fsynced, renamed into the bag, and only then listed
+in an atomically replaced ``metadata.yaml``. A crash or ``kill -9`` therefore loses at most the
+episode in flight: files already listed are complete, a file renamed but not yet listed is
+listed again by :func:`repair_bag`, and temporary folders are removed. When a bag's files pass
+``max_bag_bytes`` the recorder starts the next bag (rotation by size).
+
+``ros2 bag info``, ``rosbags`` and the ``mcap`` tools read these bags; :func:`read_episodes`
+streams them back and reports, then skips, files it cannot read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from rosbags.rosbag2 import Reader, Writer
+from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
+
+from qtopt_collector.bag_format import (
+    EPISODE_TOPIC,
+    EPISODE_TYPE,
+    deserialize_episode,
+    typestore,
+)
+from qtopt_collector.episode import EpisodeRecord
+
+log = logging.getLogger(__name__)
+METADATA = "metadata.yaml"
+TMP_PREFIX = ".tmp_"
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    """Recorder settings; the recorder node's parameters mirror these fields."""
+
+    out_dir: str = "data"
+    cell_id: str = "cell0"
+    max_bag_bytes: int = 256 * 1024 * 1024  # rotate to a new bag past this size
+    compress: bool = True  # zstd chunk compression inside each MCAP file
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_metadata(bag: Path) -> dict | None:
+    path = bag / METADATA
+    if not path.exists():
+        return None
+    return yaml.safe_load(path.read_text())["rosbag2_bagfile_information"]
+
+
+def _write_metadata(bag: Path, info: dict) -> None:
+    tmp = bag / f"{TMP_PREFIX}{METADATA}"
+    with open(tmp, "w") as f:
+        yaml.safe_dump({"rosbag2_bagfile_information": info}, f, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, bag / METADATA)
+    _fsync_dir(bag)
+
+
+def _merge(info: dict | None, part: dict, file_name: str) -> dict:
+    """Add the single-file metadata ``part`` (renamed to ``file_name``) to a bag's ``info``."""
+    entry = dict(part["files"][0], path=file_name)
+    if info is None:
+        info = dict(part, files=[], relative_file_paths=[], message_count=0,
+                    topics_with_message_count=[])
+    info["files"] = info["files"] + [entry]
+    info["relative_file_paths"] = info["relative_file_paths"] + [file_name]
+    info["message_count"] += part["message_count"]
+    start = min(f["starting_time"]["nanoseconds_since_epoch"] for f in info["files"])
+    end = max(f["starting_time"]["nanoseconds_since_epoch"] + f["duration"]["nanoseconds"]
+              for f in info["files"])
+    info["starting_time"] = {"nanoseconds_since_epoch": start}
+    info["duration"] = {"nanoseconds": end - start}
+    counts = {t["topic_metadata"]["name"]: t for t in info["topics_with_message_count"]}
+    for topic in part["topics_with_message_count"]:
+        name = topic["topic_metadata"]["name"]
+        if name in counts:
+            counts[name] = dict(counts[name],
+                                message_count=counts[name]["message_count"]
+                                + topic["message_count"])
+        else:
+            counts[name] = topic
+    info["topics_with_message_count"] = list(counts.values())
+    return info
+
+
+def _write_part(bag: Path, index: int, payloads: list[tuple[int, bytes]], compress: bool) -> None:
+    """Write ``payloads`` as one complete MCAP file and list it in the bag's metadata."""
+    tmp = bag / f"{TMP_PREFIX}{index}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    writer = Writer(tmp, version=9, storage_plugin=StoragePlugin.MCAP)
+    if compress:
+        writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+    writer.open()
+    connection = writer.add_connection(EPISODE_TOPIC, EPISODE_TYPE, typestore=typestore())
+    for stamp_ns, data in payloads:
+        writer.write(connection, stamp_ns, data)
+    writer.close()
+    part = _read_metadata(tmp)
+    written = tmp / part["relative_file_paths"][0]
+    with open(written, "rb") as f:
+        os.fsync(f.fileno())
+    name = f"{bag.name}_{index}.mcap"
+    os.replace(written, bag / name)
+    _fsync_dir(bag)
+    _write_metadata(bag, _merge(_read_metadata(bag), part, name))
+    shutil.rmtree(tmp)
+
+
+def repair_bag(bag: Path) -> int:
+    """Remove temporary leftovers of a crash and list complete but unlisted files.
+
+    Returns how many files were listed again. An unlisted file is re-read with the ``mcap``
+    reader and rewritten through the normal path; an unreadable one is reported and moved
+    aside as ``*.corrupt``.
+    """
+    from mcap.reader import make_reader
+
+    for leftover in bag.glob(f"{TMP_PREFIX}*"):
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+    info = _read_metadata(bag)
+    listed = set(info["relative_file_paths"]) if info else set()
+    relisted = 0
+    for path in sorted(bag.glob("*.mcap")):
+        if path.name in listed:
+            continue
+        try:
+            with open(path, "rb") as f:
+                payloads = [(m.log_time, bytes(m.data))
+                            for _, _, m in make_reader(f).iter_messages(topics=[EPISODE_TOPIC])]
+        except Exception as err:  # mcap raises several error types for truncated files
+            log.error("bag %s: unreadable file %s moved aside: %s", bag, path.name, err)
+            path.rename(path.with_suffix(".mcap.corrupt"))
+            continue
+        index = int(path.stem.rsplit("_", 1)[1])
+        path.unlink()
+        _write_part(bag, index, payloads, compress=True)
+        relisted += 1
+    return relisted
+
+
+class BagRecorder:
+    """Appends finished episodes to a rotating series of bags under ``out_dir``."""
+
+    def __init__(self, config: RecorderConfig) -> None:
+        self.config = config
+        self.out_dir = Path(config.out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        for bag in self.out_dir.iterdir():
+            if bag.is_dir() and bag.name.startswith(f"{config.cell_id}__"):
+                repair_bag(bag)
+        self.bag: Path | None = None
+        self.index = 0
+        self.bag_bytes = 0
+        self.episodes = 0
+
+    def _new_bag(self) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        base = f"{self.config.cell_id}__{stamp}"
+        n = 0
+        while (self.out_dir / f"{base}_{n}").exists():
+            n += 1
+        self.bag = self.out_dir / f"{base}_{n}"
+        self.bag.mkdir()
+        self.index, self.bag_bytes = 0, 0
+
+    def write_serialized(self, data: bytes, stamp_ns: int | None = None) -> Path:
+        """Record one ``Episode`` message given as CDR bytes; return the bag it went to."""
+        if self.bag is None or self.bag_bytes >= self.config.max_bag_bytes:
+            self._new_bag()
+        assert self.bag is not None
+        _write_part(self.bag, self.index, [(stamp_ns or time.time_ns(), data)],
+                    self.config.compress)
+        self.bag_bytes += (self.bag / f"{self.bag.name}_{self.index}.mcap").stat().st_size
+        self.index += 1
+        self.episodes += 1
+        return self.bag
+
+    def write(self, record: EpisodeRecord) -> Path:
+        from qtopt_collector.bag_format import serialize_episode
+
+        return self.write_serialized(serialize_episode(record))
+
+
+def find_bags(root: Path | str) -> list[Path]:
+    """Every rosbag2 folder (one with a metadata.yaml) at or below ``root``."""
+    root = Path(root)
+    return sorted(p.parent for p in root.rglob(METADATA) if not p.parent.name.startswith("."))
+
+
+def read_episodes(root: Path | str) -> Iterator[EpisodeRecord]:
+    """All episodes in the bags below ``root``; bad bags and messages are logged and skipped."""
+    for bag in find_bags(root):
+        try:
+            with Reader(bag) as reader:
+                connections = [c for c in reader.connections if c.topic == EPISODE_TOPIC]
+                for _, _, data in reader.messages(connections=connections):
+                    try:
+                        yield deserialize_episode(data)
+                    except (ValueError, KeyError, IndexError, AssertionError) as err:
+                        log.error("bag %s: skipping a malformed episode: %s", bag, err)
+        except Exception as err:  # rosbags raises its own errors for broken bags
+            log.error("bag %s: unreadable, skipped: %s", bag, err)

@@ -1,0 +1,162 @@
+"""The grasping control loop of Algorithm 1 as plain code (Kalashnikov et al. 2018, App. D.4).
+
+capture state -> policy.SelectAction -> execute -> terminate? -> reward -> emit (s, a, r).
+Termination is the policy's learned ``e`` bit, or the scripted rule of Algorithm 2 (gripper
+closed, height above 0.13 m, commanded upward). After the last step the cell lifts, runs the drop
+test and the success detector labels the episode; rewards follow Sec. 5. The same loop runs in
+process against :class:`~qtopt_collector.sim_cell.SimCell` and in the episode runner node
+against the cell's ROS interfaces.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Protocol
+
+import numpy as np
+
+from qtopt_collector.success_detection import (
+    SuccessDetectorConfig,
+    detect_grasp_success,
+)
+from qtopt_policy.policies import Policy
+from qtopt_policy.spec import MAX_STEPS, STEP_PENALTY, SUCCESS_REWARD, Action, Observation
+
+SCRIPTED_TERMINATION_HEIGHT = 0.13  # m, Algorithm 2
+
+
+class Termination(IntEnum):
+    """Values match qtopt_msgs/Episode.TERMINATION_*."""
+
+    LEARNED = 0
+    SCRIPTED = 1
+    MAX_STEPS = 2
+
+
+@dataclass(frozen=True)
+class DropTest:
+    """Images of the bin with the arm out of view, before and after the drop (App. D.3)."""
+
+    before: np.ndarray
+    after: np.ndarray
+    ground_truth: bool | None  # simulator truth of "object held above the height"; None if unknown
+
+
+class Cell(Protocol):
+    """What the episode loop needs from a grasping cell (sim or real)."""
+
+    object_ids: list[str]
+
+    def reset(self, seed: int) -> Observation: ...
+
+    def execute(self, action: Action) -> None: ...
+
+    def observe(self) -> Observation: ...
+
+    def drop_test(self) -> DropTest: ...
+
+
+@dataclass(frozen=True)
+class EpisodeConfig:
+    max_steps: int = MAX_STEPS  # Sec. 5: at most 20 steps
+    scripted_termination: bool = False  # Algorithm 2 instead of the learned e bit
+    step_penalty: float = STEP_PENALTY  # App. C ablation: 0 for discount-only
+    success_reward: float = SUCCESS_REWARD
+    success_detector: SuccessDetectorConfig = field(default_factory=SuccessDetectorConfig)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_steps <= 1000:
+            raise ValueError(f"max_steps {self.max_steps}: expected 1..1000")
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    observation: Observation
+    action: Action
+    reward: float
+    done: bool
+    q_value: float
+
+
+@dataclass(frozen=True)
+class EpisodeRecord:
+    episode_id: str
+    cell_id: str
+    policy_name: str
+    model_version: int
+    termination: Termination
+    steps: list[StepRecord]
+    final_observation: Observation
+    success: bool
+    ground_truth: bool | None
+    object_ids: list[str]
+    seed: int
+
+    @property
+    def total_reward(self) -> float:
+        return float(sum(s.reward for s in self.steps))
+
+
+def scripted_termination(observation: Observation, action: Action) -> bool:
+    """Algorithm 2: gripper closed, above the termination height, commanded upward."""
+    return (
+        observation.gripper_closed
+        and observation.height_to_bottom > SCRIPTED_TERMINATION_HEIGHT
+        and action.translation[2] > 0.0
+    )
+
+
+def step_rewards(num_steps: int, success: bool, config: EpisodeConfig) -> list[float]:
+    """Sec. 5: the penalty on every step before the last; the last gets 1 on success, else 0."""
+    last = config.success_reward if success else 0.0
+    return [config.step_penalty] * (num_steps - 1) + [last]
+
+
+def run_episode(
+    cell: Cell,
+    policy: Policy,
+    seed: int,
+    config: EpisodeConfig = EpisodeConfig(),
+    cell_id: str = "cell0",
+    model_version: int = 0,
+) -> EpisodeRecord:
+    """Run one episode of Algorithm 1 and label it by the drop test."""
+    observation = cell.reset(seed)
+    policy.reset(seed)
+    transitions: list[tuple[Observation, Action, float]] = []
+    termination = Termination.MAX_STEPS
+    for step in range(config.max_steps):
+        output = policy.select_action(observation, step)
+        cell.execute(output.action)
+        transitions.append((observation, output.action, output.q_value))
+        observation = cell.observe()
+        if config.scripted_termination:
+            if scripted_termination(observation, output.action):
+                termination = Termination.SCRIPTED
+                break
+        elif output.action.terminate:
+            termination = Termination.LEARNED
+            break
+    drop = cell.drop_test()
+    label = detect_grasp_success(drop.before, drop.after, config.success_detector)
+    rewards = step_rewards(len(transitions), label.success, config)
+    steps = [
+        StepRecord(obs, action, reward, i == len(transitions) - 1,
+                   q if not math.isnan(q) else math.nan)
+        for i, ((obs, action, q), reward) in enumerate(zip(transitions, rewards, strict=True))
+    ]
+    return EpisodeRecord(
+        episode_id=f"{cell_id}-{seed}",
+        cell_id=cell_id,
+        policy_name=policy.name,
+        model_version=model_version,
+        termination=termination,
+        steps=steps,
+        final_observation=observation,
+        success=label.success,
+        ground_truth=drop.ground_truth,
+        object_ids=list(cell.object_ids),
+        seed=seed,
+    )

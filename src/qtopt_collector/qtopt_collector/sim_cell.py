@@ -1,0 +1,298 @@
+"""PyBullet grasping cell: KUKA LBR IIWA with a two-finger gripper over a bin (App. C, D).
+
+DIRECT mode, no network, no downloads: the KUKA, gripper, tray and the 1000 procedural objects
+all ship with ``pybullet_data``. Objects follow KukaDiverseObjectEnv's split: directories whose
+number ends in 0 (100 objects) are held-out test objects, the other 900 are for training.
+
+Control is Cartesian: each action moves the commanded end-effector position by a bounded
+translation, turns the gripper's azimuth, and opens or closes the fingers, then runs
+``substeps`` physics steps. Every episode rebuilds the world from the seed, so an episode is a
+pure function of (config, seed, actions).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pybullet as pb
+import pybullet_data
+
+from qtopt_collector.episode import DropTest
+from qtopt_policy.spec import Action, ActionBounds, Observation
+
+TRAY_POSITION = (0.64, 0.075, -0.19)
+FLOOR_Z = -0.184  # top of the tray's floor, measured by resting a 5 cm cube on it
+KUKA_BASE = (-0.1, 0.0, 0.07)
+EE_LINK = 6
+FINGER_JOINTS = (8, 11)  # left, right finger (opposite signs)
+TIP_JOINTS = (10, 13)
+TIP_LINKS = (10, 13)
+ARM_JOINTS = tuple(range(7))
+REST_POSE = (0.0, 0.41, 0.0, -1.59, 0.0, 1.14, 0.0)
+OPEN_ANGLE = 0.3  # rad per finger when open
+DOWN = pb.getQuaternionFromEuler([0.0, -math.pi, 0.0])
+NUM_OBJECTS = 1000
+
+
+def object_split(split: str) -> list[int]:
+    """KukaDiverseObjectEnv's convention: ids ending in 0 are test objects."""
+    if split == "test":
+        return [i for i in range(NUM_OBJECTS) if i % 10 == 0]
+    if split == "train":
+        return [i for i in range(NUM_OBJECTS) if i % 10 != 0]
+    raise ValueError(f"object split {split!r}: expected 'train' or 'test'")
+
+
+@dataclass(frozen=True)
+class SimCellConfig:
+    """The simulated cell; fields mirror the sim cell node's parameters."""
+
+    camera_width: int = 72  # rendered frame; the policy center-crops its input from it
+    camera_height: int = 72
+    camera_fov_deg: float = 48.0
+    camera_distance: float = 0.75  # m from the bin centre
+    camera_yaw_deg: float = 0.0  # beside the robot's shoulder, looking down into the bin
+    camera_pitch_deg: float = -65.0
+    object_split: str = "train"
+    min_objects: int = 1  # objects per episode drawn uniformly in [min, max]
+    max_objects: int = 10
+    substeps: int = 80  # physics steps of 1/240 s per action
+    settle_steps: int = 240  # physics steps to let dropped objects come to rest
+    start_height: float = 0.30  # fingertip height above the bin floor at episode start, m
+    min_height: float = 0.005  # workspace: lowest commanded fingertip height, m
+    max_height: float = 0.40
+    workspace_half_extent: tuple[float, float] = (0.15, 0.15)  # m around the bin centre (x, y)
+    lift_height: float = 0.30  # after the episode the arm lifts to this height, m
+    out_of_view_height: float = 0.45  # m; from here the arm moves sideways out of the image
+    out_of_view_offset_y: float = 0.30  # m along +y from the bin centre
+    success_height: float = 0.10  # ground truth: an object this high above the floor is held
+    finger_force: float = 30.0  # N for the finger position motors
+    arm_force: float = 200.0
+    bounds: ActionBounds = field(default_factory=ActionBounds)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_objects <= self.max_objects <= 10:
+            raise ValueError(
+                f"objects per episode [{self.min_objects}, {self.max_objects}]: expected "
+                "1 <= min <= max <= 10"
+            )
+        object_split(self.object_split)
+
+
+class SimCell:
+    """One simulated grasping cell in its own PyBullet client."""
+
+    def __init__(self, config: SimCellConfig = SimCellConfig()) -> None:
+        self.config = config
+        self.client = pb.connect(pb.DIRECT)
+        pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=self.client)
+        self.objects: list[int] = []
+        self.object_ids: list[str] = []
+        self.rng = np.random.default_rng(0)
+        self._split = object_split(config.object_split)
+        self._view, self._projection = self._camera_matrices()
+
+    # -- episode life cycle -------------------------------------------------------------
+    def reset(self, seed: int) -> Observation:
+        """Rebuild the world for a new episode and return the first observation."""
+        c = self.client
+        self.rng = np.random.default_rng(seed)
+        pb.resetSimulation(physicsClientId=c)
+        pb.setGravity(0, 0, -9.81, physicsClientId=c)
+        pb.setTimeStep(1.0 / 240.0, physicsClientId=c)
+        pb.setPhysicsEngineParameter(numSolverIterations=50, deterministicOverlappingPairs=1,
+                                     physicsClientId=c)
+        pb.loadURDF("plane.urdf", [0, 0, -0.65], physicsClientId=c)
+        self.tray = pb.loadURDF("tray/tray.urdf", TRAY_POSITION, physicsClientId=c)
+        self.robot = pb.loadSDF("kuka_iiwa/kuka_with_gripper2.sdf", physicsClientId=c)[0]
+        pb.resetBasePositionAndOrientation(self.robot, KUKA_BASE, [0, 0, 0, 1],
+                                           physicsClientId=c)
+        for j, q in zip(ARM_JOINTS, REST_POSE, strict=True):
+            pb.resetJointState(self.robot, j, q, physicsClientId=c)
+        self._drop_objects()
+        self.gripper_closed = False
+        self.yaw = 0.0
+        centre = np.array(TRAY_POSITION[:2])
+        self.target = np.array([*centre, 0.0])
+        self._tool_offset = 0.0
+        self._teleport_arm(self.target.copy(), self.config.start_height)
+        return self.observe()
+
+    def _drop_objects(self) -> None:
+        c = self.client
+        n = int(self.rng.integers(self.config.min_objects, self.config.max_objects + 1))
+        ids = self.rng.choice(self._split, size=n, replace=False)
+        self.objects, self.object_ids = [], []
+        hx, hy = 0.12, 0.12
+        for k, i in enumerate(ids):
+            pos = [TRAY_POSITION[0] + self.rng.uniform(-hx, hx),
+                   TRAY_POSITION[1] + self.rng.uniform(-hy, hy), FLOOR_Z + 0.08 + 0.04 * k]
+            orn = pb.getQuaternionFromEuler(self.rng.uniform(0, 2 * math.pi, 3).tolist())
+            uid = pb.loadURDF(f"random_urdfs/{i:03d}/{i:03d}.urdf", pos, orn,
+                              physicsClientId=c)
+            self.objects.append(uid)
+            self.object_ids.append(f"random_urdfs/{i:03d}")
+        self._settle()
+
+    # -- state --------------------------------------------------------------------------
+    def fingertip_height(self) -> float:
+        """Lowest point of the two fingertips above the bin floor, m."""
+        lows = [pb.getAABB(self.robot, link, physicsClientId=self.client)[0][2]
+                for link in TIP_LINKS]
+        return float(min(lows) - FLOOR_Z)
+
+    def observe(self) -> Observation:
+        return Observation(self.render(), self.gripper_closed, self.fingertip_height())
+
+    def render(self) -> np.ndarray:
+        """RGB frame from the over-the-shoulder camera (tiny renderer, never mixed with EGL)."""
+        w, h = self.config.camera_width, self.config.camera_height
+        _, _, rgba, _, _ = pb.getCameraImage(
+            w, h, self._view, self._projection, renderer=pb.ER_TINY_RENDERER,
+            physicsClientId=self.client,
+        )
+        return np.asarray(rgba, dtype=np.uint8).reshape(h, w, 4)[:, :, :3].copy()
+
+    def _camera_matrices(self) -> tuple[list[float], list[float]]:
+        cfg = self.config
+        target = [TRAY_POSITION[0], TRAY_POSITION[1], FLOOR_Z]
+        view = pb.computeViewMatrixFromYawPitchRoll(
+            target, cfg.camera_distance, cfg.camera_yaw_deg, cfg.camera_pitch_deg, 0.0, 2,
+            physicsClientId=self.client,
+        )
+        projection = pb.computeProjectionMatrixFOV(
+            cfg.camera_fov_deg, cfg.camera_width / cfg.camera_height, 0.01, 10.0,
+            physicsClientId=self.client,
+        )
+        return view, projection
+
+    # -- control ------------------------------------------------------------------------
+    def _clip_target(self, xy: np.ndarray, height: float) -> tuple[np.ndarray, float]:
+        centre = np.array(TRAY_POSITION[:2])
+        half = np.array(self.config.workspace_half_extent)
+        xy = np.clip(xy, centre - half, centre + half)
+        height = float(np.clip(height, self.config.min_height, self.config.max_height))
+        return xy, height
+
+    def _ee_position(self, xy: np.ndarray, height: float) -> list[float]:
+        return [float(xy[0]), float(xy[1]), FLOOR_Z + height + self._tool_offset]
+
+    def _ik(self, position: list[float]) -> list[float]:
+        orn = pb.getQuaternionFromEuler([0.0, -math.pi, self.yaw])
+        q = pb.calculateInverseKinematics(
+            self.robot, EE_LINK, position, orn,
+            lowerLimits=[-2.96, -2.09, -2.96, -2.09, -2.96, -2.09, -3.05],
+            upperLimits=[2.96, 2.09, 2.96, 2.09, 2.96, 2.09, 3.05],
+            jointRanges=[5.8, 4.0, 5.8, 4.0, 5.8, 4.0, 6.0], restPoses=list(REST_POSE),
+            maxNumIterations=50, physicsClientId=self.client,
+        )
+        return list(q[:7])
+
+    def _teleport_arm(self, target: np.ndarray, height: float) -> None:
+        """Place the arm exactly (episode start only), and learn the tool offset."""
+        c = self.client
+        ee_guess = [float(target[0]), float(target[1]), FLOOR_Z + height + 0.25]
+        for _ in range(3):  # IK + measure the fingertip offset below the end effector
+            for j, q in zip(ARM_JOINTS, self._ik(ee_guess), strict=True):
+                pb.resetJointState(self.robot, j, q, physicsClientId=c)
+            self._set_fingers(OPEN_ANGLE, reset=True)
+            ee_z = pb.getLinkState(self.robot, EE_LINK, physicsClientId=c)[4][2]
+            self._tool_offset = ee_z - (FLOOR_Z + self.fingertip_height())
+            ee_guess[2] = FLOOR_Z + height + self._tool_offset
+        self.target = np.array([target[0], target[1], height])
+        self._drive_arm(self.target, steps=10)
+
+    def _set_fingers(self, angle: float, reset: bool = False) -> None:
+        c = self.client
+        for joint, sign in zip(FINGER_JOINTS, (-1.0, 1.0), strict=True):
+            if reset:
+                pb.resetJointState(self.robot, joint, sign * angle, physicsClientId=c)
+            pb.setJointMotorControl2(self.robot, joint, pb.POSITION_CONTROL, sign * angle,
+                                     force=self.config.finger_force, physicsClientId=c)
+        for joint in TIP_JOINTS:
+            pb.setJointMotorControl2(self.robot, joint, pb.POSITION_CONTROL, 0.0,
+                                     force=self.config.finger_force, physicsClientId=c)
+
+    def _drive_arm(self, target: np.ndarray, steps: int) -> None:
+        q = self._ik(self._ee_position(target[:2], float(target[2])))
+        c = self.client
+        for j, qj in zip(ARM_JOINTS, q, strict=True):
+            pb.setJointMotorControl2(self.robot, j, pb.POSITION_CONTROL, qj,
+                                     force=self.config.arm_force, maxVelocity=2.0,
+                                     physicsClientId=c)
+        for _ in range(steps):
+            pb.stepSimulation(physicsClientId=c)
+
+    def execute(self, action: Action) -> None:
+        """Apply one action of the MDP (bounded, workspace-clipped) and step the physics."""
+        action.validate(self.config.bounds)
+        xy, height = self._clip_target(self.target[:2] + np.asarray(action.translation[:2]),
+                                       float(self.target[2] + action.translation[2]))
+        self.target = np.array([xy[0], xy[1], height])
+        self.yaw = float(np.clip(self.yaw + action.rotation, -math.pi, math.pi))
+        self.gripper_closed = action.gripper_close
+        self._set_fingers(0.0 if self.gripper_closed else OPEN_ANGLE)
+        self._drive_arm(self.target, self.config.substeps)
+
+    def move_to(self, xy: np.ndarray, height: float, steps: int | None = None) -> None:
+        """Scripted motion outside the MDP (lift after the episode, drop test)."""
+        xy, height = self._clip_target(np.asarray(xy, dtype=np.float64), height)
+        self.target = np.array([xy[0], xy[1], height])
+        self._drive_arm(self.target, steps or self.config.substeps)
+
+    def _move_through(self, waypoints: list[tuple[float, float, float]]) -> None:
+        """Cartesian waypoints (x, y, fingertip height) outside the workspace clip."""
+        for x, y, height in waypoints:
+            self.target = np.array([x, y, height])
+            self._drive_arm(self.target, self.config.substeps)
+
+    def move_out_of_view(self) -> None:
+        """Up, then sideways out of the camera's view (App. D.3), keeping the gripper state."""
+        x, y, _ = self.target
+        cx, cy = TRAY_POSITION[:2]
+        h, dy = self.config.out_of_view_height, self.config.out_of_view_offset_y
+        self._move_through([(x, y, h), (cx, cy + dy, h)])
+
+    def return_over_bin(self, height: float) -> None:
+        """From out of view back above the bin centre, high above the objects."""
+        cx, cy = TRAY_POSITION[:2]
+        h = self.config.out_of_view_height
+        self._move_through([(cx, cy, h), (cx, cy, height)])
+
+    def set_gripper(self, closed: bool, steps: int | None = None) -> None:
+        self.gripper_closed = closed
+        self._set_fingers(0.0 if closed else OPEN_ANGLE)
+        for _ in range(steps or self.config.substeps // 2):
+            pb.stepSimulation(physicsClientId=self.client)
+
+    def held_object_ground_truth(self) -> bool:
+        """Simulator truth: some object is at least ``success_height`` above the bin floor."""
+        for uid in self.objects:
+            z = pb.getBasePositionAndOrientation(uid, physicsClientId=self.client)[0][2]
+            if z - FLOOR_Z > self.config.success_height:
+                return True
+        return False
+
+    def close(self) -> None:
+        if self.client >= 0 and pb.isConnected(self.client):
+            pb.disconnect(self.client)
+        self.client = -1
+
+    def drop_test(self) -> DropTest:
+        """App. D.3 in simulation: lift, arm out of view, image, drop over the bin, image."""
+        self.move_to(self.target[:2], self.config.lift_height)
+        ground_truth = self.held_object_ground_truth()
+        self.move_out_of_view()
+        self._settle()
+        before = self.render()
+        self.return_over_bin(self.config.lift_height)
+        self.set_gripper(False)
+        self.move_out_of_view()
+        self._settle()
+        return DropTest(before, self.render(), ground_truth)
+
+    def _settle(self) -> None:
+        for _ in range(self.config.settle_steps):
+            pb.stepSimulation(physicsClientId=self.client)

@@ -1,0 +1,79 @@
+"""Algorithm 1 with learned and scripted termination, rewards of Sec. 5."""
+
+import math
+
+import pytest
+
+from qtopt_collector.episode import (
+    EpisodeConfig,
+    Termination,
+    run_episode,
+    scripted_termination,
+    step_rewards,
+)
+from qtopt_collector.sim_cell import SimCell, SimCellConfig
+from qtopt_policy.policies import PolicyOutput, ScriptedGraspPolicy
+from qtopt_policy.spec import Action, ActionBounds, Observation
+
+
+@pytest.fixture(scope="module")
+def cell():
+    c = SimCell(SimCellConfig(min_objects=3, max_objects=5))
+    yield c
+    c.close()
+
+
+def test_rewards_follow_section_5():
+    cfg = EpisodeConfig()
+    assert step_rewards(4, True, cfg) == [-0.05, -0.05, -0.05, 1.0]
+    assert step_rewards(3, False, cfg) == [-0.05, -0.05, 0.0]
+    assert step_rewards(2, True, EpisodeConfig(step_penalty=0.0)) == [0.0, 1.0]
+
+
+def test_scripted_termination_is_algorithm_2():
+    import numpy as np
+
+    img = np.zeros((4, 4, 3), np.uint8)
+    up = Action((0.0, 0.0, 0.02), 0.0, True, False)
+    assert scripted_termination(Observation(img, True, 0.14), up)
+    assert not scripted_termination(Observation(img, True, 0.12), up)
+    assert not scripted_termination(Observation(img, False, 0.2), up)
+    assert not scripted_termination(Observation(img, True, 0.2),
+                                    Action((0.0, 0.0, -0.01), 0.0, True, False))
+
+
+def test_scripted_policy_episode_with_learned_termination(cell):
+    ep = run_episode(cell, ScriptedGraspPolicy(ActionBounds()), seed=4, cell_id="c7")
+    assert ep.termination is Termination.LEARNED and ep.steps[-1].action.terminate
+    assert 3 <= len(ep.steps) <= 20
+    assert [s.done for s in ep.steps] == [False] * (len(ep.steps) - 1) + [True]
+    assert ep.total_reward == pytest.approx(-0.05 * (len(ep.steps) - 1) + float(ep.success))
+    assert ep.episode_id == "c7-4" and ep.policy_name == "scripted"
+    assert ep.ground_truth is not None and len(ep.object_ids) >= 3
+    assert all(math.isnan(s.q_value) for s in ep.steps)
+
+
+def test_scripted_termination_ends_earlier_while_ascending(cell):
+    ep = run_episode(cell, ScriptedGraspPolicy(ActionBounds()), seed=4,
+                     config=EpisodeConfig(scripted_termination=True))
+    learned = run_episode(cell, ScriptedGraspPolicy(ActionBounds()), seed=4)
+    assert ep.termination is Termination.SCRIPTED
+    assert len(ep.steps) < len(learned.steps)
+    assert ep.final_observation.height_to_bottom > 0.13
+
+
+class Hover:
+    name = "hover"
+
+    def reset(self, seed):
+        pass
+
+    def select_action(self, observation, step):
+        return PolicyOutput(Action((0.0, 0.0, 0.01), 0.0, False, False), 0.5)
+
+
+def test_step_limit_ends_the_episode(cell):
+    ep = run_episode(cell, Hover(), seed=1, config=EpisodeConfig(max_steps=3))
+    assert ep.termination is Termination.MAX_STEPS and len(ep.steps) == 3
+    assert not ep.success and ep.steps[-1].reward == 0.0
+    assert [s.q_value for s in ep.steps] == [0.5] * 3
