@@ -10,6 +10,9 @@ import qtopt_policy
 
 # Modules allowed to import rclpy: ROS adapters only (nodes, launch graph, ROS tooling).
 ROS_ADAPTERS = {
+    "qtopt_collector.cli",
+    "qtopt_collector.runner",
+    "qtopt_collector.service_calls",
     "qtopt_policy.ros_params",
     "qtopt_policy.transport_check",
     "qtopt_learner.cli",

@@ -16,5 +16,12 @@ setup(
     maintainer_email="dev@qtopt-ros.org",
     description="QT-Opt grasping cell: sim, hardware adapters, success detection, recording.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "sim_cell_node = qtopt_collector.sim_cell_node:main",
+            "success_node = qtopt_collector.success_node:main",
+            "episode_runner_node = qtopt_collector.episode_runner_node:main",
+            "recorder_node = qtopt_collector.recorder_node:main",
+        ],
+    },
 )

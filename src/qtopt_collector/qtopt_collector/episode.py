@@ -11,16 +11,12 @@ against the cell's ROS interfaces.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol
 
-import numpy as np
-
-from qtopt_collector.success_detection import (
-    SuccessDetectorConfig,
-    detect_grasp_success,
-)
+from qtopt_collector.success_detection import SuccessResult
 from qtopt_policy.policies import Policy
 from qtopt_policy.spec import MAX_STEPS, STEP_PENALTY, SUCCESS_REWARD, Action, Observation
 
@@ -36,12 +32,12 @@ class Termination(IntEnum):
 
 
 @dataclass(frozen=True)
-class DropTest:
-    """Images of the bin with the arm out of view, before and after the drop (App. D.3)."""
+class GraspLabel:
+    """The cell's verdict on an episode: image subtraction and, in simulation, the truth."""
 
-    before: np.ndarray
-    after: np.ndarray
-    ground_truth: bool | None  # simulator truth of "object held above the height"; None if unknown
+    success: bool
+    ground_truth: bool | None
+    detection: SuccessResult | None = None
 
 
 class Cell(Protocol):
@@ -55,7 +51,9 @@ class Cell(Protocol):
 
     def observe(self) -> Observation: ...
 
-    def drop_test(self) -> DropTest: ...
+    def label_grasp(self) -> GraspLabel:
+        """Lift, drop test and image subtraction (App. D.3) after the last step."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,6 @@ class EpisodeConfig:
     scripted_termination: bool = False  # Algorithm 2 instead of the learned e bit
     step_penalty: float = STEP_PENALTY  # App. C ablation: 0 for discount-only
     success_reward: float = SUCCESS_REWARD
-    success_detector: SuccessDetectorConfig = field(default_factory=SuccessDetectorConfig)
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_steps <= 1000:
@@ -121,8 +118,11 @@ def run_episode(
     config: EpisodeConfig = EpisodeConfig(),
     cell_id: str = "cell0",
     model_version: int = 0,
+    on_step: Callable[[int, Action, float, Observation], None] | None = None,
 ) -> EpisodeRecord:
-    """Run one episode of Algorithm 1 and label it by the drop test."""
+    """Run one episode of Algorithm 1 and label it by the drop test.
+
+    ``on_step(step, action, q_value, next_observation)`` is called after every step."""
     observation = cell.reset(seed)
     policy.reset(seed)
     transitions: list[tuple[Observation, Action, float]] = []
@@ -132,6 +132,8 @@ def run_episode(
         cell.execute(output.action)
         transitions.append((observation, output.action, output.q_value))
         observation = cell.observe()
+        if on_step is not None:
+            on_step(step, output.action, output.q_value, observation)
         if config.scripted_termination:
             if scripted_termination(observation, output.action):
                 termination = Termination.SCRIPTED
@@ -139,8 +141,7 @@ def run_episode(
         elif output.action.terminate:
             termination = Termination.LEARNED
             break
-    drop = cell.drop_test()
-    label = detect_grasp_success(drop.before, drop.after, config.success_detector)
+    label = cell.label_grasp()
     rewards = step_rewards(len(transitions), label.success, config)
     steps = [
         StepRecord(obs, action, reward, i == len(transitions) - 1,
@@ -156,7 +157,7 @@ def run_episode(
         steps=steps,
         final_observation=observation,
         success=label.success,
-        ground_truth=drop.ground_truth,
+        ground_truth=label.ground_truth,
         object_ids=list(cell.object_ids),
         seed=seed,
     )

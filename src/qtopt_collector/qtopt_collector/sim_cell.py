@@ -19,7 +19,13 @@ import numpy as np
 import pybullet as pb
 import pybullet_data
 
-from qtopt_collector.episode import DropTest
+from qtopt_collector.episode import GraspLabel
+from qtopt_collector.success_detection import (
+    DropTest,
+    SuccessDetectorConfig,
+    detect_grasp_success,
+    run_drop_test,
+)
 from qtopt_policy.spec import Action, ActionBounds, Observation
 
 TRAY_POSITION = (0.64, 0.075, -0.19)
@@ -71,6 +77,7 @@ class SimCellConfig:
     finger_force: float = 30.0  # N for the finger position motors
     arm_force: float = 200.0
     bounds: ActionBounds = field(default_factory=ActionBounds)
+    success_detector: SuccessDetectorConfig = field(default_factory=SuccessDetectorConfig)
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_objects <= self.max_objects <= 10:
@@ -134,7 +141,7 @@ class SimCell:
                               physicsClientId=c)
             self.objects.append(uid)
             self.object_ids.append(f"random_urdfs/{i:03d}")
-        self._settle()
+        self.settle()
 
     # -- state --------------------------------------------------------------------------
     def fingertip_height(self) -> float:
@@ -249,17 +256,19 @@ class SimCell:
             self._drive_arm(self.target, self.config.substeps)
 
     def move_out_of_view(self) -> None:
-        """Up, then sideways out of the camera's view (App. D.3), keeping the gripper state."""
+        """Up, then sideways out of the camera's view (App. D.3), keeping the gripper state;
+        then wait until the objects in the bin are at rest."""
         x, y, _ = self.target
         cx, cy = TRAY_POSITION[:2]
         h, dy = self.config.out_of_view_height, self.config.out_of_view_offset_y
         self._move_through([(x, y, h), (cx, cy + dy, h)])
+        self.settle()
 
-    def return_over_bin(self, height: float) -> None:
-        """From out of view back above the bin centre, high above the objects."""
+    def return_over_bin(self, height: float | None = None) -> None:
+        """From out of view back above the bin centre (at the lift height by default)."""
         cx, cy = TRAY_POSITION[:2]
         h = self.config.out_of_view_height
-        self._move_through([(cx, cy, h), (cx, cy, height)])
+        self._move_through([(cx, cy, h), (cx, cy, height or self.config.lift_height)])
 
     def set_gripper(self, closed: bool, steps: int | None = None) -> None:
         self.gripper_closed = closed
@@ -280,19 +289,24 @@ class SimCell:
             pb.disconnect(self.client)
         self.client = -1
 
-    def drop_test(self) -> DropTest:
-        """App. D.3 in simulation: lift, arm out of view, image, drop over the bin, image."""
+    # -- drop test rig (App. D.3) -------------------------------------------------------
+    def lift(self) -> None:
         self.move_to(self.target[:2], self.config.lift_height)
-        ground_truth = self.held_object_ground_truth()
-        self.move_out_of_view()
-        self._settle()
-        before = self.render()
-        self.return_over_bin(self.config.lift_height)
-        self.set_gripper(False)
-        self.move_out_of_view()
-        self._settle()
-        return DropTest(before, self.render(), ground_truth)
 
-    def _settle(self) -> None:
+    def capture(self) -> np.ndarray:
+        return self.render()
+
+    def open_gripper(self) -> None:
+        self.set_gripper(False)
+
+    def drop_test(self) -> DropTest:
+        return run_drop_test(self)
+
+    def label_grasp(self) -> GraspLabel:
+        drop = self.drop_test()
+        result = detect_grasp_success(drop.before, drop.after, self.config.success_detector)
+        return GraspLabel(result.success, drop.ground_truth, result)
+
+    def settle(self) -> None:
         for _ in range(self.config.settle_steps):
             pb.stepSimulation(physicsClientId=self.client)

@@ -10,6 +10,7 @@ image. Small objects are the known risk (the paper saw 3 of 28 failures mislabel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -53,3 +54,41 @@ def detect_grasp_success(
         largest_blob_fraction=largest / total,
         mask=mask,
     )
+
+
+@dataclass(frozen=True)
+class DropTest:
+    """Images of the bin with the arm out of view, before and after the drop (App. D.3)."""
+
+    before: np.ndarray
+    after: np.ndarray
+    ground_truth: bool | None  # simulator truth of "object held above the height"; None if unknown
+
+
+class DropTestRig(Protocol):
+    """The motions and sensing the drop test needs; the sim cell and the ROS success node
+    (through the arm, gripper and camera services) both provide them."""
+
+    def lift(self) -> None: ...
+
+    def held_object_ground_truth(self) -> bool | None: ...
+
+    def move_out_of_view(self) -> None: ...
+
+    def capture(self) -> np.ndarray: ...
+
+    def return_over_bin(self) -> None: ...
+
+    def open_gripper(self) -> None: ...
+
+
+def run_drop_test(rig: DropTestRig) -> DropTest:
+    """App. D.3: lift, leave the view, image; back over the bin, drop, leave, image again."""
+    rig.lift()
+    truth = rig.held_object_ground_truth()
+    rig.move_out_of_view()
+    before = rig.capture()
+    rig.return_over_bin()
+    rig.open_gripper()
+    rig.move_out_of_view()
+    return DropTest(before, rig.capture(), truth)

@@ -39,7 +39,6 @@ def settled_cell():
     cell = SimCell(SimCellConfig(min_objects=3, max_objects=3))
     cell.reset(5)
     cell.move_out_of_view()
-    cell._settle()
     yield cell
     cell.close()
 
@@ -52,10 +51,10 @@ def test_rendered_drop_of_normal_and_small_objects_is_detected(settled_cell, sca
     uid = pb.loadURDF("random_urdfs/123/123.urdf",
                       [TRAY_POSITION[0] + 0.05, TRAY_POSITION[1] - 0.05, FLOOR_Z + 0.1],
                       globalScaling=scale, physicsClientId=cell.client)
-    cell._settle()
+    cell.settle()
     result = detect_grasp_success(before, cell.render())
     pb.removeBody(uid, physicsClientId=cell.client)
-    cell._settle()
+    cell.settle()
     assert result.success, result.largest_blob_fraction
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from qtopt_collector.cli import add_cell_arguments, run_cell_command
 from qtopt_policy import transport_check
 
 
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--image-size", type=int, default=472)
     run.add_argument("--count", type=int, default=50)
     run.set_defaults(func=_run)
+    cell = sub.add_parser("cell", help="collect episodes with simulated cells into rosbag2")
+    add_cell_arguments(cell)
+    cell.set_defaults(func=run_cell_command)
     args = parser.parse_args(argv)
     return args.func(args)
 

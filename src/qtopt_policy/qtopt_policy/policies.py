@@ -151,6 +151,7 @@ class ScriptedGraspPolicy:
         )
         self.phase = "descend"
         self.steps_in_phase = 0
+        self.last_height, self.last_dz = 0.0, 0.0
 
     def _rotation(self) -> float:
         limit = self.bounds.max_rotation
@@ -160,18 +161,23 @@ class ScriptedGraspPolicy:
     def select_action(self, observation: Observation, step: int) -> PolicyOutput:
         limits = self.bounds.translation_limits()
         height = observation.height_to_bottom
-        if self.phase == "descend" and height <= self.config.grasp_height + 0.01:
-            self.phase = "close"
+        # Blocked: the last descent step achieved under half of what it commanded.
+        blocked = self.last_dz < 0 and (self.last_height - height) < 0.5 * -self.last_dz
+        if self.phase == "descend" and (height <= self.config.grasp_height + 0.01 or blocked):
+            self.phase = "close"  # at the floor, or resting on an object: close here
         if self.phase == "descend":
-            remaining = max(self.descent_steps - self.steps_in_phase, 1)
+            # A few random steps, more when the per-step bound does not reach the floor.
+            needed = math.ceil((height - self.config.grasp_height) / limits[2] - 1e-9)
+            remaining = max(self.descent_steps - self.steps_in_phase, needed, 1)
             jitter = self.rng.uniform(0.8, 1.2) if remaining > 1 else 1.0
             dz = -(height - self.config.grasp_height) / remaining * jitter
             t = np.clip([*(self.xy_remaining / remaining), dz], -limits, limits)
             self.xy_remaining = self.xy_remaining - t[:2]
             self.steps_in_phase += 1
+            self.last_height, self.last_dz = height, float(t[2])
             action = Action(tuple(float(x) for x in t), self._rotation(), False, False)
         elif self.phase == "close":
-            self.phase = "ascend"
+            self.phase, self.last_dz = "ascend", 0.0
             action = Action((0.0, 0.0, 0.0), 0.0, True, False)
         else:
             dz = float(min(limits[2], max(self.config.ascent_height - height, 0.0)))

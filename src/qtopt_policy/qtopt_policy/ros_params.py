@@ -1,21 +1,43 @@
-"""Node parameters that mirror a component's config dataclass one-to-one (DESIGN.md rule 3)."""
+"""Node parameters that mirror a component's config dataclass one-to-one (DESIGN.md rule 3).
+
+Scalar fields become parameters of the same name, tuples become arrays, and nested config
+dataclasses become dotted names (``bounds.max_translation_xy``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rclpy.node import Node
 
 T = TypeVar("T")
 
 
-def declare_config(node: Node, config_type: type[T]) -> T:
-    """Declare one ROS parameter per dataclass field (default = the field's default) and build
-    the config from their values; the dataclass validates them."""
+def declare_config(node: Node, config_type: type[T], prefix: str = "") -> T:
+    """Declare one ROS parameter per field (default = the field's default) and build the
+    config from their values; the dataclass validates them."""
     defaults = config_type()
-    values = {}
+    values: dict[str, Any] = {}
     for field in dataclasses.fields(config_type):
         default = getattr(defaults, field.name)
-        values[field.name] = node.declare_parameter(field.name, default).value
+        name = f"{prefix}{field.name}"
+        if dataclasses.is_dataclass(default):
+            values[field.name] = declare_config(node, type(default), f"{name}.")
+        elif isinstance(default, tuple):
+            values[field.name] = tuple(node.declare_parameter(name, list(default)).value)
+        else:
+            values[field.name] = node.declare_parameter(name, default).value
     return config_type(**values)
+
+
+def config_to_parameters(config: Any, prefix: str = "") -> dict[str, Any]:
+    """The inverse: flat ``{parameter name: value}`` for launch files and the runner."""
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            out.update(config_to_parameters(value, f"{prefix}{field.name}."))
+        else:
+            out[f"{prefix}{field.name}"] = list(value) if isinstance(value, tuple) else value
+    return out

@@ -104,14 +104,23 @@ class Observation:
                 f"image of type {type(img).__name__}, dtype {getattr(img, 'dtype', None)}, "
                 f"shape {getattr(img, 'shape', None)}: expected a uint8 H x W x 3 RGB array"
             )
-        if image_size is not None and img.shape[:2] != (image_size, image_size):
+        if image_size is not None and min(img.shape[:2]) < image_size:
             raise ValueError(
-                f"image shape {img.shape[:2]}: expected ({image_size}, {image_size}) "
+                f"image shape {img.shape[:2]}: expected at least ({image_size}, {image_size}) "
                 "for this model"
             )
         if not math.isfinite(self.height_to_bottom):
             raise ValueError(f"height_to_bottom {self.height_to_bottom}: expected a finite value")
         return self
+
+
+def center_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The centre ``size`` x ``size`` square of an H x W x C image (App. D.1, inference)."""
+    h, w = image.shape[:2]
+    if h < size or w < size:
+        raise ValueError(f"image shape {(h, w)}: expected at least ({size}, {size}) to crop")
+    top, left = (h - size) // 2, (w - size) // 2
+    return image[top:top + size, left:left + size]
 
 
 @dataclass(frozen=True)

@@ -171,3 +171,13 @@ def test_observation_validation_names_the_problem():
         Observation(np.zeros((4, 4, 3)), False, 0.1).validate()
     with pytest.raises(ValueError, match="inf"):
         Observation(np.zeros((4, 4, 3), np.uint8), False, math.inf).validate()
+
+
+def test_larger_frames_are_centre_cropped_for_the_network():
+    from qtopt_policy.cem_actor import StateBatch
+
+    frame = np.zeros((72, 80, 3), np.uint8)
+    frame[4:68, 8:72] = 200  # the centre 64 x 64 square
+    batch = StateBatch.from_observations([Observation(frame, False, 0.1)], 64)
+    assert tuple(batch.images.shape) == (1, 64, 64, 3)
+    assert int(batch.images.min()) == 200

@@ -1,0 +1,30 @@
+"""camera_node: serves ``camera/capture`` and republishes each frame on ``camera/image_raw``."""
+
+from __future__ import annotations
+
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from qtopt_collector.backends import CameraBackend
+from qtopt_msgs.srv import CaptureImage
+from qtopt_policy.msg_conversions import image_to_msg
+
+
+class CameraNode(Node):
+    def __init__(self, backend: CameraBackend, **kwargs) -> None:
+        super().__init__("camera", **kwargs)
+        self.backend = backend
+        self.frames = self.create_publisher(Image, "camera/image_raw", qos_profile_sensor_data)
+        self.create_service(CaptureImage, "camera/capture", self._on_capture)
+
+    def _on_capture(self, request, response):
+        try:
+            image = image_to_msg(self.backend.capture())
+        except (RuntimeError, ValueError, TimeoutError) as err:
+            response.success, response.message = False, str(err)
+            return response
+        image.header.stamp = self.get_clock().now().to_msg()
+        self.frames.publish(image)
+        response.image, response.success = image, True
+        return response

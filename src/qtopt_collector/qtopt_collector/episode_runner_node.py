@@ -1,0 +1,187 @@
+"""episode_runner_node: runs Algorithm 1 on a cell through ROS 2 (RunEpisode action).
+
+The same :func:`~qtopt_collector.episode.run_episode` loop as in process, against a
+:class:`RosCell` (the cell's reset, camera, arm, gripper and success services) and a policy:
+the scripted one locally, or the policy node's ``select_action`` service for ``greedy`` and
+``noisy``. Each finished episode is published whole on ``episodes`` (for the recorder and live
+learners); a failed episode publishes nothing, so no half episode reaches a bag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from rclpy.action import ActionServer
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_srvs.srv import SetBool
+
+from qtopt_collector.bag_format import serialize_episode
+from qtopt_collector.episode import EpisodeConfig, GraspLabel, run_episode
+from qtopt_collector.service_calls import ServiceCaller
+from qtopt_msgs.action import RunEpisode
+from qtopt_msgs.msg import Episode
+from qtopt_msgs.srv import ArmCommand, CaptureImage, DetectGraspSuccess, ResetCell, SelectAction
+from qtopt_policy.msg_conversions import action_from_msg, image_from_msg, observation_to_msg
+from qtopt_policy.policies import Policy, PolicyOutput, ScriptedGraspPolicy
+from qtopt_policy.ros_params import declare_config
+from qtopt_policy.spec import MAX_STEPS, Action, ActionBounds, Observation
+
+EPISODE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                         history=HistoryPolicy.KEEP_LAST)
+LOCAL_POLICIES = ("scripted",)
+REMOTE_POLICIES = ("greedy", "noisy")
+
+
+@dataclass(frozen=True)
+class EpisodeRunnerConfig:
+    cell_id: str = "cell0"
+    policy: str = "scripted"  # scripted (local), greedy or noisy (policy node)
+    scripted_termination: bool = False  # Algorithm 2 instead of the learned e bit
+    max_steps: int = MAX_STEPS
+    step_penalty: float = -0.05
+    select_action_service: str = "/select_action"
+    timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.policy not in LOCAL_POLICIES + REMOTE_POLICIES:
+            raise ValueError(
+                f"policy {self.policy!r}: expected one of {LOCAL_POLICIES + REMOTE_POLICIES}"
+            )
+
+
+class RosCell:
+    """The :class:`~qtopt_collector.episode.Cell` protocol over a cell's services."""
+
+    def __init__(self, calls: ServiceCaller) -> None:
+        self.calls = calls
+        self.object_ids: list[str] = []
+        self.height = 0.0
+        self.gripper_closed = False
+
+    def reset(self, seed: int) -> Observation:
+        response = self.calls.call(ResetCell, "cell/reset", ResetCell.Request(seed=seed))
+        self.object_ids = list(response.object_ids)
+        self.height = response.height_to_bottom
+        self.calls.call(SetBool, "gripper/command", SetBool.Request(data=False))
+        self.gripper_closed = False
+        return self.observe()
+
+    def observe(self) -> Observation:
+        response = self.calls.call(CaptureImage, "camera/capture", CaptureImage.Request())
+        return Observation(image_from_msg(response.image).copy(), self.gripper_closed,
+                           self.height)
+
+    def execute(self, action: Action) -> None:
+        if action.gripper_close != self.gripper_closed:
+            self.calls.call(SetBool, "gripper/command",
+                            SetBool.Request(data=action.gripper_close))
+            self.gripper_closed = action.gripper_close
+        request = ArmCommand.Request(command=ArmCommand.Request.MOVE_RELATIVE,
+                                     translation=list(action.translation),
+                                     rotation=action.rotation)
+        self.height = self.calls.call(ArmCommand, "arm/command", request).height_to_bottom
+
+    def label_grasp(self) -> GraspLabel:
+        response = self.calls.call(DetectGraspSuccess, "success/detect",
+                                   DetectGraspSuccess.Request(), ok_field="ok")
+        truth = None if response.ground_truth < 0 else bool(response.ground_truth)
+        return GraspLabel(bool(response.success), truth)
+
+
+class RemotePolicy:
+    """A :class:`~qtopt_policy.policies.Policy` served by the policy node."""
+
+    def __init__(self, calls: ServiceCaller, service: str, name: str) -> None:
+        self.calls, self.service, self.name = calls, service, name
+        self.model_version = 0
+
+    def reset(self, seed: int) -> None:
+        self.model_version = 0
+
+    def select_action(self, observation: Observation, step: int) -> PolicyOutput:
+        request = SelectAction.Request(step=step, policy=self.name)
+        request.observation = observation_to_msg(observation.image, observation.gripper_closed,
+                                                 observation.height_to_bottom)
+        response = self.calls.call(SelectAction, self.service, request)
+        self.model_version = int(response.model_version)
+        return PolicyOutput(action_from_msg(response.action), float(response.q_value))
+
+
+class EpisodeRunnerNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("episode_runner", **kwargs)
+        self.config = declare_config(self, EpisodeRunnerConfig)
+        self.calls = ServiceCaller(self, self.config.timeout_s)
+        self.cell = RosCell(self.calls)
+        self.episodes = self.create_publisher(Episode, "episodes", EPISODE_QOS)
+        self._server = ActionServer(self, RunEpisode, "run_episode", self._execute,
+                                    callback_group=MutuallyExclusiveCallbackGroup())
+
+    def _policy(self, name: str) -> Policy:
+        name = name or self.config.policy
+        if name == "scripted":
+            return ScriptedGraspPolicy(ActionBounds())
+        if name in REMOTE_POLICIES:
+            return RemotePolicy(self.calls, self.config.select_action_service, name)
+        raise ValueError(f"policy {name!r}: expected one of {LOCAL_POLICIES + REMOTE_POLICIES}")
+
+    def _execute(self, goal_handle) -> RunEpisode.Result:
+        goal = goal_handle.request
+        result = RunEpisode.Result()
+        config = EpisodeConfig(
+            max_steps=goal.max_steps or self.config.max_steps,
+            scripted_termination=goal.scripted_termination or self.config.scripted_termination,
+            step_penalty=self.config.step_penalty,
+        )
+
+        def feedback(step: int, action: Action, q: float, observation: Observation) -> None:
+            msg = RunEpisode.Feedback(step=step, q_value=q if not math.isnan(q) else math.nan,
+                                      height_to_bottom=observation.height_to_bottom)
+            msg.action.world_vector = np.asarray(action.translation, np.float32)
+            goal_handle.publish_feedback(msg)
+
+        try:
+            policy = self._policy(goal.policy)
+            seed = int(goal.seed) or int(np.random.SeedSequence().entropy % (2**31))
+            record = run_episode(self.cell, policy, seed, config, self.config.cell_id,
+                                 on_step=feedback)
+        except (TimeoutError, RuntimeError, ValueError) as err:
+            self.get_logger().error(f"episode aborted, nothing recorded: {err}")
+            goal_handle.abort()
+            result.episode_id = f"aborted: {err}"
+            return result
+        record = dataclasses.replace(record, model_version=getattr(policy, "model_version", 0))
+        self.episodes.publish(serialize_episode(record, self.get_clock().now().nanoseconds))
+        goal_handle.succeed()
+        result.episode_id, result.total_reward = record.episode_id, record.total_reward
+        result.success, result.steps = record.success, len(record.steps)
+        return result
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = EpisodeRunnerNode()
+        executor = MultiThreadedExecutor(num_threads=3)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

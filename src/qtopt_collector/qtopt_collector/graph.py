@@ -1,0 +1,78 @@
+"""The cell graph as data (DESIGN.md rule 7).
+
+Which nodes a simulated fleet runs, with their parameters and namespaces, is described here
+once. ``launch/cell.launch.py`` turns it into ``launch_ros`` Node actions on a real ROS 2
+install; :mod:`qtopt_collector.runner` starts the same processes on machines without
+``ros2 launch``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from qtopt_collector.episode_runner_node import LOCAL_POLICIES, REMOTE_POLICIES
+from qtopt_collector.sim_cell import SimCellConfig
+from qtopt_policy.ros_params import config_to_parameters
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    package: str
+    executable: str  # console script, as `ros2 run <package> <executable>`
+    module: str  # Python module whose main() it runs
+    namespace: str = ""
+    name: str = ""  # node name override; "" for processes that hold several nodes
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CellGraphConfig:
+    cells: int = 1
+    policy: str = "scripted"
+    out_dir: str = "data"
+    scripted_termination: bool = False
+    model_path: str = ""  # TorchScript model for greedy/noisy
+    timeout_s: float = 60.0
+    sim: SimCellConfig = field(default_factory=SimCellConfig)
+
+    def __post_init__(self) -> None:
+        if self.cells < 1:
+            raise ValueError(f"cells {self.cells}: expected >= 1")
+        if self.policy not in LOCAL_POLICIES + REMOTE_POLICIES:
+            raise ValueError(
+                f"policy {self.policy!r}: expected one of {LOCAL_POLICIES + REMOTE_POLICIES}"
+            )
+        if self.policy in REMOTE_POLICIES and not self.model_path:
+            raise ValueError(f"policy {self.policy!r} needs a model_path (TorchScript file)")
+
+
+def cell_namespace(index: int) -> str:
+    return f"cell{index}"
+
+
+def sim_cell_graph(config: CellGraphConfig) -> list[NodeSpec]:
+    """Per cell: the simulated devices, success detector, episode runner and recorder; plus
+    one policy node shared by the fleet when the policy is learned."""
+    specs: list[NodeSpec] = []
+    for i in range(config.cells):
+        ns = cell_namespace(i)
+        specs += [
+            NodeSpec("qtopt_collector", "sim_cell_node", "qtopt_collector.sim_cell_node", ns,
+                     parameters=config_to_parameters(config.sim)),
+            NodeSpec("qtopt_collector", "success_node", "qtopt_collector.success_node", ns,
+                     "success_detector",
+                     {"ground_truth_service": "sim/held_object",
+                      "lift_height": config.sim.lift_height, "timeout_s": config.timeout_s}),
+            NodeSpec("qtopt_collector", "episode_runner_node",
+                     "qtopt_collector.episode_runner_node", ns, "episode_runner",
+                     {"cell_id": ns, "policy": config.policy,
+                      "scripted_termination": config.scripted_termination,
+                      "timeout_s": config.timeout_s}),
+            NodeSpec("qtopt_collector", "recorder_node", "qtopt_collector.recorder_node", ns,
+                     "recorder", {"out_dir": config.out_dir, "cell_id": ns}),
+        ]
+    if config.policy in REMOTE_POLICIES:
+        specs.append(NodeSpec("qtopt_policy", "policy_node", "qtopt_policy.policy_node", "",
+                              "policy_node", {"model_path": config.model_path}))
+    return specs

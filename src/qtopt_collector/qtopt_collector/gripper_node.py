@@ -1,0 +1,31 @@
+"""gripper_node: ``gripper/command`` (std_srvs/SetBool, true closes) and ``gripper/closed``."""
+
+from __future__ import annotations
+
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from std_msgs.msg import Bool
+from std_srvs.srv import SetBool
+
+from qtopt_collector.backends import GripperBackend
+
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class GripperNode(Node):
+    def __init__(self, backend: GripperBackend, **kwargs) -> None:
+        super().__init__("gripper", **kwargs)
+        self.backend = backend
+        self.state = self.create_publisher(Bool, "gripper/closed", LATCHED)
+        self.create_service(SetBool, "gripper/command", self._on_command)
+
+    def _on_command(self, request: SetBool.Request, response: SetBool.Response):
+        try:
+            self.backend.set_closed(bool(request.data))
+        except (RuntimeError, TimeoutError) as err:
+            response.success, response.message = False, str(err)
+            return response
+        self.state.publish(Bool(data=bool(request.data)))
+        response.success = True
+        response.message = "closed" if request.data else "open"
+        return response

@@ -1,0 +1,222 @@
+"""Start a node graph (from :mod:`qtopt_collector.graph`) as processes and drive its cells.
+
+The project's stand-in for ``ros2 launch`` on machines without it: each :class:`NodeSpec`
+becomes ``python -m <module> --ros-args -r __ns:=... -p name:=value``, with the loopback-only
+ROS environment and a leased domain. The runner supervises the processes (a dead one is
+restarted) and sends ``RunEpisode`` goals to every cell in parallel; an episode whose cell
+died is run again under a new seed, so only the episode in flight is lost.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import rclpy
+import yaml
+from rclpy.action import ActionClient
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from std_msgs.msg import String
+from tqdm import tqdm
+
+from qtopt_collector.episode_runner_node import EPISODE_QOS
+from qtopt_collector.graph import NodeSpec
+from qtopt_msgs.action import RunEpisode
+
+MAX_RESTARTS = 5
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the runner dies, so no node outlives it."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def node_command(spec: NodeSpec) -> list[str]:
+    cmd = [sys.executable, "-m", spec.module, "--ros-args"]
+    if spec.namespace:
+        cmd += ["-r", f"__ns:=/{spec.namespace}"]
+    if spec.name:
+        cmd += ["-r", f"__node:={spec.name}"]
+    for key, value in spec.parameters.items():
+        text = yaml.safe_dump(value, default_flow_style=True).strip()
+        cmd += ["-p", f"{key}:={text.removesuffix(chr(10) + '...')}"]
+    return cmd
+
+
+@dataclass
+class _Process:
+    spec: NodeSpec
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+
+
+class GraphRunner:
+    """Starts, supervises and stops the processes of a node graph."""
+
+    def __init__(self, specs: list[NodeSpec], env: dict[str, str], log_dir: Path) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.env = env
+        self.processes = [
+            _Process(s, log_dir / f"{s.namespace or 'global'}__{s.executable}.log")
+            for s in specs
+        ]
+
+    def start(self) -> None:
+        for p in self.processes:
+            self._spawn(p)
+
+    def _spawn(self, p: _Process) -> None:
+        log = open(p.log_path, "a")
+        p.proc = subprocess.Popen(node_command(p.spec), env=self.env, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True,
+                                  preexec_fn=_die_with_parent)
+        log.close()
+
+    def supervise(self) -> list[NodeSpec]:
+        """Restart processes that died; return the specs that were restarted."""
+        restarted = []
+        for p in self.processes:
+            if p.proc is not None and p.proc.poll() is not None:
+                if p.restarts >= MAX_RESTARTS:
+                    raise RuntimeError(
+                        f"{p.spec.executable} in /{p.spec.namespace} died {p.restarts + 1} "
+                        f"times; see {p.log_path}"
+                    )
+                p.restarts += 1
+                self._spawn(p)
+                restarted.append(p.spec)
+        return restarted
+
+    def pid(self, namespace: str, executable: str) -> int:
+        for p in self.processes:
+            if p.spec.namespace == namespace and p.spec.executable == executable and p.proc:
+                return p.proc.pid
+        raise KeyError(f"no {executable} in /{namespace}")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        for p in self.processes:
+            if p.proc is not None and p.proc.poll() is None:
+                p.proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout_s
+        for p in self.processes:
+            if p.proc is None:
+                continue
+            try:
+                p.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.proc.pid, signal.SIGKILL)
+                p.proc.wait()
+
+
+@dataclass
+class CollectionStats:
+    episodes: int = 0
+    successes: int = 0
+    steps: int = 0
+    retried: int = 0
+    results: list[tuple[str, bool, float, int]] = field(default_factory=list)
+
+    @property
+    def success_rate(self) -> float:
+        return self.successes / self.episodes if self.episodes else 0.0
+
+
+def run_episodes(
+    runner: GraphRunner,
+    namespaces: list[str],
+    episodes: int,
+    seed: int = 0,
+    policy: str = "",
+    timeout_s: float = 300.0,
+    progress: bool = True,
+) -> CollectionStats:
+    """Send ``episodes`` RunEpisode goals across the cells (one in flight per cell), and
+    return once every finished episode is acknowledged by its cell's recorder."""
+    context = Context()
+    rclpy.init(context=context)
+    stats = CollectionStats()
+    try:
+        node = rclpy.create_node("qtopt_runner", context=context)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        clients = {ns: ActionClient(node, RunEpisode, f"/{ns}/run_episode") for ns in namespaces}
+        recorded: set[str] = set()
+        for ns in namespaces:
+            node.create_subscription(String, f"/{ns}/recorded",
+                                     lambda m: recorded.add(m.data), EPISODE_QOS)
+        deadline = time.monotonic() + timeout_s
+        while not all(c.server_is_ready() for c in clients.values()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("cells did not come up; see the node logs")
+            executor.spin_once(timeout_sec=0.1)
+        pending = deque(seed + i for i in range(episodes))  # one seed per episode
+        next_retry_seed = seed + episodes
+        in_flight: dict[str, tuple[object, float]] = {}
+        bar = tqdm(total=episodes, desc="episodes", disable=not progress, unit="ep")
+        while pending or in_flight:
+            for ns in namespaces:
+                if ns not in in_flight and pending:
+                    goal = RunEpisode.Goal(policy=policy, seed=pending.popleft())
+                    in_flight[ns] = (clients[ns].send_goal_async(goal), time.monotonic())
+            executor.spin_once(timeout_sec=0.05)
+            # A restarted device only fails the goal (which is retried); a restarted episode
+            # runner takes its goal with it.
+            restarted = {s.namespace for s in runner.supervise()
+                         if s.executable == "episode_runner_node"}
+            for ns, (future, started) in list(in_flight.items()):
+                lost = ns in restarted or time.monotonic() - started > timeout_s
+                outcome = _poll(future)
+                if outcome is None and not lost:
+                    continue
+                del in_flight[ns]
+                if outcome is None or outcome == "aborted":
+                    stats.retried += 1  # the episode in flight is lost; run another
+                    pending.appendleft(next_retry_seed)
+                    next_retry_seed += 1
+                    continue
+                result = outcome
+                stats.episodes += 1
+                stats.successes += int(result.success)
+                stats.steps += result.steps
+                stats.results.append((result.episode_id, result.success, result.total_reward,
+                                      result.steps))
+                bar.update(1)
+                bar.set_postfix(success=f"{stats.success_rate:.2f}")
+        bar.close()
+        wanted = {r[0] for r in stats.results}
+        deadline = time.monotonic() + timeout_s
+        while not wanted <= recorded:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"recorders did not acknowledge {sorted(wanted - recorded)}")
+            executor.spin_once(timeout_sec=0.05)
+        return stats
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def _poll(future) -> object | None:
+    """The result of a send_goal future chain: None while running, 'aborted', or the result."""
+    if not future.done():
+        return None
+    handle = future.result()
+    if handle is None or not handle.accepted:
+        return "aborted"
+    if not hasattr(handle, "_qtopt_result"):
+        handle._qtopt_result = handle.get_result_async()
+    result_future = handle._qtopt_result
+    if not result_future.done():
+        return None
+    response = result_future.result()
+    if response is None or response.status != 4:  # GoalStatus.STATUS_SUCCEEDED
+        return "aborted"
+    return response.result

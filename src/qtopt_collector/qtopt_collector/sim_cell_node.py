@@ -1,0 +1,60 @@
+"""sim_cell_node: one simulated cell in one process (a component container in spirit).
+
+The camera, arm and gripper nodes run with simulated backends that share one PyBullet world,
+next to a ``sim`` node holding the SimCellConfig parameters and the simulator-only
+``sim/held_object`` ground-truth service. A single-threaded executor serializes access to the
+physics. On a real cell the same three node classes run with hardware backends instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from std_srvs.srv import Trigger
+
+from qtopt_collector.arm_node import ArmNode
+from qtopt_collector.backends import SimArm, SimCamera, SimGripper
+from qtopt_collector.camera_node import CameraNode
+from qtopt_collector.gripper_node import GripperNode
+from qtopt_collector.sim_cell import SimCell, SimCellConfig
+from qtopt_policy.ros_params import declare_config
+
+
+class SimNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("sim", **kwargs)
+        self.config = declare_config(self, SimCellConfig)
+        self.cell = SimCell(self.config)
+        self.create_service(Trigger, "sim/held_object", self._on_held_object)
+
+    def _on_held_object(self, request, response):
+        response.success = self.cell.held_object_ground_truth()
+        response.message = "object held" if response.success else "nothing held"
+        return response
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    nodes: list[Node] = []
+    try:
+        sim = SimNode()
+        nodes = [sim, CameraNode(SimCamera(sim.cell)),
+                 ArmNode(SimArm(sim.cell), sim.config.bounds), GripperNode(SimGripper(sim.cell))]
+        executor = SingleThreadedExecutor()
+        for node in nodes:
+            executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

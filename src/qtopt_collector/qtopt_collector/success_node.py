@@ -1,0 +1,117 @@
+"""success_node: the drop test and image subtraction of App. D.3 as a service.
+
+``success/detect`` drives the cell's arm, gripper and camera through their services (the same
+choreography as the in-process simulator, :func:`run_drop_test`) and labels the grasp with
+:func:`detect_grasp_success`. Where ``ground_truth_service`` names a service (the simulator's
+``sim/held_object``), its answer is reported beside the label.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from std_srvs.srv import SetBool, Trigger
+
+from qtopt_collector.service_calls import ServiceCaller
+from qtopt_collector.success_detection import (
+    SuccessDetectorConfig,
+    detect_grasp_success,
+    run_drop_test,
+)
+from qtopt_msgs.srv import ArmCommand, CaptureImage, DetectGraspSuccess
+from qtopt_policy.msg_conversions import image_from_msg, image_to_msg
+from qtopt_policy.ros_params import declare_config
+
+
+@dataclass(frozen=True)
+class SuccessNodeConfig:
+    lift_height: float = 0.30  # m above the bin floor before the drop test
+    ground_truth_service: str = ""  # "sim/held_object" in simulation; "" on a real cell
+    timeout_s: float = 60.0
+    detector: SuccessDetectorConfig = field(default_factory=SuccessDetectorConfig)
+
+
+class RosDropTestRig:
+    """The drop test's motions and images through the cell's services."""
+
+    def __init__(self, calls: ServiceCaller, config: SuccessNodeConfig) -> None:
+        self.calls = calls
+        self.config = config
+
+    def _arm(self, command: int, height: float = 0.0) -> None:
+        self.calls.call(ArmCommand, "arm/command", ArmCommand.Request(command=command,
+                                                                      height=height))
+
+    def lift(self) -> None:
+        self._arm(ArmCommand.Request.MOVE_TO_HEIGHT, self.config.lift_height)
+
+    def held_object_ground_truth(self) -> bool | None:
+        if not self.config.ground_truth_service:
+            return None
+        answer = self.calls.call(Trigger, self.config.ground_truth_service, Trigger.Request(),
+                                 ok_field=None)
+        return bool(answer.success)
+
+    def move_out_of_view(self) -> None:
+        self._arm(ArmCommand.Request.OUT_OF_VIEW)
+
+    def capture(self) -> np.ndarray:
+        response = self.calls.call(CaptureImage, "camera/capture", CaptureImage.Request())
+        return image_from_msg(response.image).copy()
+
+    def return_over_bin(self) -> None:
+        self._arm(ArmCommand.Request.OVER_BIN, self.config.lift_height)
+
+    def open_gripper(self) -> None:
+        self.calls.call(SetBool, "gripper/command", SetBool.Request(data=False))
+
+
+class SuccessNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("success_detector", **kwargs)
+        self.config = declare_config(self, SuccessNodeConfig)
+        self.rig = RosDropTestRig(ServiceCaller(self, self.config.timeout_s), self.config)
+        self.create_service(DetectGraspSuccess, "success/detect", self._on_detect,
+                            callback_group=MutuallyExclusiveCallbackGroup())
+
+    def _on_detect(self, request, response: DetectGraspSuccess.Response):
+        try:
+            drop = run_drop_test(self.rig)
+        except (TimeoutError, RuntimeError, ValueError) as err:
+            response.ok, response.message = False, f"drop test failed: {err}"
+            return response
+        result = detect_grasp_success(drop.before, drop.after, self.config.detector)
+        response.success = result.success
+        response.changed_fraction = result.changed_fraction
+        response.largest_blob_fraction = result.largest_blob_fraction
+        response.ground_truth = -1 if drop.ground_truth is None else int(drop.ground_truth)
+        response.before, response.after = image_to_msg(drop.before), image_to_msg(drop.after)
+        response.ok = True
+        return response
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SuccessNode()
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
