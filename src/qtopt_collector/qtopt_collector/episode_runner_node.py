@@ -30,14 +30,18 @@ from qtopt_msgs.action import RunEpisode
 from qtopt_msgs.msg import Episode
 from qtopt_msgs.srv import ArmCommand, CaptureImage, DetectGraspSuccess, ResetCell, SelectAction
 from qtopt_policy.msg_conversions import action_from_msg, image_from_msg, observation_to_msg
-from qtopt_policy.policies import Policy, PolicyOutput, ScriptedGraspPolicy
+from qtopt_policy.policies import (
+    LOCAL_POLICIES,
+    SERVED_POLICIES,
+    Policy,
+    PolicyOutput,
+    ScriptedGraspPolicy,
+)
 from qtopt_policy.ros_params import declare_config
 from qtopt_policy.spec import MAX_STEPS, Action, ActionBounds, Observation
 
 EPISODE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
                          history=HistoryPolicy.KEEP_LAST)
-LOCAL_POLICIES = ("scripted",)
-REMOTE_POLICIES = ("greedy", "noisy")
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,9 @@ class EpisodeRunnerConfig:
     timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
-        if self.policy not in LOCAL_POLICIES + REMOTE_POLICIES:
+        if self.policy not in LOCAL_POLICIES + SERVED_POLICIES:
             raise ValueError(
-                f"policy {self.policy!r}: expected one of {LOCAL_POLICIES + REMOTE_POLICIES}"
+                f"policy {self.policy!r}: expected one of {LOCAL_POLICIES + SERVED_POLICIES}"
             )
 
 
@@ -129,9 +133,9 @@ class EpisodeRunnerNode(Node):
         name = name or self.config.policy
         if name == "scripted":
             return ScriptedGraspPolicy(ActionBounds())
-        if name in REMOTE_POLICIES:
+        if name in SERVED_POLICIES:
             return RemotePolicy(self.calls, self.config.select_action_service, name)
-        raise ValueError(f"policy {name!r}: expected one of {LOCAL_POLICIES + REMOTE_POLICIES}")
+        raise ValueError(f"policy {name!r}: expected one of {LOCAL_POLICIES + SERVED_POLICIES}")
 
     def _execute(self, goal_handle) -> RunEpisode.Result:
         goal = goal_handle.request

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from qtopt_collector.episode_runner_node import LOCAL_POLICIES, REMOTE_POLICIES
 from qtopt_collector.sim_cell import SimCellConfig
+from qtopt_policy.policies import LOCAL_POLICIES, SERVED_POLICIES
 from qtopt_policy.ros_params import config_to_parameters
 
 
@@ -39,11 +39,11 @@ class CellGraphConfig:
     def __post_init__(self) -> None:
         if self.cells < 1:
             raise ValueError(f"cells {self.cells}: expected >= 1")
-        if self.policy not in LOCAL_POLICIES + REMOTE_POLICIES:
+        if self.policy not in LOCAL_POLICIES + SERVED_POLICIES:
             raise ValueError(
-                f"policy {self.policy!r}: expected one of {LOCAL_POLICIES + REMOTE_POLICIES}"
+                f"policy {self.policy!r}: expected one of {LOCAL_POLICIES + SERVED_POLICIES}"
             )
-        if self.policy in REMOTE_POLICIES and not self.model_path:
+        if self.policy in SERVED_POLICIES and not self.model_path:
             raise ValueError(f"policy {self.policy!r} needs a model_path (TorchScript file)")
 
 
@@ -72,7 +72,7 @@ def sim_cell_graph(config: CellGraphConfig) -> list[NodeSpec]:
             NodeSpec("qtopt_collector", "recorder_node", "qtopt_collector.recorder_node", ns,
                      "recorder", {"out_dir": config.out_dir, "cell_id": ns}),
         ]
-    if config.policy in REMOTE_POLICIES:
+    if config.policy in SERVED_POLICIES:
         specs.append(NodeSpec("qtopt_policy", "policy_node", "qtopt_policy.policy_node", "",
                               "policy_node", {"model_path": config.model_path}))
     return specs

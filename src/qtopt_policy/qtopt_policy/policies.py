@@ -22,6 +22,10 @@ import torch
 from qtopt_policy.cem_actor import CEMActor, StateBatch
 from qtopt_policy.spec import Action, ActionBounds, Observation
 
+# Policies a cell runs itself, and those the policy node serves from a Q-network.
+LOCAL_POLICIES = ("scripted",)
+SERVED_POLICIES = ("greedy", "noisy")
+
 
 @dataclass(frozen=True)
 class PolicyOutput:

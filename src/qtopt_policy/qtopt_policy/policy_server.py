@@ -17,6 +17,7 @@ import torch
 
 from qtopt_policy.cem_actor import CEMActor
 from qtopt_policy.policies import (
+    SERVED_POLICIES,
     EpsilonGreedyPolicy,
     GreedyCEMPolicy,
     NoiseConfig,
@@ -26,7 +27,7 @@ from qtopt_policy.policies import (
 from qtopt_policy.spec import Observation
 from qtopt_policy.torchscript_model import LoadedModel, ModelLoadError, file_sha256, load_model
 
-POLICY_NAMES = ("greedy", "noisy")
+POLICY_NAMES = SERVED_POLICIES
 
 
 @dataclass(frozen=True)
