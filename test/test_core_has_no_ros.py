@@ -13,7 +13,6 @@ ROS_ADAPTERS = {
     "qtopt_collector.cli",
     "qtopt_collector.runner",
     "qtopt_collector.service_calls",
-    "qtopt_policy.ros_params",
     "qtopt_policy.transport_check",
     "qtopt_learner.cli",
 }

@@ -7,9 +7,10 @@ dataclasses become dotted names (``bounds.max_translation_xy``).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from rclpy.node import Node
+if TYPE_CHECKING:  # only for the annotation: this module imports no rclpy
+    from rclpy.node import Node
 
 T = TypeVar("T")
 
