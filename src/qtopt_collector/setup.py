@@ -22,6 +22,10 @@ setup(
             "success_node = qtopt_collector.success_node:main",
             "episode_runner_node = qtopt_collector.episode_runner_node:main",
             "recorder_node = qtopt_collector.recorder_node:main",
+            "arm_node = qtopt_collector.device_nodes:arm_main",
+            "gripper_node = qtopt_collector.device_nodes:gripper_main",
+            "camera_node = qtopt_collector.device_nodes:camera_main",
+            "fake_kuka_controller_node = qtopt_collector.fake_kuka_controller_node:main",
         ],
     },
 )

@@ -1,28 +1,34 @@
-"""arm_node: the arm driver of a cell, ``arm/command`` and ``cell/reset`` over a backend."""
+"""arm_node: the arm driver of a cell, ``arm/command`` and ``cell/reset`` over a backend.
+
+MDP steps are checked against the workspace step bounds before any backend moves."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from rclpy.node import Node
 
 from qtopt_collector.backends import ArmBackend
 from qtopt_msgs.srv import ArmCommand, ResetCell
-from qtopt_policy.spec import ActionBounds
+from qtopt_policy.spec import Action, ActionBounds
 
 
 class ArmNode(Node):
-    def __init__(self, backend: ArmBackend, bounds: ActionBounds = ActionBounds(),
-                 **kwargs) -> None:
+    def __init__(self, make_backend: Callable[[Node], ArmBackend],
+                 bounds: ActionBounds = ActionBounds(), **kwargs) -> None:
         super().__init__("arm", **kwargs)
-        self.backend = backend
+        self.backend = make_backend(self)
         self.bounds = bounds
         self.create_service(ArmCommand, "arm/command", self._on_command)
         self.create_service(ResetCell, "cell/reset", self._on_reset)
 
     def _on_command(self, request: ArmCommand.Request, response: ArmCommand.Response):
         b = self.backend
+        step = Action(tuple(float(x) for x in request.translation), float(request.rotation),
+                      False, False)
         commands = {
             ArmCommand.Request.MOVE_RELATIVE: lambda: b.move_relative(
-                tuple(float(x) for x in request.translation), float(request.rotation)),
+                step.validate(self.bounds).translation, step.rotation),
             ArmCommand.Request.MOVE_TO_HEIGHT: lambda: b.move_to_height(float(request.height)),
             ArmCommand.Request.OUT_OF_VIEW: b.out_of_view,
             ArmCommand.Request.OVER_BIN: lambda: b.over_bin(float(request.height)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -12,9 +14,9 @@ from qtopt_policy.msg_conversions import image_to_msg
 
 
 class CameraNode(Node):
-    def __init__(self, backend: CameraBackend, **kwargs) -> None:
+    def __init__(self, make_backend: Callable[[Node], CameraBackend], **kwargs) -> None:
         super().__init__("camera", **kwargs)
-        self.backend = backend
+        self.backend = make_backend(self)
         self.frames = self.create_publisher(Image, "camera/image_raw", qos_profile_sensor_data)
         self.create_service(CaptureImage, "camera/capture", self._on_capture)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import Bool
@@ -13,9 +15,9 @@ LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class GripperNode(Node):
-    def __init__(self, backend: GripperBackend, **kwargs) -> None:
+    def __init__(self, make_backend: Callable[[Node], GripperBackend], **kwargs) -> None:
         super().__init__("gripper", **kwargs)
-        self.backend = backend
+        self.backend = make_backend(self)
         self.state = self.create_publisher(Bool, "gripper/closed", LATCHED)
         self.create_service(SetBool, "gripper/command", self._on_command)
 

@@ -41,8 +41,10 @@ def main(args: list[str] | None = None) -> int:
     nodes: list[Node] = []
     try:
         sim = SimNode()
-        nodes = [sim, CameraNode(SimCamera(sim.cell)),
-                 ArmNode(SimArm(sim.cell), sim.config.bounds), GripperNode(SimGripper(sim.cell))]
+        cell = sim.cell
+        nodes = [sim, CameraNode(lambda _: SimCamera(cell)),
+                 ArmNode(lambda _: SimArm(cell), sim.config.bounds),
+                 GripperNode(lambda _: SimGripper(cell))]
         executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
