@@ -76,3 +76,40 @@ def sim_cell_graph(config: CellGraphConfig) -> list[NodeSpec]:
         specs.append(NodeSpec("qtopt_policy", "policy_node", "qtopt_policy.policy_node", "",
                               "policy_node", {"model_path": config.model_path}))
     return specs
+
+
+@dataclass(frozen=True)
+class RealCellGraphConfig:
+    """One real KUKA cell: device nodes with hardware backends (see hardware_backends)."""
+
+    cell_id: str = "cell0"
+    arm_backend: str = "trajectory"  # "trajectory" (ros2_control) or "servo" (MoveIt Servo)
+    image_topic: str = "/camera/color/image_raw"
+    policy: str = "greedy"
+    model_path: str = ""
+    out_dir: str = "data"
+    timeout_s: float = 60.0
+
+
+def real_cell_graph(config: RealCellGraphConfig) -> list[NodeSpec]:
+    """The same graph shape as in simulation, with hardware device nodes and no ground truth."""
+    ns = config.cell_id
+    specs = [
+        NodeSpec("qtopt_collector", "arm_node", "qtopt_collector.device_nodes", ns, "arm",
+                 {"backend": config.arm_backend}),
+        NodeSpec("qtopt_collector", "gripper_node", "qtopt_collector.device_nodes", ns,
+                 "gripper"),
+        NodeSpec("qtopt_collector", "camera_node", "qtopt_collector.device_nodes", ns, "camera",
+                 {"image_topic": config.image_topic}),
+        NodeSpec("qtopt_collector", "success_node", "qtopt_collector.success_node", ns,
+                 "success_detector", {"timeout_s": config.timeout_s}),
+        NodeSpec("qtopt_collector", "episode_runner_node", "qtopt_collector.episode_runner_node",
+                 ns, "episode_runner", {"cell_id": ns, "policy": config.policy,
+                                        "timeout_s": config.timeout_s}),
+        NodeSpec("qtopt_collector", "recorder_node", "qtopt_collector.recorder_node", ns,
+                 "recorder", {"out_dir": config.out_dir, "cell_id": ns}),
+    ]
+    if config.policy in SERVED_POLICIES:
+        specs.append(NodeSpec("qtopt_policy", "policy_node", "qtopt_policy.policy_node", "",
+                              "policy_node", {"model_path": config.model_path}))
+    return specs
