@@ -6,7 +6,7 @@ files (zstd chunk compression). Each finished episode becomes one complete MCAP 
 in an atomically replaced ``metadata.yaml``. A crash or ``kill -9`` therefore loses at most the
 episode in flight: files already listed are complete, a file renamed but not yet listed is
 listed again by :func:`repair_bag`, and temporary folders are removed. When a bag's files pass
-``max_bag_bytes`` the recorder starts the next bag (rotation by size).
+``max_bag_bytes`` (or it holds ``max_episodes_per_bag``) the recorder starts the next bag.
 
 ``ros2 bag info``, ``rosbags`` and the ``mcap`` tools read these bags; :func:`read_episodes`
 streams them back and reports, then skips, files it cannot read.
@@ -46,6 +46,9 @@ class RecorderConfig:
     out_dir: str = "data"
     cell_id: str = "cell0"
     max_bag_bytes: int = 256 * 1024 * 1024  # rotate to a new bag past this size
+    # ... or past this many episodes: metadata.yaml is rewritten per episode, so its size is
+    # bounded, and many small bags suit shuffled multi-reader log replay (App. F.2).
+    max_episodes_per_bag: int = 100
     compress: bool = True  # zstd chunk compression inside each MCAP file
 
 
@@ -64,14 +67,16 @@ def _read_metadata(bag: Path) -> dict | None:
     return yaml.safe_load(path.read_text())["rosbag2_bagfile_information"]
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def _write_metadata(bag: Path, info: dict) -> None:
     tmp = bag / f"{TMP_PREFIX}{METADATA}"
     with open(tmp, "w") as f:
-        yaml.safe_dump({"rosbag2_bagfile_information": info}, f, sort_keys=True)
+        yaml.dump({"rosbag2_bagfile_information": info}, f, Dumper=_DUMPER, sort_keys=True)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, bag / METADATA)
-    _fsync_dir(bag)
 
 
 def _merge(info: dict | None, part: dict, file_name: str) -> dict:
@@ -101,8 +106,10 @@ def _merge(info: dict | None, part: dict, file_name: str) -> dict:
     return info
 
 
-def _write_part(bag: Path, index: int, payloads: list[tuple[int, bytes]], compress: bool) -> None:
-    """Write ``payloads`` as one complete MCAP file and list it in the bag's metadata."""
+def _write_part(bag: Path, index: int, payloads: list[tuple[int, bytes]], compress: bool,
+                info: dict | None) -> dict:
+    """Write ``payloads`` as one complete MCAP file, list it in the bag's metadata ``info``
+    (None for a new bag) and return the new metadata."""
     tmp = bag / f"{TMP_PREFIX}{index}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -120,9 +127,11 @@ def _write_part(bag: Path, index: int, payloads: list[tuple[int, bytes]], compre
         os.fsync(f.fileno())
     name = f"{bag.name}_{index}.mcap"
     os.replace(written, bag / name)
-    _fsync_dir(bag)
-    _write_metadata(bag, _merge(_read_metadata(bag), part, name))
+    info = _merge(info, part, name)
+    _write_metadata(bag, info)
+    _fsync_dir(bag)  # both renames durable; their order within one directory is kept
     shutil.rmtree(tmp)
+    return info
 
 
 def repair_bag(bag: Path) -> int:
@@ -152,7 +161,7 @@ def repair_bag(bag: Path) -> int:
             continue
         index = int(path.stem.rsplit("_", 1)[1])
         path.unlink()
-        _write_part(bag, index, payloads, compress=True)
+        info = _write_part(bag, index, payloads, True, info)
         relisted += 1
     return relisted
 
@@ -168,6 +177,7 @@ class BagRecorder:
             if bag.is_dir() and bag.name.startswith(f"{config.cell_id}__"):
                 repair_bag(bag)
         self.bag: Path | None = None
+        self.info: dict | None = None  # metadata of the current bag, kept in memory
         self.index = 0
         self.bag_bytes = 0
         self.episodes = 0
@@ -180,15 +190,16 @@ class BagRecorder:
             n += 1
         self.bag = self.out_dir / f"{base}_{n}"
         self.bag.mkdir()
-        self.index, self.bag_bytes = 0, 0
+        self.info, self.index, self.bag_bytes = None, 0, 0
 
     def write_serialized(self, data: bytes, stamp_ns: int | None = None) -> Path:
         """Record one ``Episode`` message given as CDR bytes; return the bag it went to."""
-        if self.bag is None or self.bag_bytes >= self.config.max_bag_bytes:
+        if (self.bag is None or self.bag_bytes >= self.config.max_bag_bytes
+                or self.index >= self.config.max_episodes_per_bag):
             self._new_bag()
         assert self.bag is not None
-        _write_part(self.bag, self.index, [(stamp_ns or time.time_ns(), data)],
-                    self.config.compress)
+        self.info = _write_part(self.bag, self.index, [(stamp_ns or time.time_ns(), data)],
+                                self.config.compress, self.info)
         self.bag_bytes += (self.bag / f"{self.bag.name}_{self.index}.mcap").stat().st_size
         self.index += 1
         self.episodes += 1

@@ -139,3 +139,10 @@ def test_kill_9_mid_recording_loses_nothing_already_written(tmp_path, episodes):
         assert total_reported <= len(recorded) <= total_reported + 5
         assert all(r.episode_id == episodes[0].episode_id for r in recorded)
     assert total_reported > 5
+
+
+def test_bags_also_rotate_by_episode_count(tmp_path, episodes):
+    rec = BagRecorder(RecorderConfig(out_dir=str(tmp_path), max_episodes_per_bag=3))
+    for _ in range(7):
+        rec.write(episodes[0])
+    assert [len(list(b.glob("*.mcap"))) for b in find_bags(tmp_path)] == [3, 3, 1]
