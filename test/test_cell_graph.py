@@ -18,9 +18,9 @@ from qtopt_collector.sim_cell import SimCellConfig
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-def _graph(tmp_path: Path, cells: int, timeout_s: float = 60.0) -> GraphRunner:
+def _graph(tmp_path: Path, cells: int, timeout_s: float = 60.0, **kwargs) -> GraphRunner:
     config = CellGraphConfig(cells=cells, out_dir=str(tmp_path / "bags"), timeout_s=timeout_s,
-                             sim=SimCellConfig(min_objects=2, max_objects=4))
+                             sim=SimCellConfig(min_objects=2, max_objects=4), **kwargs)
     runner = GraphRunner(sim_cell_graph(config), dict(os.environ), tmp_path / "logs")
     runner.start()
     return runner
@@ -72,3 +72,56 @@ def test_kill_9_of_a_cell_loses_only_the_episode_in_flight(ros_domain, tmp_path)
     recorded = list(read_episodes(tmp_path / "bags"))
     assert sorted(e.episode_id for e in recorded) == sorted(r[0] for r in stats.results)
     assert all(e.steps[-1].done for e in recorded)
+
+
+def test_learned_policy_episodes_go_through_the_policy_node(ros_domain, tmp_path):
+    import math
+
+    import torch
+
+    from qtopt_policy.cem import CEMConfig
+    from qtopt_policy.qnetwork import PRESETS, QNetwork
+    from qtopt_policy.spec import ActionBounds
+    from qtopt_policy.torchscript_model import ModelMetadata, export_model
+
+    torch.manual_seed(0)
+    model = tmp_path / "q.pt"
+    export_model(QNetwork(PRESETS["sim"]).eval(), model,
+                 ModelMetadata("sim", PRESETS["sim"], ActionBounds(), CEMConfig(), 3, 10))
+    runner = _graph(tmp_path, cells=1, policy="noisy", model_path=str(model))
+    try:
+        stats = run_episodes(runner, ["cell0"], 2, seed=3, progress=False)
+    finally:
+        runner.stop()
+    assert stats.episodes == 2
+    for episode in read_episodes(tmp_path / "bags"):
+        assert episode.policy_name == "noisy" and episode.model_version == 3
+        greedy_steps = [s for s in episode.steps if not math.isnan(s.q_value)]
+        assert greedy_steps and all(0.0 <= s.q_value <= 1.0 for s in greedy_steps)
+
+
+def test_the_ros_graph_and_the_in_process_loop_run_the_same_episode(ros_domain, tmp_path):
+    import numpy as np
+
+    from qtopt_collector.episode import run_episode
+    from qtopt_collector.sim_cell import SimCell
+    from qtopt_policy.policies import ScriptedGraspPolicy
+    from qtopt_policy.spec import ActionBounds
+
+    runner = _graph(tmp_path, cells=1)
+    try:
+        run_episodes(runner, ["cell0"], 1, seed=21, progress=False)
+    finally:
+        runner.stop()
+    (via_ros,) = read_episodes(tmp_path / "bags")
+    cell = SimCell(SimCellConfig(min_objects=2, max_objects=4))
+    try:
+        local = run_episode(cell, ScriptedGraspPolicy(ActionBounds()), 21, cell_id="cell0")
+    finally:
+        cell.close()
+    assert via_ros.episode_id == local.episode_id and via_ros.object_ids == local.object_ids
+    assert len(via_ros.steps) == len(local.steps)
+    for a, b in zip(via_ros.steps, local.steps, strict=True):
+        np.testing.assert_array_equal(a.observation.image, b.observation.image)
+        assert a.observation.height_to_bottom == b.observation.height_to_bottom
+    assert (via_ros.success, via_ros.ground_truth) == (local.success, local.ground_truth)

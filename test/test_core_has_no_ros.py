@@ -11,6 +11,8 @@ import qtopt_policy
 # Modules allowed to import rclpy: ROS adapters only (nodes, launch graph, ROS tooling).
 ROS_ADAPTERS = {
     "qtopt_collector.cli",
+    "qtopt_collector.device_nodes",
+    "qtopt_collector.hardware_backends",
     "qtopt_collector.runner",
     "qtopt_collector.service_calls",
     "qtopt_policy.transport_check",

@@ -77,6 +77,4 @@ class SimGripper:
         self.cell = cell
 
     def set_closed(self, closed: bool) -> None:
-        # The fingers move during the arm motion that follows, as in one sim action.
-        self.cell.gripper_closed = closed
-        self.cell.set_gripper(closed, steps=1)
+        self.cell.set_gripper(closed)

@@ -151,7 +151,9 @@ class SimCell:
         return float(min(lows) - FLOOR_Z)
 
     def observe(self) -> Observation:
-        return Observation(self.render(), self.gripper_closed, self.fingertip_height())
+        # float32: the precision of Observation.height_to_bottom on the wire.
+        height = float(np.float32(self.fingertip_height()))
+        return Observation(self.render(), self.gripper_closed, height)
 
     def render(self) -> np.ndarray:
         """RGB frame from the over-the-shoulder camera (tiny renderer, never mixed with EGL)."""
@@ -233,14 +235,18 @@ class SimCell:
             pb.stepSimulation(physicsClientId=c)
 
     def execute(self, action: Action) -> None:
-        """Apply one action of the MDP (bounded, workspace-clipped) and step the physics."""
+        """Apply one action of the MDP (bounded, workspace-clipped) and step the physics: a
+        gripper change first (as a separate gripper device does), then the arm motion."""
         action.validate(self.config.bounds)
-        xy, height = self._clip_target(self.target[:2] + np.asarray(action.translation[:2]),
-                                       float(self.target[2] + action.translation[2]))
+        if action.gripper_close != self.gripper_closed:
+            self.set_gripper(action.gripper_close)
+        # float32, as GraspAction and ArmCommand carry them: the in-process loop and the ROS
+        # graph then drive the physics with identical numbers.
+        t = np.asarray(action.translation, dtype=np.float32).astype(np.float64)
+        rotation = float(np.float32(action.rotation))
+        xy, height = self._clip_target(self.target[:2] + t[:2], float(self.target[2] + t[2]))
         self.target = np.array([xy[0], xy[1], height])
-        self.yaw = float(np.clip(self.yaw + action.rotation, -math.pi, math.pi))
-        self.gripper_closed = action.gripper_close
-        self._set_fingers(0.0 if self.gripper_closed else OPEN_ANGLE)
+        self.yaw = float(np.clip(self.yaw + rotation, -math.pi, math.pi))
         self._drive_arm(self.target, self.config.substeps)
 
     def move_to(self, xy: np.ndarray, height: float, steps: int | None = None) -> None:
@@ -271,6 +277,10 @@ class SimCell:
         self._move_through([(cx, cy, h), (cx, cy, height or self.config.lift_height)])
 
     def set_gripper(self, closed: bool, steps: int | None = None) -> None:
+        """Open or close the fingers and let them move; commanding the current state is a
+        no-op, as for a real gripper."""
+        if closed == self.gripper_closed:
+            return
         self.gripper_closed = closed
         self._set_fingers(0.0 if closed else OPEN_ANGLE)
         for _ in range(steps or self.config.substeps // 2):
