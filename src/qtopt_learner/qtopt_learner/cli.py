@@ -4,32 +4,30 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from qtopt_collector.cli import add_cell_arguments, run_cell_command
-from qtopt_policy import transport_check
 
 
 def _run(args: argparse.Namespace) -> int:
     print(
-        "[qtopt] The QT-Opt loop (collect, train off-policy, fine-tune on-policy, evaluate) "
-        "is not built yet; it lands with the policy, collector, learner and main-job issues.\n"
-        "[qtopt] Running what exists: the two-process ROS 2 transport self-check "
-        f"({args.count} observations of {args.image_size}x{args.image_size} rgb8 and "
-        f"{args.count} SelectAction calls over the loopback-only FastDDS profile).",
+        "[qtopt] Training (off-policy learner, on-policy fine-tuning, evaluation) is not built "
+        "yet; it lands with the learner and main-job issues.\n"
+        f"[qtopt] Running what exists: bootstrap data collection (App. B) with the scripted "
+        f"policy, {args.episodes} episodes on {args.cells} simulated cells through the ROS 2 "
+        f"cell graph, recorded to rosbag2 in {args.out}.",
         flush=True,
     )
-    return transport_check.main(
-        ["run", "--image-size", str(args.image_size), "--count", str(args.count)]
-    )
+    return run_cell_command(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qtopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="the main job (simulation by default)")
-    run.add_argument("--image-size", type=int, default=472)
-    run.add_argument("--count", type=int, default=50)
-    run.set_defaults(func=_run)
+    add_cell_arguments(run)
+    run_dir = f"runs/scripted__0__{time.strftime('%Y%m%d-%H%M%S')}"  # <exp>__<seed>__<time>
+    run.set_defaults(func=_run, episodes=40, out=run_dir)
     cell = sub.add_parser("cell", help="collect episodes with simulated cells into rosbag2")
     add_cell_arguments(cell)
     cell.set_defaults(func=run_cell_command)
