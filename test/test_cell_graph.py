@@ -125,3 +125,29 @@ def test_the_ros_graph_and_the_in_process_loop_run_the_same_episode(ros_domain, 
         np.testing.assert_array_equal(a.observation.image, b.observation.image)
         assert a.observation.height_to_bottom == b.observation.height_to_bottom
     assert (via_ros.success, via_ros.ground_truth) == (local.success, local.ground_truth)
+
+
+def test_a_late_recorder_loses_no_episode(ros_domain, tmp_path):
+    config = CellGraphConfig(cells=1, out_dir=str(tmp_path / "bags"),
+                             sim=SimCellConfig(min_objects=2, max_objects=4))
+    specs = sim_cell_graph(config)
+    devices = GraphRunner([s for s in specs if s.executable != "recorder_node"],
+                          dict(os.environ), tmp_path / "logs")
+    recorder = GraphRunner([s for s in specs if s.executable == "recorder_node"],
+                           dict(os.environ), tmp_path / "logs")
+    devices.start()
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(
+        stats=run_episodes(devices, ["cell0"], 3, seed=40, progress=False, max_lost=0)))
+    worker.start()
+    try:
+        time.sleep(8.0)  # well after the first episode finished
+        recorder.start()  # from this (long-lived) thread: see runner._die_with_parent
+        worker.join(timeout=300)
+    finally:
+        devices.stop()
+        recorder.stop()
+    stats = result["stats"]
+    assert stats.episodes == 3 and stats.retried == 0
+    assert sorted(e.episode_id for e in read_episodes(tmp_path / "bags")) == [
+        "cell0-40", "cell0-41", "cell0-42"]

@@ -4,7 +4,9 @@ The same :func:`~qtopt_collector.episode.run_episode` loop as in process, agains
 :class:`RosCell` (the cell's reset, camera, arm, gripper and success services) and a policy:
 the scripted one locally, or the policy node's ``select_action`` service for ``greedy`` and
 ``noisy``. Each finished episode is published whole on ``episodes`` (for the recorder and live
-learners); a failed episode publishes nothing, so no half episode reaches a bag.
+learners); a failed episode publishes nothing, so no half episode reaches a bag. With
+``wait_for_recorder`` a goal succeeds only after the recorder has acknowledged the episode on
+``recorded`` (it is on disk); otherwise it aborts and the caller runs another episode.
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import rclpy
 from rclpy.action import ActionServer
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
 from std_srvs.srv import SetBool
 
 from qtopt_collector.bag_format import serialize_episode
@@ -53,6 +58,7 @@ class EpisodeRunnerConfig:
     step_penalty: float = -0.05
     select_action_service: str = "/select_action"
     timeout_s: float = 60.0
+    wait_for_recorder: bool = True  # succeed only once the recorder has the episode on disk
 
     def __post_init__(self) -> None:
         if self.policy not in LOCAL_POLICIES + SERVED_POLICIES:
@@ -126,8 +132,34 @@ class EpisodeRunnerNode(Node):
         self.calls = ServiceCaller(self, self.config.timeout_s)
         self.cell = RosCell(self.calls)
         self.episodes = self.create_publisher(Episode, "episodes", EPISODE_QOS)
+        self._recorded: set[str] = set()
+        self._recorded_changed = threading.Condition()
+        self.create_subscription(String, "recorded", self._on_recorded, EPISODE_QOS,
+                                 callback_group=ReentrantCallbackGroup())
         self._server = ActionServer(self, RunEpisode, "run_episode", self._execute,
                                     callback_group=MutuallyExclusiveCallbackGroup())
+
+    def _on_recorded(self, msg: String) -> None:
+        with self._recorded_changed:
+            self._recorded.add(msg.data)
+            self._recorded_changed.notify_all()
+
+    def _publish_recorded(self, episode_id: str, data: bytes) -> None:
+        """Publish the episode; with wait_for_recorder, return once it is on disk."""
+        if not self.config.wait_for_recorder:
+            self.episodes.publish(data)
+            return
+        deadline = time.monotonic() + self.config.timeout_s
+        while self.episodes.get_subscription_count() == 0:  # never publish into the void
+            if time.monotonic() > deadline:
+                raise TimeoutError("no recorder subscribed to episodes")
+            time.sleep(0.05)
+        self.episodes.publish(data)
+        with self._recorded_changed:
+            if not self._recorded_changed.wait_for(lambda: episode_id in self._recorded,
+                                                   max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"the recorder did not acknowledge {episode_id}")
+            self._recorded.discard(episode_id)
 
     def _policy(self, name: str) -> Policy:
         name = name or self.config.policy
@@ -157,13 +189,15 @@ class EpisodeRunnerNode(Node):
             seed = int(goal.seed) or int(np.random.SeedSequence().entropy % (2**31))
             record = run_episode(self.cell, policy, seed, config, self.config.cell_id,
                                  on_step=feedback)
+            record = dataclasses.replace(record,
+                                         model_version=getattr(policy, "model_version", 0))
+            self._publish_recorded(
+                record.episode_id, serialize_episode(record, self.get_clock().now().nanoseconds))
         except (TimeoutError, RuntimeError, ValueError) as err:
-            self.get_logger().error(f"episode aborted, nothing recorded: {err}")
+            self.get_logger().error(f"episode aborted: {err}")
             goal_handle.abort()
             result.episode_id = f"aborted: {err}"
             return result
-        record = dataclasses.replace(record, model_version=getattr(policy, "model_version", 0))
-        self.episodes.publish(serialize_episode(record, self.get_clock().now().nanoseconds))
         goal_handle.succeed()
         result.episode_id, result.total_reward = record.episode_id, record.total_reward
         result.success, result.steps = record.success, len(record.steps)
