@@ -10,6 +10,7 @@ import qtopt_policy
 
 # Modules allowed to import rclpy: ROS adapters only (nodes, launch graph, ROS tooling).
 ROS_ADAPTERS = {
+    "qtopt_policy.node_main",
     "qtopt_collector.cli",
     "qtopt_collector.device_nodes",
     "qtopt_collector.hardware_backends",

@@ -10,8 +10,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
 from qtopt_collector.arm_node import ArmNode
@@ -26,6 +24,7 @@ from qtopt_collector.hardware_backends import (
     TrajectoryArm,
     TrajectoryGripper,
 )
+from qtopt_policy.node_main import spin_nodes
 from qtopt_policy.ros_params import declare_config
 
 
@@ -35,20 +34,7 @@ def _make_arm(node: Node):
 
 
 def _spin(make: Callable[[], Node]) -> int:
-    rclpy.init(args=sys.argv)
-    node = None
-    try:
-        node = make()
-        executor = MultiThreadedExecutor(num_threads=3)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_nodes(lambda: [make()], threads=3, args=sys.argv)
 
 
 def arm_main() -> int:

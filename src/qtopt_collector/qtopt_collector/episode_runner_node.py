@@ -19,10 +19,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from rclpy.action import ActionServer
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
@@ -35,6 +33,7 @@ from qtopt_msgs.action import RunEpisode
 from qtopt_msgs.msg import Episode
 from qtopt_msgs.srv import ArmCommand, CaptureImage, DetectGraspSuccess, ResetCell, SelectAction
 from qtopt_policy.msg_conversions import action_from_msg, image_from_msg, observation_to_msg
+from qtopt_policy.node_main import spin_nodes
 from qtopt_policy.policies import (
     LOCAL_POLICIES,
     SERVED_POLICIES,
@@ -205,20 +204,7 @@ class EpisodeRunnerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = EpisodeRunnerNode()
-        executor = MultiThreadedExecutor(num_threads=3)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_nodes(lambda: [EpisodeRunnerNode()], threads=3, args=args)
 
 
 if __name__ == "__main__":

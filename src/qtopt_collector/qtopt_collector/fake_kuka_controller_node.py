@@ -15,15 +15,14 @@ import sys
 import time
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from qtopt_collector.hardware_backends import HardwareArmConfig
 from qtopt_collector.kinematics import HOME, JOINT_NAMES, KukaKinematics
+from qtopt_policy.node_main import spin_nodes
 from qtopt_policy.ros_params import declare_config
 
 RATE_HZ = 100.0
@@ -83,20 +82,7 @@ class FakeKukaController(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = FakeKukaController()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_nodes(lambda: [FakeKukaController()], args=args)
 
 
 if __name__ == "__main__":

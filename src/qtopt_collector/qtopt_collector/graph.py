@@ -51,6 +51,26 @@ def cell_namespace(index: int) -> str:
     return f"cell{index}"
 
 
+def _episode_nodes(ns: str, policy: str, out_dir: str, timeout_s: float,
+                   **runner_parameters: Any) -> list[NodeSpec]:
+    """The episode runner and recorder every cell runs, sim or real."""
+    return [
+        NodeSpec("qtopt_collector", "episode_runner_node", "qtopt_collector.episode_runner_node",
+                 ns, "episode_runner", {"cell_id": ns, "policy": policy,
+                                        "timeout_s": timeout_s, **runner_parameters}),
+        NodeSpec("qtopt_collector", "recorder_node", "qtopt_collector.recorder_node", ns,
+                 "recorder", {"out_dir": out_dir, "cell_id": ns}),
+    ]
+
+
+def _policy_node(policy: str, model_path: str) -> list[NodeSpec]:
+    """One policy node shared by the fleet when the policy is learned."""
+    if policy not in SERVED_POLICIES:
+        return []
+    return [NodeSpec("qtopt_policy", "policy_node", "qtopt_policy.policy_node", "",
+                     "policy_node", {"model_path": model_path})]
+
+
 def sim_cell_graph(config: CellGraphConfig) -> list[NodeSpec]:
     """Per cell: the simulated devices, success detector, episode runner and recorder; plus
     one policy node shared by the fleet when the policy is learned."""
@@ -64,18 +84,10 @@ def sim_cell_graph(config: CellGraphConfig) -> list[NodeSpec]:
                      "success_detector",
                      {"ground_truth_service": "sim/held_object",
                       "lift_height": config.sim.lift_height, "timeout_s": config.timeout_s}),
-            NodeSpec("qtopt_collector", "episode_runner_node",
-                     "qtopt_collector.episode_runner_node", ns, "episode_runner",
-                     {"cell_id": ns, "policy": config.policy,
-                      "scripted_termination": config.scripted_termination,
-                      "timeout_s": config.timeout_s}),
-            NodeSpec("qtopt_collector", "recorder_node", "qtopt_collector.recorder_node", ns,
-                     "recorder", {"out_dir": config.out_dir, "cell_id": ns}),
+            *_episode_nodes(ns, config.policy, config.out_dir, config.timeout_s,
+                            scripted_termination=config.scripted_termination),
         ]
-    if config.policy in SERVED_POLICIES:
-        specs.append(NodeSpec("qtopt_policy", "policy_node", "qtopt_policy.policy_node", "",
-                              "policy_node", {"model_path": config.model_path}))
-    return specs
+    return specs + _policy_node(config.policy, config.model_path)
 
 
 @dataclass(frozen=True)
@@ -103,13 +115,6 @@ def real_cell_graph(config: RealCellGraphConfig) -> list[NodeSpec]:
                  {"image_topic": config.image_topic}),
         NodeSpec("qtopt_collector", "success_node", "qtopt_collector.success_node", ns,
                  "success_detector", {"timeout_s": config.timeout_s}),
-        NodeSpec("qtopt_collector", "episode_runner_node", "qtopt_collector.episode_runner_node",
-                 ns, "episode_runner", {"cell_id": ns, "policy": config.policy,
-                                        "timeout_s": config.timeout_s}),
-        NodeSpec("qtopt_collector", "recorder_node", "qtopt_collector.recorder_node", ns,
-                 "recorder", {"out_dir": config.out_dir, "cell_id": ns}),
+        *_episode_nodes(ns, config.policy, config.out_dir, config.timeout_s),
     ]
-    if config.policy in SERVED_POLICIES:
-        specs.append(NodeSpec("qtopt_policy", "policy_node", "qtopt_policy.policy_node", "",
-                              "policy_node", {"model_path": config.model_path}))
-    return specs
+    return specs + _policy_node(config.policy, config.model_path)

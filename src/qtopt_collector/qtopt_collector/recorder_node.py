@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 from std_msgs.msg import String
@@ -19,6 +17,7 @@ from std_msgs.msg import String
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
 from qtopt_collector.episode_runner_node import EPISODE_QOS
 from qtopt_msgs.msg import Episode
+from qtopt_policy.node_main import spin_nodes
 from qtopt_policy.ros_params import declare_config
 
 
@@ -39,20 +38,7 @@ class RecorderNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = RecorderNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_nodes(lambda: [RecorderNode()], args=args)
 
 
 if __name__ == "__main__":

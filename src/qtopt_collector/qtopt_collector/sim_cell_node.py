@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 
@@ -20,6 +18,7 @@ from qtopt_collector.backends import SimArm, SimCamera, SimGripper
 from qtopt_collector.camera_node import CameraNode
 from qtopt_collector.gripper_node import GripperNode
 from qtopt_collector.sim_cell import SimCell, SimCellConfig
+from qtopt_policy.node_main import spin_nodes
 from qtopt_policy.ros_params import declare_config
 
 
@@ -37,25 +36,16 @@ class SimNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    nodes: list[Node] = []
-    try:
+    def make_nodes() -> list[Node]:
         sim = SimNode()
         cell = sim.cell
-        nodes = [sim, CameraNode(lambda _: SimCamera(cell)),
-                 ArmNode(lambda _: SimArm(cell), sim.config.bounds),
-                 GripperNode(lambda _: SimGripper(cell))]
-        executor = SingleThreadedExecutor()
-        for node in nodes:
-            executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        for node in nodes:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+        return [sim, CameraNode(lambda _: SimCamera(cell)),
+                ArmNode(lambda _: SimArm(cell), sim.config.bounds),
+                GripperNode(lambda _: SimGripper(cell))]
+
+    # One thread: the PyBullet world is not thread-safe and serial callbacks keep it
+    # deterministic.
+    return spin_nodes(make_nodes, args=args)
 
 
 if __name__ == "__main__":

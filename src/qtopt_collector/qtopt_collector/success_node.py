@@ -12,9 +12,7 @@ import sys
 from dataclasses import dataclass, field
 
 import numpy as np
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from std_srvs.srv import SetBool, Trigger
 
@@ -26,6 +24,7 @@ from qtopt_collector.success_detection import (
 )
 from qtopt_msgs.srv import ArmCommand, CaptureImage, DetectGraspSuccess
 from qtopt_policy.msg_conversions import image_from_msg, image_to_msg
+from qtopt_policy.node_main import spin_nodes
 from qtopt_policy.ros_params import declare_config
 
 
@@ -97,20 +96,7 @@ class SuccessNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SuccessNode()
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_nodes(lambda: [SuccessNode()], threads=2, args=args)
 
 
 if __name__ == "__main__":

@@ -10,15 +10,14 @@ from __future__ import annotations
 import math
 import sys
 
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from qtopt_msgs.msg import ModelUpdate
 from qtopt_msgs.srv import SelectAction
 from qtopt_policy.msg_conversions import action_to_msg, observation_from_msg
+from qtopt_policy.node_main import spin_nodes
 from qtopt_policy.policy_server import NoModelError, PolicyServer, PolicyServerConfig
 from qtopt_policy.ros_params import declare_config
 from qtopt_policy.torchscript_model import ModelLoadError
@@ -94,20 +93,7 @@ class PolicyNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PolicyNode()
-        executor = MultiThreadedExecutor(num_threads=3)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_nodes(lambda: [PolicyNode()], threads=3, args=args)
 
 
 if __name__ == "__main__":
