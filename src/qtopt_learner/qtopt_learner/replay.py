@@ -1,0 +1,167 @@
+"""Named FIFO replay buffers of whole episodes (Kalashnikov et al. 2018, Sec. 4.3, App. F).
+
+Each buffer ("offline" for log replay, "online" for live episodes) stores episodes, not loose
+transitions: an episode of T steps keeps its T + 1 frames once, so s' of step t is the frame
+of step t + 1 and is never stored twice. Frames are uint8, or PNG-compressed (lossless, OpenCV)
+when ``compress_images`` is set; nothing is stored as float. Capacity is bounded in transitions
+and in bytes; the oldest episodes leave first. :class:`ReplayMixer` samples transitions across
+named buffers with fixed weights (App. F.3's on-policy fraction is such a weight).
+
+Written here rather than taken from TorchRL: its storages hold independent transitions, and
+sharing s' inside episodes is what keeps 100k transitions within the memory target.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+from qtopt_collector.episode import EpisodeRecord
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    capacity_transitions: int = 100_000
+    capacity_bytes: int = 2 * 1024**3  # the issue's memory target for 100k sim transitions
+    compress_images: bool = False
+
+    def __post_init__(self) -> None:
+        if self.capacity_transitions < 1 or self.capacity_bytes < 1:
+            raise ValueError(
+                f"capacity {self.capacity_transitions} transitions / {self.capacity_bytes} "
+                "bytes: expected positive limits"
+            )
+
+
+class Batch(NamedTuple):
+    """Transitions (s, a, r, s', done) as arrays; images uint8 [B, H, W, 3]."""
+
+    images: np.ndarray
+    low_dim: np.ndarray  # [B, 2] float32: gripper closed, height (m)
+    actions: np.ndarray  # [B, ACTION_DIM] float32
+    rewards: np.ndarray  # [B] float32
+    dones: np.ndarray  # [B] bool
+    next_images: np.ndarray
+    next_low_dim: np.ndarray
+
+
+@dataclass
+class _StoredEpisode:
+    frames: np.ndarray | list[bytes]  # T + 1 frames: uint8 array, or PNG bytes per frame
+    low_dim: np.ndarray  # [T + 1, 2]
+    actions: np.ndarray  # [T, A]
+    rewards: np.ndarray  # [T]
+    dones: np.ndarray  # [T]
+    nbytes: int
+
+    @property
+    def transitions(self) -> int:
+        return len(self.rewards)
+
+    def frame(self, index: int) -> np.ndarray:
+        if isinstance(self.frames, np.ndarray):
+            return self.frames[index]
+        decoded = cv2.imdecode(np.frombuffer(self.frames[index], np.uint8), cv2.IMREAD_COLOR)
+        return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+
+
+def _store(record: EpisodeRecord, compress: bool) -> _StoredEpisode:
+    observations = [s.observation for s in record.steps] + [record.final_observation]
+    images = np.stack([o.image for o in observations])
+    if compress:
+        frames: np.ndarray | list[bytes] = [
+            cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))[1].tobytes()
+            for img in images
+        ]
+        frame_bytes = sum(len(f) for f in frames)
+    else:
+        frames, frame_bytes = images, images.nbytes
+    low_dim = np.array([[float(o.gripper_closed), o.height_to_bottom] for o in observations],
+                       dtype=np.float32)
+    actions = np.stack([s.action.to_vector() for s in record.steps]).astype(np.float32)
+    rewards = np.array([s.reward for s in record.steps], dtype=np.float32)
+    dones = np.array([s.done for s in record.steps], dtype=bool)
+    nbytes = frame_bytes + low_dim.nbytes + actions.nbytes + rewards.nbytes + dones.nbytes
+    return _StoredEpisode(frames, low_dim, actions, rewards, dones, nbytes)
+
+
+class EpisodeReplay:
+    """One named FIFO buffer of episodes, sampled uniformly over its transitions."""
+
+    def __init__(self, name: str, config: ReplayConfig = ReplayConfig()) -> None:
+        self.name = name
+        self.config = config
+        self._episodes: deque[_StoredEpisode] = deque()
+        self.transitions = 0
+        self.nbytes = 0
+        self.episodes_added = 0
+
+    def __len__(self) -> int:
+        return self.transitions
+
+    @property
+    def episodes(self) -> int:
+        return len(self._episodes)
+
+    def add(self, record: EpisodeRecord) -> None:
+        """Append an episode; evict the oldest while over a capacity limit."""
+        if not record.steps:
+            raise ValueError(f"episode {record.episode_id} has no steps: nothing to replay")
+        stored = _store(record, self.config.compress_images)
+        self._episodes.append(stored)
+        self.transitions += stored.transitions
+        self.nbytes += stored.nbytes
+        self.episodes_added += 1
+        while len(self._episodes) > 1 and (
+            self.transitions > self.config.capacity_transitions
+            or self.nbytes > self.config.capacity_bytes
+        ):
+            old = self._episodes.popleft()
+            self.transitions -= old.transitions
+            self.nbytes -= old.nbytes
+
+    def sample(self, n: int, rng: np.random.Generator) -> Batch:
+        """``n`` transitions drawn uniformly (with replacement) over the stored transitions."""
+        if self.transitions == 0:
+            raise ValueError(f"replay buffer {self.name!r} is empty")
+        lengths = np.array([e.transitions for e in self._episodes])
+        flat = rng.integers(0, self.transitions, size=n)
+        episode_index = np.searchsorted(np.cumsum(lengths), flat, side="right")
+        step_index = flat - (np.cumsum(lengths) - lengths)[episode_index]
+        rows = []
+        for e_i, t in zip(episode_index, step_index, strict=True):
+            e = self._episodes[e_i]
+            rows.append((e.frame(t), e.low_dim[t], e.actions[t], e.rewards[t], e.dones[t],
+                         e.frame(t + 1), e.low_dim[t + 1]))
+        columns = list(zip(*rows, strict=True))
+        return Batch(*(np.stack(c) for c in columns))
+
+
+class ReplayMixer:
+    """Samples across named buffers with fixed weights; empty buffers drop out and the
+    remaining weights are renormalized."""
+
+    def __init__(self, buffers: dict[str, EpisodeReplay], weights: dict[str, float]) -> None:
+        unknown = set(weights) - set(buffers)
+        if unknown or any(w < 0 for w in weights.values()):
+            raise ValueError(
+                f"weights {weights}: expected non-negative weights for buffers {sorted(buffers)}"
+            )
+        self.buffers = buffers
+        self.weights = dict(weights)
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[Batch, dict[str, int]]:
+        """``n`` transitions and how many came from each buffer."""
+        names = [k for k, w in self.weights.items() if w > 0 and len(self.buffers[k]) > 0]
+        if not names:
+            raise ValueError("all weighted replay buffers are empty")
+        p = np.array([self.weights[k] for k in names], dtype=np.float64)
+        counts = rng.multinomial(n, p / p.sum())
+        parts = [self.buffers[k].sample(int(c), rng) for k, c in zip(names, counts, strict=True)
+                 if c > 0]
+        batch = Batch(*(np.concatenate(field) for field in zip(*parts, strict=True)))
+        return batch, {k: int(c) for k, c in zip(names, counts, strict=True)}

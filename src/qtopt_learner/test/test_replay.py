@@ -1,0 +1,105 @@
+"""Named FIFO replay of episodes: shared s', bounds, compression, weighted mixing."""
+
+import math
+
+import numpy as np
+import pytest
+
+from qtopt_collector.episode import EpisodeRecord, StepRecord, Termination
+from qtopt_learner.replay import EpisodeReplay, ReplayConfig, ReplayMixer
+from qtopt_policy.spec import Action, Observation
+
+SIZE = 8
+
+
+def make_episode(steps: int, seed: int, smooth: bool = False) -> EpisodeRecord:
+    rng = np.random.default_rng(seed)
+
+    def frame(i):
+        if smooth:
+            return np.full((SIZE, SIZE, 3), (seed * 10 + i) % 256, np.uint8)
+        return rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+
+    obs = [Observation(frame(i), i >= steps // 2, 0.3 - 0.01 * i) for i in range(steps + 1)]
+    records = [
+        StepRecord(obs[i], Action((0.01 * i, 0.0, -0.02), 0.1, i >= steps // 2, i == steps - 1),
+                   -0.05 if i < steps - 1 else 1.0, i == steps - 1, math.nan)
+        for i in range(steps)
+    ]
+    return EpisodeRecord(f"e{seed}", "cell0", "scripted", 0, Termination.LEARNED, records,
+                         obs[-1], True, True, [], seed)
+
+
+def test_next_state_is_the_following_frame_and_stored_once():
+    buffer = EpisodeReplay("offline")
+    ep = make_episode(5, seed=1)
+    buffer.add(ep)
+    assert len(buffer) == 5 and buffer.episodes == 1
+    assert buffer.nbytes < 6 * SIZE * SIZE * 3 + 500  # 6 frames once, not 10
+    batch = buffer.sample(200, np.random.default_rng(0))
+    frames = [s.observation.image for s in ep.steps] + [ep.final_observation.image]
+    for img, nxt, reward, done, low, next_low in zip(
+        batch.images, batch.next_images, batch.rewards, batch.dones, batch.low_dim,
+        batch.next_low_dim, strict=True
+    ):
+        t = next(i for i, f in enumerate(frames) if np.array_equal(f, img))
+        np.testing.assert_array_equal(nxt, frames[t + 1])
+        assert done == (t == 4) and reward == pytest.approx(1.0 if t == 4 else -0.05)
+        assert low[1] == pytest.approx(0.3 - 0.01 * t) and next_low[1] == pytest.approx(
+            0.3 - 0.01 * (t + 1))
+    assert batch.actions.shape == (200, 8) and batch.images.dtype == np.uint8
+
+
+def test_fifo_eviction_by_transitions_and_bytes():
+    buffer = EpisodeReplay("online", ReplayConfig(capacity_transitions=10))
+    for seed in range(4):
+        buffer.add(make_episode(4, seed))
+    assert (buffer.episodes, len(buffer), buffer.episodes_added) == (2, 8, 4)
+    newest = [s.observation.image for seed in (2, 3) for s in make_episode(4, seed).steps]
+    for img in buffer.sample(100, np.random.default_rng(0)).images:
+        assert any(np.array_equal(img, f) for f in newest)  # episodes 0 and 1 were evicted
+    one = EpisodeReplay("x")
+    one.add(make_episode(4, 0))
+    by_bytes = EpisodeReplay("y", ReplayConfig(capacity_bytes=int(2.5 * one.nbytes)))
+    for seed in range(5):
+        by_bytes.add(make_episode(4, seed))
+    assert by_bytes.episodes == 2 and by_bytes.nbytes <= 2.5 * one.nbytes
+
+
+def test_png_compression_is_lossless_and_smaller_on_rendered_like_frames():
+    raw, packed = EpisodeReplay("raw"), EpisodeReplay("png", ReplayConfig(compress_images=True))
+    ep = make_episode(6, seed=3, smooth=True)
+    raw.add(ep)
+    packed.add(ep)
+    assert packed.nbytes < raw.nbytes
+    a = raw.sample(50, np.random.default_rng(1))
+    b = packed.sample(50, np.random.default_rng(1))
+    np.testing.assert_array_equal(a.images, b.images)
+    np.testing.assert_array_equal(a.next_images, b.next_images)
+
+
+def test_mixer_samples_by_weight_and_skips_empty_buffers():
+    offline, online = EpisodeReplay("offline"), EpisodeReplay("online")
+    for seed in range(3):
+        offline.add(make_episode(5, seed))
+    mixer = ReplayMixer({"offline": offline, "online": online}, {"offline": 0.5, "online": 0.5})
+    batch, counts = mixer.sample(32, np.random.default_rng(0))
+    assert counts == {"offline": 32} and len(batch.rewards) == 32
+    online.add(make_episode(5, 9))
+    mixer.weights = {"offline": 0.9, "online": 0.1}
+    totals = {"offline": 0, "online": 0}
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        _, counts = mixer.sample(32, rng)
+        for k, v in counts.items():
+            totals[k] += v
+    assert totals["online"] / 6400 == pytest.approx(0.1, abs=0.015)
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="'offline' is empty"):
+        EpisodeReplay("offline").sample(1, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="weights"):
+        ReplayMixer({"offline": EpisodeReplay("offline")}, {"train": 1.0})
+    with pytest.raises(ValueError, match="-1 transitions"):
+        ReplayConfig(capacity_transitions=-1)
