@@ -30,6 +30,7 @@ from qtopt_collector.bag_format import (
     EPISODE_TOPIC,
     EPISODE_TYPE,
     deserialize_episode,
+    serialize_episode,
     typestore,
 )
 from qtopt_collector.episode import EpisodeRecord
@@ -206,8 +207,6 @@ class BagRecorder:
         return self.bag
 
     def write(self, record: EpisodeRecord) -> Path:
-        from qtopt_collector.bag_format import serialize_episode
-
         return self.write_serialized(serialize_episode(record))
 
 
