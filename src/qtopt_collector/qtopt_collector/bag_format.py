@@ -9,7 +9,6 @@ raw subscription; both paths write identical bags.
 from __future__ import annotations
 
 import functools
-import math
 import time
 
 import numpy as np
@@ -112,7 +111,7 @@ def deserialize_episode(data: bytes | memoryview) -> EpisodeRecord:
                 [float(t.action.gripper_close), float(t.action.gripper_open),
                  float(t.action.terminate)]])),
             reward=float(t.reward), done=bool(t.done),
-            q_value=float(t.q_value) if not math.isnan(t.q_value) else math.nan,
+            q_value=float(t.q_value),
         )
         for t in msg.steps
     ]

@@ -10,7 +10,6 @@ against the cell's ROS interfaces.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -144,8 +143,7 @@ def run_episode(
     label = cell.label_grasp()
     rewards = step_rewards(len(transitions), label.success, config)
     steps = [
-        StepRecord(obs, action, reward, i == len(transitions) - 1,
-                   q if not math.isnan(q) else math.nan)
+        StepRecord(obs, action, reward, i == len(transitions) - 1, q)
         for i, ((obs, action, q), reward) in enumerate(zip(transitions, rewards, strict=True))
     ]
     return EpisodeRecord(

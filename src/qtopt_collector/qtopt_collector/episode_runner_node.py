@@ -12,7 +12,6 @@ learners); a failed episode publishes nothing, so no half episode reaches a bag.
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 import threading
 import time
@@ -178,7 +177,7 @@ class EpisodeRunnerNode(Node):
         )
 
         def feedback(step: int, action: Action, q: float, observation: Observation) -> None:
-            msg = RunEpisode.Feedback(step=step, q_value=q if not math.isnan(q) else math.nan,
+            msg = RunEpisode.Feedback(step=step, q_value=q,
                                       height_to_bottom=observation.height_to_bottom)
             msg.action.world_vector = np.asarray(action.translation, np.float32)
             goal_handle.publish_feedback(msg)

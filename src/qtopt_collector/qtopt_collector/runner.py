@@ -18,9 +18,11 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import rclpy
 import yaml
+from action_msgs.msg import GoalStatus
 from rclpy.action import ActionClient
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
@@ -160,21 +162,21 @@ def run_episodes(
             executor.spin_once(timeout_sec=0.1)
         pending = deque(seed + i for i in range(episodes))  # one seed per episode
         next_retry_seed = seed + episodes
-        in_flight: dict[str, tuple[object, float]] = {}
+        in_flight: dict[str, _Flight] = {}
         bar = tqdm(total=episodes, desc="episodes", disable=not progress, unit="ep")
         while pending or in_flight:
             for ns in namespaces:
                 if ns not in in_flight and pending:
                     goal = RunEpisode.Goal(policy=policy, seed=pending.popleft())
-                    in_flight[ns] = (clients[ns].send_goal_async(goal), time.monotonic())
+                    in_flight[ns] = _Flight(clients[ns].send_goal_async(goal))
             executor.spin_once(timeout_sec=0.05)
             # A restarted device only fails the goal (which is retried); a restarted episode
             # runner takes its goal with it.
             restarted = {s.namespace for s in runner.supervise()
                          if s.executable == "episode_runner_node"}
-            for ns, (future, started) in list(in_flight.items()):
-                lost = ns in restarted or time.monotonic() - started > timeout_s
-                outcome = _poll(future)
+            for ns, flight in list(in_flight.items()):
+                lost = ns in restarted or time.monotonic() - flight.started > timeout_s
+                outcome = flight.poll()
                 if outcome is None and not lost:
                     continue
                 del in_flight[ns]
@@ -199,19 +201,26 @@ def run_episodes(
         rclpy.shutdown(context=context)
 
 
-def _poll(future) -> object | None:
-    """The result of a send_goal future chain: None while running, 'aborted', or the result."""
-    if not future.done():
-        return None
-    handle = future.result()
-    if handle is None or not handle.accepted:
-        return "aborted"
-    if not hasattr(handle, "_qtopt_result"):
-        handle._qtopt_result = handle.get_result_async()
-    result_future = handle._qtopt_result
-    if not result_future.done():
-        return None
-    response = result_future.result()
-    if response is None or response.status != 4:  # GoalStatus.STATUS_SUCCEEDED
-        return "aborted"
-    return response.result
+@dataclass
+class _Flight:
+    """One RunEpisode goal on its way: the goal future, then the result future."""
+
+    goal_future: Any
+    started: float = field(default_factory=time.monotonic)
+    result_future: Any = None
+
+    def poll(self) -> Any:
+        """None while running, "aborted" when the goal failed, else the goal's result."""
+        if not self.goal_future.done():
+            return None
+        handle = self.goal_future.result()
+        if handle is None or not handle.accepted:
+            return "aborted"
+        if self.result_future is None:
+            self.result_future = handle.get_result_async()
+        if not self.result_future.done():
+            return None
+        response = self.result_future.result()
+        if response is None or response.status != GoalStatus.STATUS_SUCCEEDED:
+            return "aborted"
+        return response.result

@@ -62,12 +62,7 @@ def ros_environment(
 
 def apply_ros_environment(domain_id: int, log_dir: Path | str | None = None) -> None:
     """Set the local-only ROS variables in this process (call before ``rclpy.init``)."""
-    env = ros_environment(domain_id, log_dir)
-    for key in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "RMW_IMPLEMENTATION",
-                "FASTDDS_DEFAULT_PROFILES_FILE", "SKIP_DEFAULT_XML_FILE", "ROS_LOG_DIR",
-                "AMENT_PREFIX_PATH"):
-        if key in env:
-            os.environ[key] = env[key]
+    os.environ.update(ros_environment(domain_id, log_dir))
 
 
 @contextmanager
