@@ -7,6 +7,7 @@ import sys
 import time
 
 from qtopt_collector.cli import add_cell_arguments, run_cell_command
+from qtopt_learner.train_command import add_train_arguments, run_train_command
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -31,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     cell = sub.add_parser("cell", help="collect episodes with simulated cells into rosbag2")
     add_cell_arguments(cell)
     cell.set_defaults(func=run_cell_command)
+    train = sub.add_parser("train", help="train off-policy from rosbag2 bags")
+    add_train_arguments(train)
+    train.set_defaults(func=run_train_command)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -99,6 +99,7 @@ class EpisodeReplay:
         self.transitions = 0
         self.nbytes = 0
         self.episodes_added = 0
+        self.transitions_added = 0
 
     def __len__(self) -> int:
         return self.transitions
@@ -116,6 +117,7 @@ class EpisodeReplay:
         self.transitions += stored.transitions
         self.nbytes += stored.nbytes
         self.episodes_added += 1
+        self.transitions_added += stored.transitions
         while len(self._episodes) > 1 and (
             self.transitions > self.config.capacity_transitions
             or self.nbytes > self.config.capacity_bytes

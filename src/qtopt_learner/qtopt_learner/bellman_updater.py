@@ -1,0 +1,114 @@
+"""Bellman-updater workers (Kalashnikov et al. 2018, Sec. 4.3, App. F.2).
+
+A worker samples transitions from the replay hub, augments s and s' with one draw, computes
+Q_T = r + gamma * min_i Q_bar_i(s', argmax_a Q_bar_1(s', a)) with CEM on its *own* copy of the
+target networks, and writes (s, a, Q_T) into the train ring. It reloads the targets at its own
+pace (every ``reload_every`` batches), so labels come from an ensemble of lagged networks; the
+step of the copy used is written with every sample and reported to the hub.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from qtopt_learner.augmentation import AugmentConfig, apply_augmentation, draw_augmentation
+from qtopt_learner.hub import Hub, TargetSnapshot
+from qtopt_learner.replay import Batch
+from qtopt_learner.targets import TargetConfig, bellman_targets, next_state_values
+from qtopt_learner.train_ring import LabeledBatch
+from qtopt_policy.cem import CEMConfig
+from qtopt_policy.cem_actor import CEMActor, StateBatch
+from qtopt_policy.qnetwork import QNetwork, QNetworkConfig
+from qtopt_policy.spec import ActionBounds
+
+IDLE_SLEEP_S = 0.02
+
+
+@dataclass(frozen=True)
+class BellmanUpdaterConfig:
+    batch_size: int = 32
+    reload_every: int = 4  # batches between checks for newer target networks
+    target: TargetConfig = field(default_factory=TargetConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    cem: CEMConfig = field(default_factory=CEMConfig)  # Sec. 4.2: 64 samples, 6 elites, 2 it.
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.reload_every < 1:
+            raise ValueError(f"batch_size {self.batch_size} / reload_every {self.reload_every}: "
+                             "expected >= 1")
+
+
+class BellmanUpdater:
+    """Labels transitions with Bellman targets from its own target-network copies."""
+
+    def __init__(
+        self,
+        network: QNetworkConfig,
+        bounds: ActionBounds = ActionBounds(),
+        config: BellmanUpdaterConfig = BellmanUpdaterConfig(),
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+        name: str = "updater-0",
+    ) -> None:
+        self.config = config
+        self.image_size = network.image_size
+        self.device = torch.device(device)
+        self.name = name
+        self._target_1 = QNetwork(network).to(self.device).eval()
+        self._target_2 = QNetwork(network).to(self.device).eval()
+        self._actor = CEMActor(self._target_1, bounds, config.cem, self.device)
+        self._generator = torch.Generator().manual_seed(seed)
+        self.target_step = -1  # no targets loaded yet
+        self.labeled = 0
+
+    def load_targets(self, snapshot: TargetSnapshot) -> None:
+        self._target_1.load_state_dict(snapshot.target_1)
+        self._target_2.load_state_dict(snapshot.target_2)
+        self.target_step = snapshot.step
+
+    def label(self, batch: Batch) -> LabeledBatch:
+        """Augment s and s' alike, then Q_T for every transition of ``batch``."""
+        if self.target_step < 0:
+            raise RuntimeError(f"{self.name}: no target networks loaded yet")
+        n = len(batch.rewards)
+        frames = torch.from_numpy(batch.images)
+        draw = draw_augmentation(n, tuple(frames.shape[1:3]), self.image_size,
+                                 self.config.augment, self._generator)
+        images = apply_augmentation(frames, draw, self.image_size)
+        next_images = apply_augmentation(torch.from_numpy(batch.next_images), draw,
+                                         self.image_size)
+        next_states = StateBatch(next_images.to(self.device),
+                                 torch.from_numpy(batch.next_low_dim).to(self.device))
+        values = next_state_values(self._actor, self._target_2, next_states, self.config.target,
+                                   generator=self._generator).cpu()
+        targets = bellman_targets(torch.from_numpy(batch.rewards), torch.from_numpy(batch.dones),
+                                  values, self.config.target.gamma)
+        self.labeled += n
+        return LabeledBatch(images.numpy(), batch.low_dim, batch.actions,
+                            targets.numpy().astype(np.float32),
+                            np.full(n, self.target_step, dtype=np.int64))
+
+    def run(self, hub: Hub, max_batches: int | None = None) -> int:
+        """Work until the hub stops (or ``max_batches``); return the number of batches labeled."""
+        done = 0
+        while max_batches is None or done < max_batches:
+            if done % self.config.reload_every == 0 or self.target_step < 0:
+                snapshot = hub.latest_targets(self.target_step)
+                if snapshot is not None:
+                    self.load_targets(snapshot)
+                    hub.report_reload(self.name, snapshot.step)
+            batch = hub.sample_transitions(self.config.batch_size) if self.target_step >= 0 \
+                else None
+            if batch is None:
+                if hub.stopped():
+                    break
+                time.sleep(IDLE_SLEEP_S)
+                continue
+            done += 1
+            if not hub.write_labeled(self.label(batch)):
+                break
+        return done

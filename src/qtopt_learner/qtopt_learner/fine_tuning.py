@@ -1,0 +1,54 @@
+"""Joint off-policy/on-policy fine-tuning (Kalashnikov et al. 2018, App. F.3).
+
+After off-policy training, the share of each batch drawn from live (on-policy) episodes ramps
+linearly from 1 % to 50 %, and a training balancer holds the ratio of gradient steps to new
+on-policy transitions (the paper used 6:1 to 11:1), so training pauses when the robots stall
+instead of overfitting the few live episodes it has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FineTuningConfig:
+    enabled: bool = False
+    start_fraction: float = 0.01  # App. F.3
+    end_fraction: float = 0.5  # App. F.3
+    ramp_steps: int = 1_000_000  # App. F.3: over the first 1M steps
+    steps_per_transition: float = 8.0  # App. F.3: balancer ratio, 6:1 to 11:1
+    initial_steps: int = 0  # steps allowed before the first on-policy transition arrives
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.start_fraction <= self.end_fraction <= 1.0:
+            raise ValueError(f"on-policy fractions {self.start_fraction} -> {self.end_fraction}: "
+                             "expected 0 <= start <= end <= 1")
+        if self.ramp_steps < 1 or self.steps_per_transition <= 0 or self.initial_steps < 0:
+            raise ValueError(f"ramp_steps {self.ramp_steps}, steps_per_transition "
+                             f"{self.steps_per_transition}, initial_steps {self.initial_steps}: "
+                             "expected >= 1, > 0, >= 0")
+
+
+def on_policy_fraction(steps_since_start: int, config: FineTuningConfig) -> float:
+    """Linear ramp from start_fraction to end_fraction over ramp_steps, then flat."""
+    progress = min(max(steps_since_start, 0) / config.ramp_steps, 1.0)
+    return config.start_fraction + progress * (config.end_fraction - config.start_fraction)
+
+
+@dataclass
+class TrainingBalancer:
+    """Allows ``steps_per_transition`` gradient steps per on-policy transition received since
+    fine-tuning started (``start_step``, ``start_transitions``)."""
+
+    config: FineTuningConfig
+    start_step: int
+    start_transitions: int
+
+    def allowed_steps(self, online_transitions: int) -> int:
+        new = max(online_transitions - self.start_transitions, 0)
+        return self.start_step + self.config.initial_steps + int(
+            self.config.steps_per_transition * new)
+
+    def may_step(self, step: int, online_transitions: int) -> bool:
+        return step < self.allowed_steps(online_transitions)

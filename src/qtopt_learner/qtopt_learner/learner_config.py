@@ -1,0 +1,75 @@
+"""One configuration for the whole learner; presets are data (``paper`` and ``sim``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from qtopt_learner.bellman_updater import BellmanUpdaterConfig
+from qtopt_learner.fine_tuning import FineTuningConfig
+from qtopt_learner.hub import HubConfig
+from qtopt_learner.log_replay import LogReplayConfig
+from qtopt_learner.trainer import TrainerConfig
+from qtopt_policy.qnetwork import PRESETS, QNetworkConfig
+
+ENGINES = ("inprocess", "ray")
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    preset: str = "sim"  # Q-network preset (qtopt_policy.qnetwork.PRESETS)
+    run_dir: str = "runs/learner"
+    offline_paths: tuple[str, ...] = ()  # bags or folders for log replay
+    steps: int = 20_000  # gradient steps to reach (a resumed run counts from its checkpoint)
+    engine: str = "inprocess"  # "inprocess" (threads) or "ray" (actors)
+    ray_address: str = ""  # empty: start a local Ray bound to 127.0.0.1
+    updaters: int = 1  # Bellman-updater workers
+    device: str = "auto"  # "auto": CUDA when present, else CPU
+    torch_threads: int = 0  # intra-op threads per process; 0 keeps torch's default
+    min_train_samples: int = 256  # labeled samples in the train ring before the first step
+    publish_targets_every: int = 10  # steps between target snapshots offered to updaters
+    checkpoint_every: int = 1000
+    export_every: int = 1000  # steps between TorchScript exports (model updates)
+    log_every: int = 50
+    seed: int = 0
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    updater: BellmanUpdaterConfig = field(default_factory=BellmanUpdaterConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
+    log_replay: LogReplayConfig = field(default_factory=LogReplayConfig)
+    fine_tuning: FineTuningConfig = field(default_factory=FineTuningConfig)
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset {self.preset!r}: expected one of {sorted(PRESETS)}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine {self.engine!r}: expected one of {ENGINES}")
+        if self.updaters < 1 or self.steps < 0:
+            raise ValueError(f"updaters {self.updaters} / steps {self.steps}: expected >= 1 / "
+                             ">= 0")
+
+    @property
+    def network(self) -> QNetworkConfig:
+        return PRESETS[self.preset]
+
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir)
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+
+def sim_learner_config(**overrides) -> LearnerConfig:
+    """The ``sim`` preset for a CPU budget of thousands (not millions) of steps: the paper's
+    optimizer, with faster target tracking (Polyak 0.995, Q_bar_2 lag 500 steps)."""
+    trainer = dataclasses.replace(TrainerConfig(), polyak=0.995, target_lag_steps=500)
+    return dataclasses.replace(LearnerConfig(trainer=trainer), **overrides)

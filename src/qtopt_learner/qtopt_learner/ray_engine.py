@@ -1,0 +1,155 @@
+"""The Ray engine (Sec. 4.3, App. F): the learner's workers as Ray actors.
+
+The replay hub is a threaded actor running the very :class:`~qtopt_learner.hub.LocalHub` of the
+in-process engine; log readers, N Bellman updaters and the trainer are actors that run the same
+functions as the in-process threads against :class:`RayHub`, a proxy with the Hub's methods. A
+dead updater (crash, node loss, ``ray.kill``) is replaced while training goes on. Started
+locally, Ray binds to 127.0.0.1 and sends no usage statistics.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError, RayTaskError
+from tqdm import tqdm
+
+from qtopt_learner.engine import make_updater, reader_file_sets
+from qtopt_learner.hub import LocalHub
+from qtopt_learner.learner_config import LearnerConfig
+from qtopt_learner.log_replay import run_log_reader
+from qtopt_learner.training_loop import TrainingLoop
+
+LOOPBACK = "127.0.0.1"
+POLL_S = 0.5
+
+
+def init_ray(address: str = "", num_cpus: int | None = None) -> None:
+    """Connect to ``address``, or start a local Ray bound to loopback."""
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=num_cpus, _node_ip_address=LOOPBACK, include_dashboard=False,
+                 log_to_driver=True)
+
+
+class RayHub:
+    """Client side of the hub actor: every Hub method, called remotely and awaited."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def __getattr__(self, name: str):
+        method = getattr(self.handle, name)
+        return lambda *args: ray.get(method.remote(*args))
+
+
+@ray.remote(num_cpus=0, max_concurrency=32)
+class HubActor(LocalHub):
+    pass
+
+
+@ray.remote(num_cpus=0)
+class LogReaderActor:
+    def run(self, files, hub, config: LearnerConfig, index: int) -> dict[str, int]:
+        return run_log_reader(files, RayHub(hub), config.log_replay, index=index)
+
+
+@ray.remote(num_cpus=1)
+class UpdaterActor:
+    def __init__(self, config: LearnerConfig, index: int, incarnation: int) -> None:
+        if config.torch_threads:
+            import torch
+            torch.set_num_threads(config.torch_threads)
+        self.updater = make_updater(config, index, incarnation)
+
+    def run(self, hub) -> int:
+        return self.updater.run(RayHub(hub))
+
+
+@ray.remote(num_cpus=1)
+class TrainerActor:
+    def __init__(self, config: LearnerConfig) -> None:
+        self.loop = TrainingLoop(config, progress=False)
+
+    def run(self, hub, steps: int | None) -> dict[str, float]:
+        return self.loop.run(RayHub(hub), steps)
+
+    def history(self) -> list[dict[str, float]]:
+        return self.loop.history
+
+
+class RayLearner:
+    """Same interface as InProcessLearner: start, train, stop (and a context manager)."""
+
+    def __init__(self, config: LearnerConfig, progress: bool = True) -> None:
+        self.config = config
+        self.progress = progress
+        self.updater_restarts = 0
+        self.history: list[dict[str, float]] = []
+        self._readers: list[Any] = []
+        self._updaters: dict[int, tuple[Any, Any, int]] = {}  # index -> (actor, ref, incarnation)
+
+    def start(self) -> RayLearner:
+        init_ray(self.config.ray_address)
+        self.hub_handle = HubActor.remote(self.config.hub)
+        self.hub = RayHub(self.hub_handle)
+        for i, files in enumerate(reader_file_sets(self.config)):
+            actor = LogReaderActor.remote()
+            self._readers.append((actor, actor.run.remote(files, self.hub_handle, self.config, i)))
+        for i in range(self.config.updaters):
+            self._start_updater(i, 0)
+        self.trainer = TrainerActor.remote(self.config)
+        return self
+
+    def _start_updater(self, index: int, incarnation: int) -> None:
+        actor = UpdaterActor.remote(self.config, index, incarnation)
+        self._updaters[index] = (actor, actor.run.remote(self.hub_handle), incarnation)
+
+    def updater_actors(self) -> list[Any]:
+        return [actor for actor, _, _ in self._updaters.values()]
+
+    def _supervise(self) -> None:
+        """Replace every updater whose actor died."""
+        refs = {ref: index for index, (_, ref, _) in self._updaters.items()}
+        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
+        for ref in ready:
+            index = refs[ref]
+            try:
+                ray.get(ref)
+            except (RayActorError, RayTaskError) as err:
+                print(f"[learner] updater-{index} died ({type(err).__name__}); replacing it",
+                      flush=True)
+            self.updater_restarts += 1
+            self._start_updater(index, self._updaters[index][2] + 1)
+
+    def train(self, steps: int | None = None) -> dict[str, float]:
+        target = self.config.steps if steps is None else steps
+        result = self.trainer.run.remote(self.hub_handle, target)
+        bar = tqdm(total=target, desc="train (ray)", unit="step", disable=not self.progress)
+        while not ray.wait([result], timeout=POLL_S)[0]:
+            self._supervise()
+            bar.update(max(int(self.hub.stats().get("published_step", 0)) - bar.n, 0))
+        bar.close()
+        summary = ray.get(result)
+        self.history = ray.get(self.trainer.history.remote())
+        return summary
+
+    def stop(self) -> None:
+        self.hub.stop()
+        refs = [ref for _, ref in self._readers] + [ref for _, ref, _ in self._updaters.values()]
+        ray.wait(refs, num_returns=len(refs), timeout=30)
+        for actor in [a for a, _ in self._readers] + self.updater_actors() + [self.trainer,
+                                                                             self.hub_handle]:
+            ray.kill(actor)
+
+    def __enter__(self) -> RayLearner:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,132 @@
+"""The QT-Opt training worker's update (Kalashnikov et al. 2018, Sec. 4.1, App. E-F).
+
+SGD with momentum 0.9, lr 1e-4 and L2 7e-5 on the cross-entropy between Q_theta(s, a) and the
+labels the Bellman updaters wrote. After every step Q_bar_1 moves towards theta by Polyak
+averaging (0.9999); Q_bar_2 is a copy of Q_bar_1 from about ``target_lag_steps`` steps ago
+(snapshots every quarter lag, so the lag stays within [lag, 1.25 lag]).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from qtopt_learner.hub import TargetSnapshot
+from qtopt_learner.losses import loss_function
+from qtopt_learner.train_ring import LabeledBatch
+from qtopt_policy.qnetwork import QNetwork, QNetworkConfig, preprocess_images
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    lr: float = 1e-4  # App. E
+    momentum: float = 0.9  # App. E
+    weight_decay: float = 7e-5  # App. E: L2
+    batch_size: int = 32  # App. E
+    polyak: float = 0.9999  # Sec. 4.2: Q_bar_1 averaging
+    target_lag_steps: int = 6000  # Sec. 4.2: Q_bar_2 lags Q_bar_1
+    loss: str = "cross_entropy"  # App. C ablation: "squared"
+
+    def __post_init__(self) -> None:
+        loss_function(self.loss)
+        if not 0.0 <= self.polyak < 1.0:
+            raise ValueError(f"polyak {self.polyak}: expected a value in [0, 1)")
+        if self.target_lag_steps < 0 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError(f"target_lag_steps {self.target_lag_steps}, batch_size "
+                             f"{self.batch_size}, lr {self.lr}: expected >= 0, >= 1, > 0")
+
+
+def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+class Trainer:
+    """Online network theta, Polyak target Q_bar_1, lagged target Q_bar_2, optimizer, step."""
+
+    def __init__(self, network: QNetworkConfig, config: TrainerConfig = TrainerConfig(),
+                 device: torch.device | str = "cpu") -> None:
+        self.network_config = network
+        self.config = config
+        self.device = torch.device(device)
+        self.online = QNetwork(network).to(self.device).train()
+        self.target_1 = copy.deepcopy(self.online).eval()
+        for p in self.target_1.parameters():
+            p.requires_grad_(False)
+        self.optimizer = torch.optim.SGD(self.online.parameters(), lr=config.lr,
+                                         momentum=config.momentum,
+                                         weight_decay=config.weight_decay)
+        self._loss = loss_function(config.loss)
+        self.step = 0
+        # (step, Q_bar_1 weights) snapshots; the oldest one at least the lag old is Q_bar_2.
+        self._history: deque[tuple[int, dict[str, torch.Tensor]]] = deque(
+            [(0, _cpu_state(self.target_1))])
+
+    @property
+    def _snapshot_every(self) -> int:
+        return max(1, self.config.target_lag_steps // 4)
+
+    def train_step(self, batch: LabeledBatch) -> dict[str, float]:
+        """One SGD step on a labeled batch; returns scalar metrics."""
+        images = preprocess_images(torch.from_numpy(batch.images).to(self.device))
+        low_dim = torch.from_numpy(batch.low_dim).to(self.device)
+        actions = torch.from_numpy(batch.actions).to(self.device)
+        targets = torch.from_numpy(batch.targets).to(self.device)
+        logits = self.online(images, low_dim, actions)
+        loss = self._loss(logits, targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        self._update_targets()
+        return {
+            "loss": float(loss.detach()),
+            "q_mean": float(torch.sigmoid(logits.detach()).mean()),
+            "target_mean": float(targets.mean()),
+            "target_lag": float(self.step - np.mean(batch.target_steps)),
+        }
+
+    @torch.no_grad()
+    def _update_targets(self) -> None:
+        online = self.online.state_dict()
+        for name, target in self.target_1.state_dict().items():
+            if target.is_floating_point():
+                target.lerp_(online[name], 1.0 - self.config.polyak)
+            else:
+                target.copy_(online[name])
+        if self.step % self._snapshot_every == 0:
+            self._history.append((self.step, _cpu_state(self.target_1)))
+            while len(self._history) > 1 and \
+                    self._history[1][0] <= self.step - self.config.target_lag_steps:
+                self._history.popleft()
+
+    @property
+    def target_2_step(self) -> int:
+        return self._history[0][0]
+
+    def target_snapshot(self) -> TargetSnapshot:
+        return TargetSnapshot(self.step, _cpu_state(self.target_1), self._history[0][1])
+
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "online": self.online.state_dict(),
+            "target_1": self.target_1.state_dict(),
+            "history": list(self._history),
+            "optimizer": self.optimizer.state_dict(),
+            "trainer_config": asdict(self.config),
+            "network_config": self.network_config.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if QNetworkConfig.from_dict(state["network_config"]) != self.network_config:
+            raise ValueError(f"checkpoint network {state['network_config']}: expected "
+                             f"{self.network_config.to_dict()}")
+        self.online.load_state_dict(state["online"])
+        self.target_1.load_state_dict(state["target_1"])
+        self._history = deque((int(s), w) for s, w in state["history"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])

@@ -1,0 +1,182 @@
+"""The training worker's loop (Sec. 4.3): sample the train ring, step, publish targets,
+checkpoint, export TorchScript, log to TensorBoard, and on resume continue where it stopped.
+
+Runs against any :class:`~qtopt_learner.hub.Hub`: in the learner's own process or inside a
+Ray actor. Exported models are announced through the hub (``publish_model``), so whoever
+serves policies (the learner node) can forward them as ModelUpdate messages.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from qtopt_learner.checkpoint import (
+    load_latest_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from qtopt_learner.fine_tuning import TrainingBalancer, on_policy_fraction
+from qtopt_learner.hub import ONLINE, Hub
+from qtopt_learner.learner_config import LearnerConfig
+from qtopt_learner.trainer import Trainer
+from qtopt_policy.spec import ActionBounds
+from qtopt_policy.torchscript_model import ModelMetadata, export_model
+
+WAIT_S = 0.02
+MODEL_FILE = "model.pt"
+
+
+@dataclass(frozen=True)
+class ModelAnnouncement:
+    path: str
+    version: int
+    sha256: str
+    training_step: int
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class TrainingLoop:
+    """Owns the :class:`Trainer`; one instance per training worker."""
+
+    def __init__(self, config: LearnerConfig, progress: bool = True) -> None:
+        self.config = config
+        self.progress = progress
+        self.run_dir = config.run_path
+        self.checkpoint_dir = self.run_dir / "checkpoints"
+        if config.torch_threads:
+            torch.set_num_threads(config.torch_threads)
+        seed_everything(config.seed)
+        self.trainer = Trainer(config.network, config.trainer, config.resolved_device())
+        self.fine_tune_start: int | None = None  # step at which fine-tuning (re)started
+        self.balancer: TrainingBalancer | None = None
+        self.resumed_from: Path | None = None
+        self.history: list[dict[str, float]] = []
+        self._last_checkpoint_step = -1
+        loaded = load_latest_checkpoint(self.checkpoint_dir)
+        if loaded is not None:
+            self.resumed_from, state = loaded
+            self.trainer.load_state_dict(state["trainer"])
+            set_rng_state(state["rng"])
+            self.fine_tune_start = state.get("fine_tune_start")
+            self._last_checkpoint_step = self.trainer.step
+
+    def _checkpoint(self, hub: Hub) -> Path:
+        stats = hub.stats()
+        state = {
+            "trainer": self.trainer.state_dict(),
+            "rng": rng_state(),
+            "fine_tune_start": self.fine_tune_start,
+            "config": self.config.to_json(),
+            "online_transitions_added": stats.get(f"{ONLINE}_transitions_added", 0),
+        }
+        self._last_checkpoint_step = self.trainer.step
+        return save_checkpoint(self.checkpoint_dir, self.trainer.step, state)
+
+    def export(self, hub: Hub) -> ModelAnnouncement:
+        """TorchScript of Q_bar_1 (the policy network, Sec. 4.2) to ``run_dir/model.pt``."""
+        step = self.trainer.step
+        metadata = ModelMetadata(preset=self.config.preset, network=self.config.network,
+                                 bounds=ActionBounds(), cem=self.config.updater.cem,
+                                 version=step, training_step=step)
+        path = self.run_dir / MODEL_FILE
+        sha = export_model(self.trainer.target_1, path, metadata)
+        announcement = ModelAnnouncement(str(path.resolve()), step, sha, step)
+        hub.publish_model(announcement)
+        return announcement
+
+    def _fine_tuning(self, hub: Hub) -> None:
+        ft = self.config.fine_tuning
+        if not ft.enabled:
+            return
+        online = int(hub.stats()[f"{ONLINE}_transitions_added"])
+        if self.fine_tune_start is None:
+            self.fine_tune_start = self.trainer.step
+        if self.balancer is None:
+            self.balancer = TrainingBalancer(ft, self.trainer.step, online)
+        hub.set_on_policy_fraction(on_policy_fraction(self.trainer.step - self.fine_tune_start,
+                                                      ft))
+
+    def _may_step(self, hub: Hub) -> bool:
+        if self.balancer is None:
+            return True
+        online = int(hub.stats()[f"{ONLINE}_transitions_added"])
+        return self.balancer.may_step(self.trainer.step, online)
+
+    def run(self, hub: Hub, steps: int | None = None) -> dict[str, float]:
+        """Train until ``steps`` total gradient steps (default: config.steps); return a summary."""
+        cfg = self.config
+        target = cfg.steps if steps is None else steps
+        trainer = self.trainer
+        hub.publish_targets(trainer.target_snapshot())
+        writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=trainer.step)
+        self._fine_tuning(hub)
+        bar = tqdm(total=target, initial=trainer.step, desc="train", unit="step",
+                   disable=not self.progress, dynamic_ncols=True)
+        window_start, window_steps = time.monotonic(), 0
+        waited_s = 0.0
+        try:
+            while trainer.step < target and not hub.stopped():
+                batch = None
+                if self._may_step(hub):
+                    batch = hub.sample_train(cfg.trainer.batch_size) \
+                        if hub.stats()["train_size"] >= cfg.min_train_samples else None
+                if batch is None:
+                    time.sleep(WAIT_S)
+                    waited_s += WAIT_S
+                    continue
+                metrics = trainer.train_step(batch)
+                window_steps += 1
+                bar.update(1)
+                step = trainer.step
+                if step % cfg.publish_targets_every == 0:
+                    hub.publish_targets(trainer.target_snapshot())
+                if step % cfg.log_every == 0:
+                    now = time.monotonic()
+                    metrics["steps_per_s"] = window_steps / max(now - window_start, 1e-9)
+                    window_start, window_steps = now, 0
+                    self._log(writer, hub, metrics, waited_s)
+                    bar.set_postfix(loss=f"{metrics['loss']:.3f}", q=f"{metrics['q_mean']:.2f}",
+                                    lag=f"{metrics['target_lag']:.0f}")
+                    self._fine_tuning(hub)
+                if step % cfg.checkpoint_every == 0:
+                    self._checkpoint(hub)
+                if step % cfg.export_every == 0:
+                    self.export(hub)
+        finally:
+            bar.close()
+            writer.close()
+        if trainer.step > 0 and self._last_checkpoint_step != trainer.step:
+            self._checkpoint(hub)
+            self.export(hub)
+        return {"step": trainer.step, "waited_s": waited_s,
+                **(self.history[-1] if self.history else {})}
+
+    def _log(self, writer: SummaryWriter, hub: Hub, metrics: dict[str, float],
+             waited_s: float) -> None:
+        step = self.trainer.step
+        stats = hub.stats()
+        record = {"step": step, **metrics, **stats, "waited_s": waited_s,
+                  "target_2_lag": step - self.trainer.target_2_step}
+        self.history.append(record)
+        writer.add_scalar("losses/loss", metrics["loss"], step)
+        for key in ("q_mean", "target_mean", "target_lag", "steps_per_s"):
+            writer.add_scalar(f"charts/{key}", metrics[key], step)
+        writer.add_scalar("charts/target_2_lag", record["target_2_lag"], step)
+        for key in ("offline_transitions", "online_transitions", "train_size",
+                    "train_written", "train_sampled"):
+            writer.add_scalar(f"buffers/{key}", stats[key], step)
+        writer.add_scalar("charts/waited_s", waited_s, step)

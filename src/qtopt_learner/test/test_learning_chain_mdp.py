@@ -1,0 +1,69 @@
+"""Learning test: the full in-process learner (bags -> log replay -> Bellman updater ->
+trainer) converges to the known optimal Q values of a two-state MDP (chain_mdp.py)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
+from qtopt_learner.checkpoint import checkpoints
+from qtopt_learner.engine import InProcessLearner
+from qtopt_learner.learner_config import LearnerConfig
+from qtopt_learner.trainer import TrainerConfig
+from qtopt_policy.cem_actor import CEMActor, StateBatch, evaluate_actions
+from qtopt_policy.spec import ActionBounds, center_crop
+from qtopt_policy.torchscript_model import load_model
+
+from .chain_mdp import Q_STAR, episodes, observation, probe_actions
+
+STEPS = 600
+TOLERANCE = 0.1
+
+
+def chain_config(run_dir, data_dir, **overrides) -> LearnerConfig:
+    trainer = TrainerConfig(lr=0.02, polyak=0.95, target_lag_steps=40)
+    return dataclasses.replace(
+        LearnerConfig(trainer=trainer), run_dir=str(run_dir), offline_paths=(str(data_dir),),
+        steps=STEPS, torch_threads=1, checkpoint_every=200, export_every=200, seed=3,
+        **overrides)
+
+
+def q_values(model, rng) -> dict:
+    probes = probe_actions()
+    out = {}
+    for (state, choice), action in probes.items():
+        states = StateBatch(torch.from_numpy(np.stack(
+            [center_crop(observation(state, rng).image, 64) for _ in range(16)])),
+            torch.tensor([[0.0, 0.3]] * 16))
+        actions = torch.from_numpy(np.stack([action] * 16))
+        out[(state, choice)] = float(evaluate_actions(model, states, actions).mean())
+    return out
+
+
+@pytest.mark.slow
+def test_converges_to_optimal_q_values(tmp_path):
+    recorder = BagRecorder(RecorderConfig(out_dir=str(tmp_path / "bags")))
+    for record in episodes(300):
+        recorder.write(record)
+    config = chain_config(tmp_path / "run", tmp_path / "bags")
+    with InProcessLearner(config, progress=False) as learner:
+        summary = learner.train()
+    assert summary["step"] == STEPS and len(checkpoints(tmp_path / "run" / "checkpoints")) == 3
+    model = load_model(tmp_path / "run" / "model.pt")
+    assert model.metadata.training_step == STEPS
+    rng = np.random.default_rng(0)
+    q = q_values(model.module, rng)
+    errors = {k: abs(q[k] - Q_STAR[k]) for k in Q_STAR}
+    assert max(errors.values()) < TOLERANCE, (q, errors)
+    # the greedy policy (CEM on Q_bar_1) moves in A and closes in B
+    actor = CEMActor(model.module, ActionBounds())
+    for state, expect_close, expect_terminate in (("A", None, False), ("B", True, None)):
+        best = actor.argmax(StateBatch(torch.from_numpy(
+            center_crop(observation(state, rng).image, 64)[None]), torch.tensor([[0.0, 0.3]])))
+        action = best.actions[0]
+        if expect_terminate is not None:
+            assert bool(action[7] > 0.5) == expect_terminate
+        if expect_close is not None:
+            assert bool(action[5] > action[6]) == expect_close
