@@ -24,6 +24,11 @@ from qtopt_policy.ros_env import (
 # Before any test module imports rclpy: localhost discovery, the shipped FastDDS profile, and
 # a domain that is not the machine-wide default 0 (tests use ros_domain for their own).
 apply_ros_environment(domain_id=int(os.environ.get("QTOPT_TEST_BASE_DOMAIN", "231")))
+# Ray in tests is loopback-only: without this Ray rewrites a "127.0.0.1:port" cluster address
+# to the host's own address (ray._private.services.resolve_ip_for_localhost), where a cluster
+# bound to loopback does not listen. No usage statistics are sent, ever.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
 
 @pytest.fixture

@@ -16,5 +16,8 @@ setup(
     maintainer_email="dev@qtopt-ros.org",
     description="QT-Opt learner: replay, Bellman updaters, training, fine-tuning, Ray.",
     license="Apache-2.0",
-    entry_points={"console_scripts": ["qtopt = qtopt_learner.cli:main"]},
+    entry_points={"console_scripts": [
+        "qtopt = qtopt_learner.cli:main",
+        "learner_node = qtopt_learner.learner_node:main",
+    ]},
 )

@@ -26,7 +26,7 @@ from qtopt_policy.ros_env import fastdds_profile_path
 ARGUMENTS = {
     "sim": ("true", "simulated PyBullet cells (true) or one real KUKA cell (false)"),
     "cells": ("1", "number of simulated cells"),
-    "policy": ("scripted", "scripted, greedy or noisy"),
+    "policy": ("scripted", "scripted, scripted_noisy, greedy or noisy"),
     "model_path": ("", "TorchScript Q-network for greedy/noisy"),
     "out_dir": ("data", "folder for the rosbag2 bags"),
     "objects": ("train", "simulated objects: train or test (held out)"),

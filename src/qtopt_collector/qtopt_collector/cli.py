@@ -10,13 +10,15 @@ from pathlib import Path
 from qtopt_collector.graph import CellGraphConfig, cell_namespace, sim_cell_graph
 from qtopt_collector.runner import GraphRunner, run_episodes
 from qtopt_collector.sim_cell import SimCellConfig
+from qtopt_policy.policies import LOCAL_POLICIES, SERVED_POLICIES
 from qtopt_policy.ros_env import apply_ros_environment, lease_domain_id, ros_environment
 
 
 def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim", action="store_true", default=True,
                         help="simulated cells (PyBullet); the only backend the runner starts")
-    parser.add_argument("--policy", default="scripted", choices=["scripted", "greedy", "noisy"])
+    parser.add_argument("--policy", default="scripted",
+                        choices=LOCAL_POLICIES + SERVED_POLICIES)
     parser.add_argument("--model", default="", help="TorchScript model for greedy/noisy")
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--cells", type=int, default=2)

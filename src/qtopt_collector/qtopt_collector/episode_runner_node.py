@@ -38,7 +38,7 @@ from qtopt_policy.policies import (
     SERVED_POLICIES,
     Policy,
     PolicyOutput,
-    ScriptedGraspPolicy,
+    local_policy,
 )
 from qtopt_policy.ros_params import declare_config
 from qtopt_policy.spec import MAX_STEPS, Action, ActionBounds, Observation
@@ -50,7 +50,7 @@ EPISODE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
 @dataclass(frozen=True)
 class EpisodeRunnerConfig:
     cell_id: str = "cell0"
-    policy: str = "scripted"  # scripted (local), greedy or noisy (policy node)
+    policy: str = "scripted"  # scripted, scripted_noisy (local); greedy, noisy (policy node)
     scripted_termination: bool = False  # Algorithm 2 instead of the learned e bit
     max_steps: int = MAX_STEPS
     step_penalty: float = -0.05
@@ -161,8 +161,8 @@ class EpisodeRunnerNode(Node):
 
     def _policy(self, name: str) -> Policy:
         name = name or self.config.policy
-        if name == "scripted":
-            return ScriptedGraspPolicy(ActionBounds())
+        if name in LOCAL_POLICIES:
+            return local_policy(name, ActionBounds())
         if name in SERVED_POLICIES:
             return RemotePolicy(self.calls, self.config.select_action_service, name)
         raise ValueError(f"policy {name!r}: expected one of {LOCAL_POLICIES + SERVED_POLICIES}")

@@ -67,7 +67,12 @@ def checkpoints(directory: Path | str) -> list[Path]:
 
 
 def load_latest_checkpoint(directory: Path | str) -> tuple[Path, dict] | None:
-    """The newest checkpoint that loads, or None when there is none."""
+    """The newest checkpoint that loads, or None when there is none. Temporary files of a
+    writer that was killed mid-write are removed first."""
+    directory = Path(directory)
+    if directory.is_dir():
+        for stale in directory.glob(".ckpt-*.tmp*"):
+            stale.unlink(missing_ok=True)
     for path in reversed(checkpoints(directory)):
         try:
             return path, torch.load(path, map_location="cpu", weights_only=False)

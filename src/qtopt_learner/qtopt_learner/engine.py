@@ -73,6 +73,18 @@ class InProcessLearner:
     def train(self, steps: int | None = None) -> dict[str, float]:
         return self.loop.run(self.hub, steps)
 
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return self.loop.history
+
+    @property
+    def resumed_from(self) -> Path | None:
+        return self.loop.resumed_from
+
+    @property
+    def start_step(self) -> int:
+        return self.loop.start_step
+
     def stop(self) -> None:
         self.hub.stop()
         for thread in self._threads:

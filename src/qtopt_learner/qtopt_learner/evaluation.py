@@ -20,11 +20,9 @@ from tqdm import tqdm
 from qtopt_collector.episode import EpisodeConfig, run_episode
 from qtopt_collector.sim_cell import SimCell, SimCellConfig
 from qtopt_policy.cem_actor import CEMActor
-from qtopt_policy.policies import GreedyCEMPolicy, Policy, ScriptedGraspPolicy
+from qtopt_policy.policies import LOCAL_POLICIES, GreedyCEMPolicy, Policy, local_policy
 from qtopt_policy.spec import ActionBounds
 from qtopt_policy.torchscript_model import load_model
-
-SCRIPTED = "scripted"
 
 
 @dataclass(frozen=True)
@@ -62,9 +60,9 @@ def wilson_interval(successes: int, attempts: int, z: float = 1.96) -> tuple[flo
 
 
 def make_policy(model: str, seed: int = 0) -> Policy:
-    """``"scripted"`` or the path of a TorchScript model (greedy CEM on Q_bar_1)."""
-    if model == SCRIPTED:
-        return ScriptedGraspPolicy(ActionBounds(), seed=seed)
+    """A local policy name (``scripted``) or a TorchScript model path (greedy CEM on Q_bar_1)."""
+    if model in LOCAL_POLICIES:
+        return local_policy(model, ActionBounds(), seed=seed)
     loaded = load_model(model)
     actor = CEMActor(loaded.module, loaded.metadata.bounds, loaded.metadata.cem)
     return GreedyCEMPolicy(actor, loaded.metadata.image_size, seed=seed)
@@ -77,7 +75,7 @@ def _attempts(args: tuple[str, SimCellConfig, EpisodeConfig, list[int], bool]) -
     policy = make_policy(model, seed=seeds[0] if seeds else 0)
     out = []
     try:
-        for seed in tqdm(seeds, desc=f"eval {model if model == SCRIPTED else 'model'}",
+        for seed in tqdm(seeds, desc=f"eval {model if model in LOCAL_POLICIES else 'model'}",
                          disable=not progress, leave=False):
             ep = run_episode(cell, policy, seed, episode_config)
             out.append((bool(ep.ground_truth), ep.success, len(ep.steps)))
@@ -100,6 +98,5 @@ def evaluate(model: str, attempts: int, seed: int = 100_000, objects: str = "tes
     else:
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
             rows = [r for part in pool.map(_attempts, shards) for r in part]
-    name = SCRIPTED if model == SCRIPTED else str(model)
-    return EvalResult(name, len(rows), sum(r[0] for r in rows), sum(r[1] for r in rows),
+    return EvalResult(str(model), len(rows), sum(r[0] for r in rows), sum(r[1] for r in rows),
                       sum(r[2] for r in rows) / max(len(rows), 1))

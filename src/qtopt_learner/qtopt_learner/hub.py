@@ -51,6 +51,8 @@ class Hub(Protocol):
     def latest_targets(self, have_step: int) -> TargetSnapshot | None: ...
     def report_reload(self, worker: str, step: int) -> None: ...
     def publish_model(self, announcement: Any) -> None: ...
+    def report_status(self, status: dict[str, float]) -> None: ...
+    def trainer_status(self) -> dict[str, float]: ...
     def latest_model(self) -> Any: ...
     def stats(self) -> dict[str, float]: ...
     def stop(self) -> None: ...
@@ -71,6 +73,7 @@ class LocalHub:
         self._targets: TargetSnapshot | None = None
         self._reloads: dict[str, int] = {}
         self._model: Any = None
+        self._status: dict[str, float] = {}
         self._replay_lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -123,6 +126,13 @@ class LocalHub:
     def latest_model(self) -> Any:
         return self._model
 
+    def report_status(self, status: dict[str, float]) -> None:
+        """The trainer's latest scalars (step, loss, ..., waiting) for status displays."""
+        self._status = {**self._status, **status}
+
+    def trainer_status(self) -> dict[str, float]:
+        return dict(self._status)
+
     def stats(self) -> dict[str, float]:
         with self._replay_lock:
             out: dict[str, float] = {}
@@ -135,6 +145,7 @@ class LocalHub:
         out["train_written"] = self.train.written
         out["train_sampled"] = self.train.sampled
         out["published_step"] = self._targets.step if self._targets is not None else 0
+        out["on_policy_fraction"] = self.mixer.weights[ONLINE]
         out["updaters_reporting"] = len(self._reloads)
         if self._reloads:
             out["updater_target_step_min"] = min(self._reloads.values())

@@ -10,6 +10,7 @@ locally, Ray binds to 127.0.0.1 and sends no usage statistics.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -30,7 +31,7 @@ def init_ray(address: str = "", num_cpus: int | None = None) -> None:
     """Connect to ``address``, or start a local Ray bound to loopback."""
     if ray.is_initialized():
         return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # read at init: nothing is sent
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
@@ -83,6 +84,9 @@ class TrainerActor:
     def history(self) -> list[dict[str, float]]:
         return self.loop.history
 
+    def resume_info(self) -> tuple[Path | None, int]:
+        return self.loop.resumed_from, self.loop.start_step
+
 
 class RayLearner:
     """Same interface as InProcessLearner: start, train, stop (and a context manager)."""
@@ -105,6 +109,7 @@ class RayLearner:
         for i in range(self.config.updaters):
             self._start_updater(i, 0)
         self.trainer = TrainerActor.remote(self.config)
+        self.resumed_from, self.start_step = ray.get(self.trainer.resume_info.remote())
         return self
 
     def _start_updater(self, index: int, incarnation: int) -> None:

@@ -25,6 +25,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--updaters", type=int, default=1)
     parser.add_argument("--ray-address", default="",
                         help="an existing Ray cluster; default starts one on 127.0.0.1")
+    parser.add_argument("--checkpoint-every", type=int, default=1000)
+    parser.add_argument("--export-every", type=int, default=1000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
 
@@ -35,7 +37,8 @@ def config_from_args(args: argparse.Namespace) -> LearnerConfig:
     return dataclasses.replace(
         base, run_dir=run_dir, offline_paths=tuple(args.offline), steps=args.steps,
         engine=args.engine, updaters=args.updaters, ray_address=args.ray_address,
-        device=args.device, seed=args.seed)
+        device=args.device, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        export_every=args.export_every)
 
 
 def make_learner(config: LearnerConfig, progress: bool = True):
@@ -57,6 +60,9 @@ def run_train_command(args: argparse.Namespace) -> int:
           f"{config.steps} steps; run directory {run}", flush=True)
     start = time.monotonic()
     with make_learner(config) as learner:
+        if learner.resumed_from is not None:
+            print(f"[qtopt] resuming from {learner.resumed_from} at step "
+                  f"{learner.start_step}", flush=True)
         summary = learner.train()
     elapsed = time.monotonic() - start
     print(f"[qtopt] reached step {summary['step']} in {elapsed:.0f} s; "

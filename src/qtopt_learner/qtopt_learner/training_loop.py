@@ -8,7 +8,9 @@ serves policies (the learner node) can forward them as ModelUpdate messages.
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ from qtopt_policy.torchscript_model import ModelMetadata, export_model
 
 WAIT_S = 0.02
 MODEL_FILE = "model.pt"
+MODELS_DIR = "models"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class TrainingLoop:
         self.resumed_from: Path | None = None
         self.history: list[dict[str, float]] = []
         self._last_checkpoint_step = -1
+        self._target = config.steps
         loaded = load_latest_checkpoint(self.checkpoint_dir)
         if loaded is not None:
             self.resumed_from, state = loaded
@@ -73,6 +77,7 @@ class TrainingLoop:
             set_rng_state(state["rng"])
             self.fine_tune_start = state.get("fine_tune_start")
             self._last_checkpoint_step = self.trainer.step
+        self.start_step = self.trainer.step
 
     def _checkpoint(self, hub: Hub) -> Path:
         stats = hub.stats()
@@ -87,13 +92,18 @@ class TrainingLoop:
         return save_checkpoint(self.checkpoint_dir, self.trainer.step, state)
 
     def export(self, hub: Hub) -> ModelAnnouncement:
-        """TorchScript of Q_bar_1 (the policy network, Sec. 4.2) to ``run_dir/model.pt``."""
+        """TorchScript of Q_bar_1 (the policy network, Sec. 4.2) as ``models/model-<step>.pt``
+        (kept, for learning curves) and ``model.pt`` (the latest); announced via the hub."""
         step = self.trainer.step
         metadata = ModelMetadata(preset=self.config.preset, network=self.config.network,
                                  bounds=ActionBounds(), cem=self.config.updater.cem,
                                  version=step, training_step=step)
-        path = self.run_dir / MODEL_FILE
+        path = self.run_dir / MODELS_DIR / f"model-{step:09d}.pt"
         sha = export_model(self.trainer.target_1, path, metadata)
+        latest = self.run_dir / MODEL_FILE
+        tmp = latest.with_name(f".{latest.name}.tmp{os.getpid()}")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, latest)
         announcement = ModelAnnouncement(str(path.resolve()), step, sha, step)
         hub.publish_model(announcement)
         return announcement
@@ -120,6 +130,7 @@ class TrainingLoop:
         """Train until ``steps`` total gradient steps (default: config.steps); return a summary."""
         cfg = self.config
         target = cfg.steps if steps is None else steps
+        self._target = target
         trainer = self.trainer
         hub.publish_targets(trainer.target_snapshot())
         writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=trainer.step)
@@ -129,11 +140,15 @@ class TrainingLoop:
         window_start, window_steps = time.monotonic(), 0
         waited_s = 0.0
         try:
+            waiting = False
             while trainer.step < target and not hub.stopped():
                 batch = None
-                if self._may_step(hub):
-                    batch = hub.sample_train(cfg.trainer.batch_size) \
-                        if hub.stats()["train_size"] >= cfg.min_train_samples else None
+                balanced = self._may_step(hub)
+                if balanced and hub.stats()["train_size"] >= cfg.min_train_samples:
+                    batch = hub.sample_train(cfg.trainer.batch_size)
+                if waiting != (not balanced):
+                    waiting = not balanced
+                    hub.report_status({"waiting_for_data": waiting, "step": trainer.step})
                 if batch is None:
                     time.sleep(WAIT_S)
                     waited_s += WAIT_S
@@ -162,6 +177,7 @@ class TrainingLoop:
         if trainer.step > 0 and self._last_checkpoint_step != trainer.step:
             self._checkpoint(hub)
             self.export(hub)
+        hub.report_status({"step": trainer.step, "finished": trainer.step >= target})
         return {"step": trainer.step, "waited_s": waited_s,
                 **(self.history[-1] if self.history else {})}
 
@@ -172,6 +188,7 @@ class TrainingLoop:
         record = {"step": step, **metrics, **stats, "waited_s": waited_s,
                   "target_2_lag": step - self.trainer.target_2_step}
         self.history.append(record)
+        hub.report_status({**metrics, "step": step, "target_steps": self._target})
         writer.add_scalar("losses/loss", metrics["loss"], step)
         for key in ("q_mean", "target_mean", "target_lag", "steps_per_s"):
             writer.add_scalar(f"charts/{key}", metrics[key], step)

@@ -23,7 +23,7 @@ from qtopt_policy.cem_actor import CEMActor, StateBatch
 from qtopt_policy.spec import Action, ActionBounds, Observation
 
 # Policies a cell runs itself, and those the policy node serves from a Q-network.
-LOCAL_POLICIES = ("scripted",)
+LOCAL_POLICIES = ("scripted", "scripted_noisy")
 SERVED_POLICIES = ("greedy", "noisy")
 
 
@@ -106,7 +106,8 @@ class EpsilonGreedyPolicy:
     name = "noisy"
 
     def __init__(self, greedy: Policy, bounds: ActionBounds, config: NoiseConfig = NoiseConfig(),
-                 seed: int = 0) -> None:
+                 seed: int = 0, name: str = "noisy") -> None:
+        self.name = name
         self.greedy = greedy
         self.bounds = bounds
         self.config = config
@@ -213,3 +214,15 @@ class ExplorationSwitch:
 
     def choose(self, scripted: Policy, learned: Policy) -> Policy:
         return learned if self.switched else scripted
+
+
+def local_policy(name: str, bounds: ActionBounds, seed: int = 0) -> Policy:
+    """A policy that needs no Q-network: ``scripted`` (App. B) or ``scripted_noisy``, the
+    scripted policy under pi_noisy's epsilon-exploration, whose random terminations, toggles and
+    moves give off-policy data the action coverage the scripted policy alone lacks."""
+    if name == "scripted":
+        return ScriptedGraspPolicy(bounds, seed=seed)
+    if name == "scripted_noisy":
+        return EpsilonGreedyPolicy(ScriptedGraspPolicy(bounds, seed=seed), bounds, seed=seed,
+                                   name=name)
+    raise ValueError(f"policy {name!r}: expected one of {LOCAL_POLICIES}")

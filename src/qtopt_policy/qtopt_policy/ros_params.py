@@ -25,6 +25,12 @@ def declare_config(node: Node, config_type: type[T], prefix: str = "") -> T:
         name = f"{prefix}{field.name}"
         if dataclasses.is_dataclass(default):
             values[field.name] = declare_config(node, type(default), f"{name}.")
+        elif isinstance(default, tuple) and not default:
+            # an empty list has no type for ROS; these are lists of strings (paths, topics)
+            from rclpy.parameter import Parameter  # only reached with a node, i.e. with rclpy
+
+            value = node.declare_parameter(name, Parameter.Type.STRING_ARRAY).value
+            values[field.name] = tuple(value or ())
         elif isinstance(default, tuple):
             values[field.name] = tuple(node.declare_parameter(name, list(default)).value)
         else:

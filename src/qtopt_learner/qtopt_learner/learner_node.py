@@ -1,0 +1,110 @@
+"""learner_node: the learner as a ROS 2 node (Sec. 4.3, App. F.1-F.3).
+
+Subscribes to live episodes (one ``Episode`` topic per cell, raw CDR), persists each to rosbag2
+(the online data is kept, like the paper's online buffer on disk) and adds it to the "online"
+replay buffer; trains in a background thread on the configured engine; forwards every exported
+model as a ``ModelUpdate`` (transient local, so a policy node that starts later still gets the
+newest) and publishes ``TrainingStatus`` periodically. Parameters mirror LearnerNodeConfig,
+with the learner's own config under ``learner.``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rclpy.node import Node
+
+from qtopt_collector.bag_format import deserialize_episode
+from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
+from qtopt_collector.episode_runner_node import EPISODE_QOS
+from qtopt_learner.hub import ONLINE
+from qtopt_learner.learner_config import LearnerConfig
+from qtopt_learner.train_command import make_learner
+from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
+from qtopt_policy.node_main import spin_nodes
+from qtopt_policy.policy_node import MODEL_UPDATE_QOS
+from qtopt_policy.ros_params import declare_config
+
+
+@dataclass(frozen=True)
+class LearnerNodeConfig:
+    episode_topics: tuple[str, ...] = ("episodes",)  # one per cell, e.g. /cell0/episodes
+    online_dir: str = ""  # where live episodes are persisted; default <run_dir>/online
+    status_period_s: float = 1.0
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+
+
+class LearnerNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("learner", **kwargs)
+        self.config = declare_config(self, LearnerNodeConfig)
+        learner_config = self.config.learner
+        online_dir = self.config.online_dir or str(Path(learner_config.run_dir) / "online")
+        self.recorder = BagRecorder(RecorderConfig(out_dir=online_dir, cell_id="online"))
+        self.learner = make_learner(learner_config, progress=False).start()
+        self.hub = self.learner.hub
+        self.episodes_received = 0
+        self.model_version = 0
+        self.updates = self.create_publisher(ModelUpdate, "model_updates", MODEL_UPDATE_QOS)
+        self.status = self.create_publisher(TrainingStatus, "training_status", 10)
+        for topic in self.config.episode_topics:
+            self.create_subscription(Episode, topic, self._on_episode, EPISODE_QOS, raw=True)
+        self.create_timer(self.config.status_period_s, self._on_timer)
+        self.summary: dict[str, float] | None = None
+        self._thread = threading.Thread(target=self._train, name="trainer", daemon=True)
+        self._thread.start()
+
+    def _train(self) -> None:
+        self.summary = self.learner.train()
+        self.get_logger().info(f"training finished at step {self.summary['step']}")
+
+    def _on_episode(self, data: bytes) -> None:
+        data = bytes(data)
+        record = deserialize_episode(data)
+        self.recorder.write_serialized(data, self.get_clock().now().nanoseconds)
+        self.hub.add_episodes(ONLINE, [record])
+        self.episodes_received += 1
+
+    def _on_timer(self) -> None:
+        model = self.hub.latest_model()
+        if model is not None and model.version > self.model_version:
+            self.model_version = model.version
+            msg = ModelUpdate(model_path=model.path, version=model.version,
+                              training_step=model.training_step, sha256=model.sha256)
+            msg.header.stamp = self.get_clock().now().to_msg()
+            self.updates.publish(msg)
+            self.get_logger().info(f"announced model version {model.version}")
+        self.status.publish(self._status_message())
+
+    def _status_message(self) -> TrainingStatus:
+        stats, status = self.hub.stats(), self.hub.trainer_status()
+        msg = TrainingStatus(
+            step=int(status.get("step", 0)), target_steps=int(status.get("target_steps", 0)),
+            offline_transitions=int(stats["offline_transitions"]),
+            online_transitions=int(stats["online_transitions"]),
+            online_episodes_received=self.episodes_received,
+            train_size=int(stats["train_size"]),
+            on_policy_fraction=float(stats["on_policy_fraction"]),
+            waiting_for_data=bool(status.get("waiting_for_data", False)),
+            model_version=self.model_version, finished=bool(status.get("finished", False)))
+        for key in ("loss", "q_mean", "target_mean", "target_lag", "steps_per_s"):
+            setattr(msg, key, float(status.get(key, math.nan)))
+        msg.header.stamp = self.get_clock().now().to_msg()
+        return msg
+
+    def destroy_node(self) -> None:
+        self.learner.stop()
+        self._thread.join(timeout=30)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    return spin_nodes(lambda: [LearnerNode()], args=args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
