@@ -178,8 +178,8 @@ class TrainingLoop:
             self._checkpoint(hub)
             self.export(hub)
         hub.report_status({"step": trainer.step, "finished": trainer.step >= target})
-        return {"step": trainer.step, "waited_s": waited_s,
-                **(self.history[-1] if self.history else {})}
+        return {**(self.history[-1] if self.history else {}), "step": trainer.step,
+                "waited_s": waited_s}
 
     def _log(self, writer: SummaryWriter, hub: Hub, metrics: dict[str, float],
              waited_s: float) -> None:
