@@ -10,6 +10,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 from qtopt_learner.bellman_updater import BellmanUpdater
 from qtopt_learner.hub import LocalHub
 from qtopt_learner.learner_config import LearnerConfig
@@ -21,6 +23,8 @@ log = logging.getLogger("qtopt_learner.engine")
 
 def make_updater(config: LearnerConfig, index: int, incarnation: int = 0) -> BellmanUpdater:
     """Updater ``index``; a replacement gets a fresh seed so it does not repeat its draws."""
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
     return BellmanUpdater(config.network, config=config.updater,
                           device=config.resolved_device(),
                           seed=config.seed * 7919 + index * 104729 + incarnation,

@@ -28,6 +28,7 @@ class LearnerConfig:
     engine: str = "inprocess"  # "inprocess" (threads) or "ray" (actors)
     ray_address: str = ""  # empty: start a local Ray bound to 127.0.0.1
     updaters: int = 1  # Bellman-updater workers
+    trainers: int = 1  # training workers; > 1 averages gradients with torch DDP (Ray engine)
     device: str = "auto"  # "auto": CUDA when present, else CPU
     torch_threads: int = 0  # intra-op threads per process; 0 keeps torch's default
     min_train_samples: int = 256  # labeled samples in the train ring before the first step
@@ -47,9 +48,12 @@ class LearnerConfig:
             raise ValueError(f"preset {self.preset!r}: expected one of {sorted(PRESETS)}")
         if self.engine not in ENGINES:
             raise ValueError(f"engine {self.engine!r}: expected one of {ENGINES}")
-        if self.updaters < 1 or self.steps < 0:
-            raise ValueError(f"updaters {self.updaters} / steps {self.steps}: expected >= 1 / "
-                             ">= 0")
+        if self.trainers > 1 and self.engine != "ray":
+            raise ValueError(f"trainers {self.trainers}: several training workers need the "
+                             "ray engine")
+        if self.updaters < 1 or self.trainers < 1 or self.steps < 0:
+            raise ValueError(f"updaters {self.updaters}, trainers {self.trainers}, steps "
+                             f"{self.steps}: expected >= 1, >= 1, >= 0")
 
     @property
     def network(self) -> QNetworkConfig:

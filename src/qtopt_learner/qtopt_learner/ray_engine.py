@@ -1,15 +1,17 @@
 """The Ray engine (Sec. 4.3, App. F): the learner's workers as Ray actors.
 
 The replay hub is a threaded actor running the very :class:`~qtopt_learner.hub.LocalHub` of the
-in-process engine; log readers, N Bellman updaters and the trainer are actors that run the same
-functions as the in-process threads against :class:`RayHub`, a proxy with the Hub's methods. A
-dead updater (crash, node loss, ``ray.kill``) is replaced while training goes on. Started
-locally, Ray binds to 127.0.0.1 and sends no usage statistics.
+in-process engine; log readers, N Bellman updaters and the training worker(s) are actors that
+run the same functions as the in-process threads against :class:`RayHub`, a proxy with the Hub's
+methods. Several training workers form a torch DDP group (one GPU each when the cluster has
+them, gloo on CPU otherwise). A dead updater (crash, node loss, ``ray.kill``) is replaced while
+training goes on. Started locally, Ray binds to 127.0.0.1 and sends no usage statistics.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from qtopt_learner.engine import make_updater, reader_file_sets
 from qtopt_learner.hub import LocalHub
 from qtopt_learner.learner_config import LearnerConfig
 from qtopt_learner.log_replay import run_log_reader
-from qtopt_learner.training_loop import TrainingLoop
+from qtopt_learner.training_loop import TrainingLoop, init_training_group
 
 LOOPBACK = "127.0.0.1"
 POLL_S = 0.5
@@ -64,9 +66,6 @@ class LogReaderActor:
 @ray.remote(num_cpus=1)
 class UpdaterActor:
     def __init__(self, config: LearnerConfig, index: int, incarnation: int) -> None:
-        if config.torch_threads:
-            import torch
-            torch.set_num_threads(config.torch_threads)
         self.updater = make_updater(config, index, incarnation)
 
     def run(self, hub) -> int:
@@ -75,8 +74,29 @@ class UpdaterActor:
 
 @ray.remote(num_cpus=1)
 class TrainerActor:
-    def __init__(self, config: LearnerConfig) -> None:
-        self.loop = TrainingLoop(config, progress=False)
+    """Training worker ``rank`` of ``world_size``; several form a DDP group (gloo on CPU,
+    NCCL on GPUs) before the training loop is built."""
+
+    def __init__(self, config: LearnerConfig, rank: int = 0, world_size: int = 1) -> None:
+        self.config, self.rank, self.world_size = config, rank, world_size
+        self.loop: TrainingLoop | None = None
+        if world_size == 1:
+            self.loop = TrainingLoop(config, progress=False)
+
+    def rendezvous(self) -> str:
+        """Rank 0's address for the process group: this node's IP and a free port."""
+        with socket.socket() as s:
+            s.bind((ray.util.get_node_ip_address(), 0))
+            host, port = s.getsockname()[:2]
+        return f"tcp://{host}:{port}"
+
+    def join_group(self, init_method: str) -> None:
+        if init_method.startswith(f"tcp://{LOOPBACK}:"):
+            os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # keep gloo on loopback too
+        init_training_group(init_method, self.rank, self.world_size,
+                            self.config.resolved_device())
+        self.loop = TrainingLoop(self.config, progress=False, rank=self.rank,
+                                 world_size=self.world_size)
 
     def run(self, hub, steps: int | None) -> dict[str, float]:
         return self.loop.run(RayHub(hub), steps)
@@ -86,6 +106,10 @@ class TrainerActor:
 
     def resume_info(self) -> tuple[Path | None, int]:
         return self.loop.resumed_from, self.loop.start_step
+
+    def weights_checksum(self) -> float:
+        """Sum of Q_bar_1's parameters: equal on every rank of a healthy DDP group."""
+        return float(sum(p.double().sum() for p in self.loop.trainer.target_1.parameters()))
 
 
 class RayLearner:
@@ -108,9 +132,19 @@ class RayLearner:
             self._readers.append((actor, actor.run.remote(files, self.hub_handle, self.config, i)))
         for i in range(self.config.updaters):
             self._start_updater(i, 0)
-        self.trainer = TrainerActor.remote(self.config)
+        self._start_trainers()
         self.resumed_from, self.start_step = ray.get(self.trainer.resume_info.remote())
         return self
+
+    def _start_trainers(self) -> None:
+        n = self.config.trainers
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= n else 0
+        self.trainers = [TrainerActor.options(num_gpus=gpus).remote(self.config, rank, n)
+                         for rank in range(n)]
+        self.trainer = self.trainers[0]
+        if n > 1:
+            address = ray.get(self.trainer.rendezvous.remote())
+            ray.get([t.join_group.remote(address) for t in self.trainers])
 
     def _start_updater(self, index: int, incarnation: int) -> None:
         actor = UpdaterActor.remote(self.config, index, incarnation)
@@ -135,13 +169,14 @@ class RayLearner:
 
     def train(self, steps: int | None = None) -> dict[str, float]:
         target = self.config.steps if steps is None else steps
-        result = self.trainer.run.remote(self.hub_handle, target)
+        result, *others = [t.run.remote(self.hub_handle, target) for t in self.trainers]
         bar = tqdm(total=target, desc="train (ray)", unit="step", disable=not self.progress)
         while not ray.wait([result], timeout=POLL_S)[0]:
             self._supervise()
             bar.update(max(int(self.hub.stats().get("published_step", 0)) - bar.n, 0))
         bar.close()
         summary = ray.get(result)
+        self.worker_summaries = [summary, *ray.get(others)]
         self.history = ray.get(self.trainer.history.remote())
         return summary
 
@@ -149,8 +184,8 @@ class RayLearner:
         self.hub.stop()
         refs = [ref for _, ref in self._readers] + [ref for _, ref, _ in self._updaters.values()]
         ray.wait(refs, num_returns=len(refs), timeout=30)
-        for actor in [a for a, _ in self._readers] + self.updater_actors() + [self.trainer,
-                                                                             self.hub_handle]:
+        for actor in [a for a, _ in self._readers] + self.updater_actors() + self.trainers + [
+                self.hub_handle]:
             ray.kill(actor)
 
     def __enter__(self) -> RayLearner:

@@ -48,7 +48,10 @@ class Trainer:
     """Online network theta, Polyak target Q_bar_1, lagged target Q_bar_2, optimizer, step."""
 
     def __init__(self, network: QNetworkConfig, config: TrainerConfig = TrainerConfig(),
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", distributed: bool = False) -> None:
+        """``distributed``: the process group is initialized and this is one of several
+        training workers; gradients are averaged by DistributedDataParallel (App. F: the paper
+        trained on 10 GPUs), so every worker keeps identical weights and targets."""
         self.network_config = network
         self.config = config
         self.device = torch.device(device)
@@ -56,6 +59,9 @@ class Trainer:
         self.target_1 = copy.deepcopy(self.online).eval()
         for p in self.target_1.parameters():
             p.requires_grad_(False)
+        self._model: torch.nn.Module = self.online
+        if distributed:
+            self._model = torch.nn.parallel.DistributedDataParallel(self.online)
         self.optimizer = torch.optim.SGD(self.online.parameters(), lr=config.lr,
                                          momentum=config.momentum,
                                          weight_decay=config.weight_decay)
@@ -75,7 +81,7 @@ class Trainer:
         low_dim = torch.from_numpy(batch.low_dim).to(self.device)
         actions = torch.from_numpy(batch.actions).to(self.device)
         targets = torch.from_numpy(batch.targets).to(self.device)
-        logits = self.online(images, low_dim, actions)
+        logits = self._model(images, low_dim, actions)
         loss = self._loss(logits, targets)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

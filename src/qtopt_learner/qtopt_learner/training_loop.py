@@ -46,6 +46,14 @@ class ModelAnnouncement:
     training_step: int
 
 
+def init_training_group(init_method: str, rank: int, world_size: int,
+                        device: torch.device) -> None:
+    """Join the DDP process group of the training workers (NCCL on GPUs, gloo on CPU)."""
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    torch.distributed.init_process_group(backend, init_method=init_method, rank=rank,
+                                         world_size=world_size)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -55,15 +63,21 @@ def seed_everything(seed: int) -> None:
 class TrainingLoop:
     """Owns the :class:`Trainer`; one instance per training worker."""
 
-    def __init__(self, config: LearnerConfig, progress: bool = True) -> None:
+    def __init__(self, config: LearnerConfig, progress: bool = True, rank: int = 0,
+                 world_size: int = 1) -> None:
+        """With ``world_size`` > 1 this is training worker ``rank`` of a DDP group (already
+        initialized): every rank steps; rank 0 alone publishes targets, checkpoints, exports
+        and logs."""
         self.config = config
+        self.rank = rank
         self.progress = progress
         self.run_dir = config.run_path
         self.checkpoint_dir = self.run_dir / "checkpoints"
         if config.torch_threads:
             torch.set_num_threads(config.torch_threads)
         seed_everything(config.seed)
-        self.trainer = Trainer(config.network, config.trainer, config.resolved_device())
+        self.trainer = Trainer(config.network, config.trainer, config.resolved_device(),
+                               distributed=world_size > 1)
         self.fine_tune_start: int | None = None  # step at which fine-tuning (re)started
         self.balancer: TrainingBalancer | None = None
         self.resumed_from: Path | None = None
@@ -126,60 +140,71 @@ class TrainingLoop:
         online = int(hub.stats()[f"{ONLINE}_transitions_added"])
         return self.balancer.may_step(self.trainer.step, online)
 
+    @property
+    def leader(self) -> bool:
+        return self.rank == 0
+
     def run(self, hub: Hub, steps: int | None = None) -> dict[str, float]:
         """Train until ``steps`` total gradient steps (default: config.steps); return a summary."""
-        cfg = self.config
-        target = cfg.steps if steps is None else steps
+        target = self.config.steps if steps is None else steps
         self._target = target
         trainer = self.trainer
-        hub.publish_targets(trainer.target_snapshot())
-        writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=trainer.step)
+        writer = None
+        if self.leader:
+            hub.publish_targets(trainer.target_snapshot())
+            writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=trainer.step)
         self._fine_tuning(hub)
         bar = tqdm(total=target, initial=trainer.step, desc="train", unit="step",
-                   disable=not self.progress, dynamic_ncols=True)
-        window_start, window_steps = time.monotonic(), 0
-        waited_s = 0.0
+                   disable=not (self.progress and self.leader), dynamic_ncols=True)
+        self._window = (time.monotonic(), trainer.step)
+        waited_s, waiting = 0.0, False
         try:
-            waiting = False
             while trainer.step < target and not hub.stopped():
-                batch = None
                 balanced = self._may_step(hub)
-                if balanced and hub.stats()["train_size"] >= cfg.min_train_samples:
-                    batch = hub.sample_train(cfg.trainer.batch_size)
-                if waiting != (not balanced):
-                    waiting = not balanced
-                    hub.report_status({"waiting_for_data": waiting, "step": trainer.step})
+                batch = hub.sample_train(self.config.trainer.batch_size) if balanced and \
+                    hub.stats()["train_size"] >= self.config.min_train_samples else None
+                if waiting != (not balanced) and self.leader:
+                    hub.report_status({"waiting_for_data": not balanced, "step": trainer.step})
+                waiting = not balanced
                 if batch is None:
                     time.sleep(WAIT_S)
                     waited_s += WAIT_S
                     continue
                 metrics = trainer.train_step(batch)
-                window_steps += 1
                 bar.update(1)
-                step = trainer.step
-                if step % cfg.publish_targets_every == 0:
-                    hub.publish_targets(trainer.target_snapshot())
-                if step % cfg.log_every == 0:
-                    now = time.monotonic()
-                    metrics["steps_per_s"] = window_steps / max(now - window_start, 1e-9)
-                    window_start, window_steps = now, 0
-                    self._log(writer, hub, metrics, waited_s)
-                    bar.set_postfix(loss=f"{metrics['loss']:.3f}", q=f"{metrics['q_mean']:.2f}",
-                                    lag=f"{metrics['target_lag']:.0f}")
-                    self._fine_tuning(hub)
-                if step % cfg.checkpoint_every == 0:
-                    self._checkpoint(hub)
-                if step % cfg.export_every == 0:
-                    self.export(hub)
+                if self.leader:
+                    self._after_step(hub, writer, bar, metrics, waited_s)
         finally:
             bar.close()
-            writer.close()
-        if trainer.step > 0 and self._last_checkpoint_step != trainer.step:
-            self._checkpoint(hub)
-            self.export(hub)
-        hub.report_status({"step": trainer.step, "finished": trainer.step >= target})
+            if writer is not None:
+                writer.close()
+        if self.leader:
+            if trainer.step > 0 and self._last_checkpoint_step != trainer.step:
+                self._checkpoint(hub)
+                self.export(hub)
+            hub.report_status({"step": trainer.step, "finished": trainer.step >= target})
         return {**(self.history[-1] if self.history else {}), "step": trainer.step,
                 "waited_s": waited_s}
+
+    def _after_step(self, hub: Hub, writer: SummaryWriter, bar: tqdm,
+                    metrics: dict[str, float], waited_s: float) -> None:
+        """Rank 0's duties after a step: targets, logs, fine-tuning ramp, checkpoint, export."""
+        cfg, step = self.config, self.trainer.step
+        if step % cfg.publish_targets_every == 0:
+            hub.publish_targets(self.trainer.target_snapshot())
+        if step % cfg.log_every == 0:
+            now = time.monotonic()
+            start, start_step = self._window
+            metrics["steps_per_s"] = (step - start_step) / max(now - start, 1e-9)
+            self._window = (now, step)
+            self._log(writer, hub, metrics, waited_s)
+            bar.set_postfix(loss=f"{metrics['loss']:.3f}", q=f"{metrics['q_mean']:.2f}",
+                            lag=f"{metrics['target_lag']:.0f}")
+            self._fine_tuning(hub)
+        if step % cfg.checkpoint_every == 0:
+            self._checkpoint(hub)
+        if step % cfg.export_every == 0:
+            self.export(hub)
 
     def _log(self, writer: SummaryWriter, hub: Hub, metrics: dict[str, float],
              waited_s: float) -> None:

@@ -54,3 +54,20 @@ def test_ray_learner_converges_and_replaces_a_killed_updater(two_node_cluster, t
     q = q_values(model.module, np.random.default_rng(0))
     errors = {k: abs(q[k] - Q_STAR[k]) for k in Q_STAR}
     assert max(errors.values()) < TOLERANCE, (q, errors)
+
+
+def test_two_training_workers_train_in_lockstep_with_ddp(two_node_cluster, tmp_path):
+    recorder = BagRecorder(RecorderConfig(out_dir=str(tmp_path / "bags")))
+    for record in episodes(300):
+        recorder.write(record)
+    config = chain_config(tmp_path / "run", tmp_path / "bags", engine="ray", trainers=2,
+                          ray_address=two_node_cluster.address)
+    with RayLearner(config, progress=False) as learner:
+        learner.train()
+        checksums = ray.get([t.weights_checksum.remote() for t in learner.trainers])
+    assert [s["step"] for s in learner.worker_summaries] == [STEPS, STEPS]
+    assert checksums[0] == pytest.approx(checksums[1], rel=1e-9)
+    model = load_model(tmp_path / "run" / "model.pt")
+    q = q_values(model.module, np.random.default_rng(0))
+    errors = {k: abs(q[k] - Q_STAR[k]) for k in Q_STAR}
+    assert max(errors.values()) < TOLERANCE, (q, errors)
