@@ -58,15 +58,22 @@ def measure(config: LearnerConfig, warmup: int, steps: int) -> dict[str, float]:
             "reuse": sampled / max(written, 1), "lag": float(np.mean(lags)) if lags else 0.0}
 
 
-def replay_memory(data: str, transitions: int) -> tuple[float, int]:
-    """Bytes held by an offline buffer filled to ``transitions`` by cycling the bags."""
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def replay_memory(data: str, transitions: int) -> tuple[float, float, int]:
+    """An offline buffer filled to ``transitions`` by cycling the bags: the bytes it counts and
+    the growth of this process's resident memory while it filled."""
     episodes = [e for f in episode_files([data]) for e in read_episode_file(f)]
+    before = rss_bytes()
     buffer = EpisodeReplay("offline", ReplayConfig(capacity_transitions=transitions))
     i = 0
     while buffer.transitions_added < transitions:
         buffer.add(episodes[i % len(episodes)])
         i += 1
-    return buffer.nbytes / 1024**3, buffer.transitions
+    return buffer.nbytes / 1024**3, (rss_bytes() - before) / 1024**3, buffer.transitions
 
 
 def main() -> int:
@@ -80,6 +87,9 @@ def main() -> int:
     rows = [("inprocess", 1), ("inprocess", 2), ("ray", 1), ("ray", 2)]
     results = {}
     for engine, updaters in rows:
+        if engine == "ray":
+            from qtopt_learner.ray_engine import init_ray  # one local Ray for both rows
+            init_ray(num_cpus=max(r[1] for r in rows) + 1)
         config = LearnerConfig(run_dir=tempfile.mkdtemp(prefix="qtopt_bench_run_"),
                                offline_paths=(data,), engine=engine, updaters=updaters,
                                torch_threads=1, checkpoint_every=10**9, export_every=10**9)
@@ -94,10 +104,9 @@ def main() -> int:
     for (engine, updaters), r in results.items():
         print(f"| {engine} | {updaters} | {r['steps_per_s']:.1f} | {r['targets_per_s']:.0f} | "
               f"{r['reuse']:.2f} | {r['lag']:.0f} | {r['steps_per_s'] / reference:.2f} |")
-    gib, held = replay_memory(data, args.memory_transitions)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    gib, rss, held = replay_memory(data, args.memory_transitions)
     print(f"\nreplay: {held} transitions held in {gib:.2f} GiB of frames and arrays "
-          f"(uint8, s' shared); peak RSS of this process {rss:.2f} GiB")
+          f"(uint8, s' shared); resident memory grew {rss:.2f} GiB while filling")
     return 0
 
 

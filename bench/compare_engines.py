@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
 from qtopt_learner.train_command import make_learner
 from qtopt_policy.torchscript_model import load_model
 
@@ -45,9 +44,7 @@ def main() -> int:
     chain = _load("chain_mdp")
     learning = _load("test_learning_chain_mdp")
     root = Path(tempfile.mkdtemp(prefix="qtopt_engines_"))
-    recorder = BagRecorder(RecorderConfig(out_dir=str(root / "bags")))
-    for record in chain.episodes(300):
-        recorder.write(record)
+    chain.write_bags(root / "bags", 300)
     checkpoints = list(range(args.every, args.steps + 1, args.every))
     errors = {e: np.zeros((args.seeds, len(checkpoints))) for e in ("inprocess", "ray")}
     losses = {e: np.zeros((args.seeds, len(checkpoints))) for e in ("inprocess", "ray")}

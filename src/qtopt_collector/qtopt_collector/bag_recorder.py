@@ -53,7 +53,8 @@ class RecorderConfig:
     compress: bool = True  # zstd chunk compression inside each MCAP file
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make renames and new files in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -130,7 +131,7 @@ def _write_part(bag: Path, index: int, payloads: list[tuple[int, bytes]], compre
     os.replace(written, bag / name)
     info = _merge(info, part, name)
     _write_metadata(bag, info)
-    _fsync_dir(bag)  # both renames durable; their order within one directory is kept
+    fsync_dir(bag)  # both renames durable; their order within one directory is kept
     shutil.rmtree(tmp)
     return info
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qtopt_collector.bag_recorder import fsync_dir
+
 PATTERN = re.compile(r"^ckpt-(\d{9})\.pt$")
 
 
@@ -29,14 +31,6 @@ def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def save_checkpoint(directory: Path | str, step: int, state: dict, keep: int = 3) -> Path:
@@ -52,7 +46,7 @@ def save_checkpoint(directory: Path | str, step: int, state: dict, keep: int = 3
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     for old in checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
     return path

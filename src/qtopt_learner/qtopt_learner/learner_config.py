@@ -18,6 +18,14 @@ from qtopt_policy.qnetwork import PRESETS, QNetworkConfig
 
 ENGINES = ("inprocess", "ray")
 
+TRAINER_PRESETS: dict[str, TrainerConfig] = {
+    # App. E / Sec. 4.2 as published: millions of steps on GPUs.
+    "paper": TrainerConfig(),
+    # A CPU budget of thousands of steps: the paper's optimizer with a larger step size and
+    # targets that track within hundreds of steps (measured in docs/benchmarks.md).
+    "sim": TrainerConfig(lr=1e-2, polyak=0.995, target_lag_steps=500),
+}
+
 
 @dataclass(frozen=True)
 class LearnerConfig:
@@ -30,14 +38,16 @@ class LearnerConfig:
     updaters: int = 1  # Bellman-updater workers
     trainers: int = 1  # training workers; > 1 averages gradients with torch DDP (Ray engine)
     device: str = "auto"  # "auto": CUDA when present, else CPU
-    torch_threads: int = 0  # intra-op threads per process; 0 keeps torch's default
+    # intra-op threads per worker (trainer, each updater); 0 keeps torch's default. One each
+    # suits 2 cores: the trainer and an updater with 2 threads each ran 3x slower.
+    torch_threads: int = 1
     min_train_samples: int = 256  # labeled samples in the train ring before the first step
     publish_targets_every: int = 10  # steps between target snapshots offered to updaters
     checkpoint_every: int = 1000
     export_every: int = 1000  # steps between TorchScript exports (model updates)
     log_every: int = 50
     seed: int = 0
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    trainer: TrainerConfig = field(default_factory=lambda: TRAINER_PRESETS["sim"])
     updater: BellmanUpdaterConfig = field(default_factory=BellmanUpdaterConfig)
     hub: HubConfig = field(default_factory=HubConfig)
     log_replay: LogReplayConfig = field(default_factory=LogReplayConfig)
@@ -72,8 +82,9 @@ class LearnerConfig:
         return json.dumps(dataclasses.asdict(self), indent=2)
 
 
-def sim_learner_config(**overrides) -> LearnerConfig:
-    """The ``sim`` preset for a CPU budget of thousands (not millions) of steps: the paper's
-    optimizer, with faster target tracking (Polyak 0.995, Q_bar_2 lag 500 steps)."""
-    trainer = dataclasses.replace(TrainerConfig(), polyak=0.995, target_lag_steps=500)
-    return dataclasses.replace(LearnerConfig(trainer=trainer), **overrides)
+def learner_preset(preset: str, **overrides) -> LearnerConfig:
+    """The learner for a Q-network preset: its trainer settings plus ``overrides``."""
+    if preset not in TRAINER_PRESETS:
+        raise ValueError(f"preset {preset!r}: expected one of {sorted(TRAINER_PRESETS)}")
+    return dataclasses.replace(LearnerConfig(preset=preset, trainer=TRAINER_PRESETS[preset]),
+                               **overrides)

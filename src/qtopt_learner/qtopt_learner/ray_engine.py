@@ -124,7 +124,9 @@ class RayLearner:
         self._updaters: dict[int, tuple[Any, Any, int]] = {}  # index -> (actor, ref, incarnation)
 
     def start(self) -> RayLearner:
-        init_ray(self.config.ray_address)
+        # logical CPUs: one per updater and trainer, even where the machine has fewer cores
+        init_ray(self.config.ray_address,
+                 max(os.cpu_count() or 1, self.config.updaters + self.config.trainers))
         self.hub_handle = HubActor.remote(self.config.hub)
         self.hub = RayHub(self.hub_handle)
         for i, files in enumerate(reader_file_sets(self.config)):

@@ -7,11 +7,10 @@ command again resumes from the last checkpoint.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
-from qtopt_learner.learner_config import ENGINES, LearnerConfig, sim_learner_config
+from qtopt_learner.learner_config import ENGINES, LearnerConfig, learner_preset
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,9 +32,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> LearnerConfig:
     run_dir = args.run_dir or f"runs/offline__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
-    base = sim_learner_config() if args.preset == "sim" else LearnerConfig(preset="paper")
-    return dataclasses.replace(
-        base, run_dir=run_dir, offline_paths=tuple(args.offline), steps=args.steps,
+    return learner_preset(
+        args.preset, run_dir=run_dir, offline_paths=tuple(args.offline), steps=args.steps,
         engine=args.engine, updaters=args.updaters, ray_address=args.ray_address,
         device=args.device, seed=args.seed, checkpoint_every=args.checkpoint_every,
         export_every=args.export_every)

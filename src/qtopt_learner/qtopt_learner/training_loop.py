@@ -161,8 +161,8 @@ class TrainingLoop:
         try:
             while trainer.step < target and not hub.stopped():
                 balanced = self._may_step(hub)
-                batch = hub.sample_train(self.config.trainer.batch_size) if balanced and \
-                    hub.stats()["train_size"] >= self.config.min_train_samples else None
+                batch = hub.sample_train(self.config.trainer.batch_size,
+                                         self.config.min_train_samples) if balanced else None
                 if waiting != (not balanced) and self.leader:
                     hub.report_status({"waiting_for_data": not balanced, "step": trainer.step})
                 waiting = not balanced

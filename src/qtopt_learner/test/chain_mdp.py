@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
 from qtopt_collector.episode import EpisodeConfig, EpisodeRecord, GraspLabel, run_episode
 from qtopt_policy.policies import PolicyOutput
 from qtopt_policy.spec import Action, Observation
@@ -77,3 +78,10 @@ def probe_actions() -> dict[tuple[str, str], np.ndarray]:
         ("B", "close"): Action((0.0, 0.01, 0.0), 0.0, True, False).to_vector(),
         ("B", "open"): Action((0.0, 0.01, 0.0), 0.0, False, False).to_vector(),
     }
+
+
+def write_bags(out_dir, n: int, seed: int = 0) -> None:
+    """``n`` random-policy episodes recorded to rosbag2 under ``out_dir``."""
+    recorder = BagRecorder(RecorderConfig(out_dir=str(out_dir)))
+    for record in episodes(n, seed):
+        recorder.write(record)

@@ -11,14 +11,14 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 
 from qtopt_collector.bag_format import serialize_episode
-from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes
+from qtopt_collector.bag_recorder import read_episodes
 from qtopt_collector.episode_runner_node import EPISODE_QOS
 from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
 from qtopt_policy.policy_node import MODEL_UPDATE_QOS
 from qtopt_policy.torchscript_model import load_model
 from qtopt_policy.transport_check import stop_process
 
-from .chain_mdp import episodes
+from .chain_mdp import episodes, write_bags
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -53,9 +53,7 @@ class Observer:
 
 
 def test_learner_node_trains_on_live_episodes_and_announces_models(ros_domain, tmp_path):
-    recorder = BagRecorder(RecorderConfig(out_dir=str(tmp_path / "bags")))
-    for record in episodes(60):
-        recorder.write(record)
+    write_bags(tmp_path / "bags", 60)
     run = tmp_path / "run"
     params = {
         "episode_topics": "['/cell0/episodes']", "status_period_s": "0.2",

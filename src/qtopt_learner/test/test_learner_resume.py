@@ -10,11 +10,10 @@ import time
 import pytest
 import torch
 
-from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
 from qtopt_learner.checkpoint import checkpoints, load_latest_checkpoint
 from qtopt_policy.torchscript_model import load_model
 
-from .chain_mdp import episodes
+from .chain_mdp import write_bags
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +25,7 @@ def _train(bags, run, steps):
 
 
 def test_kill_9_then_resume_from_the_last_checkpoint(tmp_path):
-    recorder = BagRecorder(RecorderConfig(out_dir=str(tmp_path / "bags")))
-    for record in episodes(80):
-        recorder.write(record)
+    write_bags(tmp_path / "bags", 80)
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(_train(tmp_path / "bags", run, 100_000), env=env,

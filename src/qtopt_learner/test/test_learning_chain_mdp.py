@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
 from qtopt_learner.checkpoint import checkpoints
 from qtopt_learner.engine import InProcessLearner
 from qtopt_learner.learner_config import LearnerConfig
@@ -16,7 +15,7 @@ from qtopt_policy.cem_actor import CEMActor, StateBatch, evaluate_actions
 from qtopt_policy.spec import ActionBounds, center_crop
 from qtopt_policy.torchscript_model import load_model
 
-from .chain_mdp import Q_STAR, episodes, observation, probe_actions
+from .chain_mdp import Q_STAR, observation, probe_actions, write_bags
 
 STEPS = 600
 TOLERANCE = 0.1
@@ -44,9 +43,7 @@ def q_values(model, rng) -> dict:
 
 @pytest.mark.slow
 def test_converges_to_optimal_q_values(tmp_path):
-    recorder = BagRecorder(RecorderConfig(out_dir=str(tmp_path / "bags")))
-    for record in episodes(300):
-        recorder.write(record)
+    write_bags(tmp_path / "bags", 300)
     config = chain_config(tmp_path / "run", tmp_path / "bags")
     with InProcessLearner(config, progress=False) as learner:
         summary = learner.train()

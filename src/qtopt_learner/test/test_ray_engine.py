@@ -9,11 +9,10 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
-from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
 from qtopt_learner.ray_engine import LOOPBACK, RayLearner
 from qtopt_policy.torchscript_model import load_model
 
-from .chain_mdp import Q_STAR, episodes
+from .chain_mdp import Q_STAR, write_bags
 from .test_learning_chain_mdp import STEPS, TOLERANCE, chain_config, q_values
 
 pytestmark = pytest.mark.slow
@@ -34,9 +33,7 @@ def two_node_cluster(monkeypatch):
 
 
 def test_ray_learner_converges_and_replaces_a_killed_updater(two_node_cluster, tmp_path):
-    recorder = BagRecorder(RecorderConfig(out_dir=str(tmp_path / "bags")))
-    for record in episodes(300):
-        recorder.write(record)
+    write_bags(tmp_path / "bags", 300)
     config = chain_config(tmp_path / "run", tmp_path / "bags", engine="ray", updaters=2,
                           ray_address=two_node_cluster.address)
     with RayLearner(config, progress=False) as learner:
@@ -57,9 +54,7 @@ def test_ray_learner_converges_and_replaces_a_killed_updater(two_node_cluster, t
 
 
 def test_two_training_workers_train_in_lockstep_with_ddp(two_node_cluster, tmp_path):
-    recorder = BagRecorder(RecorderConfig(out_dir=str(tmp_path / "bags")))
-    for record in episodes(300):
-        recorder.write(record)
+    write_bags(tmp_path / "bags", 300)
     config = chain_config(tmp_path / "run", tmp_path / "bags", engine="ray", trainers=2,
                           ray_address=two_node_cluster.address)
     with RayLearner(config, progress=False) as learner:
