@@ -17,16 +17,15 @@ from qtopt_policy.torchscript_model import load_model
 
 from .chain_mdp import Q_STAR, observation, probe_actions, write_bags
 
-STEPS = 600
+STEPS = 900
 TOLERANCE = 0.1
 
 
 def chain_config(run_dir, data_dir, **overrides) -> LearnerConfig:
     trainer = TrainerConfig(lr=0.02, polyak=0.95, target_lag_steps=40)
-    return dataclasses.replace(
-        LearnerConfig(trainer=trainer), run_dir=str(run_dir), offline_paths=(str(data_dir),),
-        steps=STEPS, torch_threads=1, checkpoint_every=200, export_every=200, seed=3,
-        **overrides)
+    settings = dict(run_dir=str(run_dir), offline_paths=(str(data_dir),), steps=STEPS,
+                    checkpoint_every=300, export_every=300, seed=3)
+    return dataclasses.replace(LearnerConfig(trainer=trainer), **{**settings, **overrides})
 
 
 def q_values(model, rng) -> dict:
