@@ -52,7 +52,8 @@ def main() -> int:
         for seed in range(args.seeds):
             run = root / f"{engine}-{seed}"
             config = learning.chain_config(run, root / "bags", engine=engine, seed=seed,
-                                           updaters=1)
+                                           steps=args.steps, checkpoint_every=args.every,
+                                           export_every=args.every)
             with make_learner(config, progress=False) as learner:
                 for i, step in enumerate(checkpoints):
                     learner.train(steps=step)
