@@ -66,6 +66,10 @@ class Trainer:
                                          momentum=config.momentum,
                                          weight_decay=config.weight_decay)
         self._loss = loss_function(config.loss)
+        # (Q_bar_1 tensor, theta tensor) pairs, parameters and BN buffers alike; built once,
+        # they alias the modules' storage, which load_state_dict updates in place.
+        online_state = self.online.state_dict()
+        self._target_pairs = [(t, online_state[k]) for k, t in self.target_1.state_dict().items()]
         self.step = 0
         # (step, Q_bar_1 weights) snapshots; the oldest one at least the lag old is Q_bar_2.
         self._history: deque[tuple[int, dict[str, torch.Tensor]]] = deque(
@@ -97,12 +101,11 @@ class Trainer:
 
     @torch.no_grad()
     def _update_targets(self) -> None:
-        online = self.online.state_dict()
-        for name, target in self.target_1.state_dict().items():
+        for target, online in self._target_pairs:
             if target.is_floating_point():
-                target.lerp_(online[name], 1.0 - self.config.polyak)
+                target.lerp_(online, 1.0 - self.config.polyak)
             else:
-                target.copy_(online[name])
+                target.copy_(online)
         if self.step % self._snapshot_every == 0:
             self._history.append((self.step, _cpu_state(self.target_1)))
             while len(self._history) > 1 and \

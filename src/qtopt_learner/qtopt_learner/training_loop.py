@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,14 +92,12 @@ class TrainingLoop:
             self._last_checkpoint_step = self.trainer.step
         self.start_step = self.trainer.step
 
-    def _checkpoint(self, hub: Hub) -> Path:
-        stats = hub.stats()
+    def _checkpoint(self) -> Path:
         state = {
             "trainer": self.trainer.state_dict(),
             "rng": rng_state(),
             "fine_tune_start": self.fine_tune_start,
             "config": self.config.to_json(),
-            "online_transitions_added": stats.get(f"{ONLINE}_transitions_added", 0),
         }
         self._last_checkpoint_step = self.trainer.step
         return save_checkpoint(self.checkpoint_dir, self.trainer.step, state)
@@ -116,7 +113,8 @@ class TrainingLoop:
         sha = export_model(self.trainer.target_1, path, metadata)
         latest = self.run_dir / MODEL_FILE
         tmp = latest.with_name(f".{latest.name}.tmp{os.getpid()}")
-        shutil.copyfile(path, tmp)
+        tmp.unlink(missing_ok=True)
+        os.link(path, tmp)  # a second name for the same file: no second write
         os.replace(tmp, latest)
         announcement = ModelAnnouncement(str(path.resolve()), step, sha, step)
         hub.publish_model(announcement)
@@ -180,7 +178,7 @@ class TrainingLoop:
                 writer.close()
         if self.leader:
             if trainer.step > 0 and self._last_checkpoint_step != trainer.step:
-                self._checkpoint(hub)
+                self._checkpoint()
                 self.export(hub)
             hub.report_status({"step": trainer.step, "finished": trainer.step >= target})
         return {**(self.history[-1] if self.history else {}), "step": trainer.step,
@@ -202,7 +200,7 @@ class TrainingLoop:
                             lag=f"{metrics['target_lag']:.0f}")
             self._fine_tuning(hub)
         if step % cfg.checkpoint_every == 0:
-            self._checkpoint(hub)
+            self._checkpoint()
         if step % cfg.export_every == 0:
             self.export(hub)
 
