@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
-from qtopt_collector.episode import EpisodeRecord, run_episode
+from qtopt_collector.episode import run_episode
+from qtopt_collector.filmstrip import filmstrip
 from qtopt_collector.sim_cell import SimCell, SimCellConfig
 from qtopt_policy.policies import ScriptedGraspPolicy
 from qtopt_policy.spec import ActionBounds
@@ -63,20 +63,6 @@ def _worker(args: tuple[SimCellConfig, int, int]) -> float:
     start = time.perf_counter()
     collect(config, episodes, seed, record=True, desc=f"process {seed}")
     return time.perf_counter() - start
-
-
-def filmstrip(episodes: list[EpisodeRecord], path: Path) -> None:
-    rows = []
-    for ep in episodes:
-        frames = [s.observation.image for s in ep.steps] + [ep.final_observation.image]
-        frames = [cv2.resize(f, (144, 144), interpolation=cv2.INTER_NEAREST) for f in frames]
-        row = np.concatenate(frames + [np.zeros_like(frames[0])] * (12 - len(frames)), axis=1)
-        label = f"{ep.episode_id}: label {'success' if ep.success else 'failure'}, " \
-                f"truth {'success' if ep.ground_truth else 'failure'}"
-        cv2.putText(row, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
-        rows.append(row[:, : 144 * 12])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
 
 
 def main() -> int:

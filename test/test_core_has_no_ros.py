@@ -18,6 +18,8 @@ ROS_ADAPTERS = {
     "qtopt_collector.service_calls",
     "qtopt_policy.transport_check",
     "qtopt_learner.cli",
+    "qtopt_learner.main_job",  # drives the ROS 2 cell graph through the runner
+    "qtopt_learner.training_graph",
 }
 
 

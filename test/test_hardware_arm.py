@@ -25,7 +25,8 @@ def _start(args, log):
 @pytest.mark.parametrize("backend", ["trajectory", "servo"])
 def test_arm_node_moves_a_fake_kuka(ros_domain, tmp_path, backend):
     log = open(tmp_path / "nodes.log", "w")
-    params = ["--ros-args", "-p", f"backend:={backend}", "-p", "move_duration_s:=0.3"]
+    params = ["--ros-args", "-p", f"backend:={backend}", "-p", "move_duration_s:=0.3",
+              "-p", "timeout_s:=30.0"]  # room for a loaded CI machine
     procs = [_start(["-m", "qtopt_collector.fake_kuka_controller_node", *params], log),
              _start(["-m", "qtopt_collector.device_nodes", "arm", *params], log)]
     context = Context()

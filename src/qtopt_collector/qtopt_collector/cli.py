@@ -8,10 +8,9 @@ import time
 from pathlib import Path
 
 from qtopt_collector.graph import CellGraphConfig, cell_namespace, sim_cell_graph
-from qtopt_collector.runner import GraphRunner, run_episodes
+from qtopt_collector.runner import run_graph
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_policy.policies import LOCAL_POLICIES, SERVED_POLICIES
-from qtopt_policy.ros_env import apply_ros_environment, lease_domain_id, ros_environment
 
 
 def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,18 +34,10 @@ def run_cell_command(args: argparse.Namespace) -> int:
         scripted_termination=args.scripted_termination, model_path=args.model,
         sim=dataclasses.replace(SimCellConfig(), object_split=args.objects),
     )
-    with lease_domain_id() as domain_id:
-        env = ros_environment(domain_id, out / "logs" / "ros")
-        apply_ros_environment(domain_id, out / "logs" / "ros")  # this process drives the cells
-        runner = GraphRunner(sim_cell_graph(config), env, out / "logs")
-        runner.start()
-        start = time.monotonic()
-        try:
-            stats = run_episodes(runner, [cell_namespace(i) for i in range(config.cells)],
-                                 args.episodes, seed=args.seed)
-        finally:
-            runner.stop()
-        elapsed = time.monotonic() - start
+    start = time.monotonic()
+    stats = run_graph(sim_cell_graph(config), [cell_namespace(i) for i in range(config.cells)],
+                      args.episodes, out / "logs", seed=args.seed)
+    elapsed = time.monotonic() - start
     print(f"{stats.episodes} episodes ({args.policy}, {args.objects} objects) on "
           f"{config.cells} cells in {elapsed:.0f} s: success (image subtraction) "
           f"{stats.success_rate:.1%}, {stats.steps / max(stats.episodes, 1):.1f} steps per "

@@ -10,6 +10,7 @@ against the cell's ROS interfaces.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -108,6 +109,14 @@ def step_rewards(num_steps: int, success: bool, config: EpisodeConfig) -> list[f
     """Sec. 5: the penalty on every step before the last; the last gets 1 on success, else 0."""
     last = config.success_reward if success else 0.0
     return [config.step_penalty] * (num_steps - 1) + [last]
+
+
+def relabel_rewards(record: EpisodeRecord, config: EpisodeConfig) -> EpisodeRecord:
+    """The episode with its rewards recomputed under ``config`` (e.g. the App. C
+    penalty-vs-discount ablation on bags recorded with the penalty)."""
+    rewards = step_rewards(len(record.steps), record.success, config)
+    return dataclasses.replace(record, steps=[
+        dataclasses.replace(s, reward=r) for s, r in zip(record.steps, rewards, strict=True)])
 
 
 def run_episode(

@@ -66,9 +66,11 @@ class FakeKukaController(Node):
             start, target, t0, duration = self.segment
             alpha = min(1.0, (now - t0) / duration)
             self.q = start + alpha * (target - start)
-        dt, self.last_tick = now - self.last_tick, now  # real time: timers run late under load
-        if now - self.twist_time < SERVO_COMMAND_TIMEOUT_S:
-            self.pose = self.pose + self.twist * dt
+        # Real time (timers run late under load), but only while the last command is fresh:
+        # MoveIt Servo halts SERVO_COMMAND_TIMEOUT_S after the last twist.
+        moving_until = min(now, self.twist_time + SERVO_COMMAND_TIMEOUT_S)
+        self.pose = self.pose + self.twist * max(0.0, moving_until - self.last_tick)
+        self.last_tick = now
         js = JointState(name=list(JOINT_NAMES), position=[float(v) for v in self.q])
         js.header.stamp = self.get_clock().now().to_msg()
         self.joint_states.publish(js)

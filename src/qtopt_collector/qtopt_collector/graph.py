@@ -31,7 +31,8 @@ class CellGraphConfig:
     cells: int = 1
     policy: str = "scripted"
     out_dir: str = "data"
-    scripted_termination: bool = False
+    scripted_termination: bool = False  # App. C ablation: Algorithm 2 instead of the e bit
+    step_penalty: float = -0.05  # App. C ablation: 0 rewards by the discount alone
     model_path: str = ""  # TorchScript model for greedy/noisy
     timeout_s: float = 60.0
     sim: SimCellConfig = field(default_factory=SimCellConfig)
@@ -85,7 +86,8 @@ def sim_cell_graph(config: CellGraphConfig) -> list[NodeSpec]:
                      {"ground_truth_service": "sim/held_object",
                       "lift_height": config.sim.lift_height, "timeout_s": config.timeout_s}),
             *_episode_nodes(ns, config.policy, config.out_dir, config.timeout_s,
-                            scripted_termination=config.scripted_termination),
+                            scripted_termination=config.scripted_termination,
+                            step_penalty=config.step_penalty),
         ]
     return specs + _policy_node(config.policy, config.model_path)
 

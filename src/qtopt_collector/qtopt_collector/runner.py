@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from tqdm import tqdm
 
 from qtopt_collector.graph import NodeSpec
 from qtopt_msgs.action import RunEpisode
+from qtopt_policy.ros_env import apply_ros_environment, lease_domain_id, ros_environment
 
 MAX_RESTARTS = 5
 PR_SET_PDEATHSIG = 1
@@ -199,6 +201,30 @@ def run_episodes(
         return stats
     finally:
         rclpy.shutdown(context=context)
+
+
+def run_graph(specs: list[NodeSpec], namespaces: list[str], episodes: int, log_dir: Path,
+              seed: int = 0, progress: bool = True,
+              after_start: Callable[[], None] | None = None,
+              before_stop: Callable[[CollectionStats], None] | None = None) -> CollectionStats:
+    """Start ``specs`` on a leased, loopback-only ROS domain, call ``after_start`` (e.g. to wait
+    until a consumer of the episodes is up), run ``episodes`` across the cells in
+    ``namespaces``, call ``before_stop`` (e.g. until that consumer has them all) and stop the
+    graph (node logs under ``log_dir``)."""
+    with lease_domain_id() as domain_id:
+        env = ros_environment(domain_id, log_dir / "ros")
+        apply_ros_environment(domain_id, log_dir / "ros")  # this process drives the cells
+        runner = GraphRunner(specs, env, log_dir)
+        runner.start()
+        try:
+            if after_start is not None:
+                after_start()
+            stats = run_episodes(runner, namespaces, episodes, seed=seed, progress=progress)
+            if before_stop is not None:
+                before_stop(stats)
+            return stats
+        finally:
+            runner.stop()
 
 
 @dataclass

@@ -40,6 +40,8 @@ REST_POSE = (0.0, 0.41, 0.0, -1.59, 0.0, 1.14, 0.0)
 OPEN_ANGLE = 0.3  # rad per finger when open
 DOWN = pb.getQuaternionFromEuler([0.0, -math.pi, 0.0])
 NUM_OBJECTS = 1000
+MAX_BIN_OBJECTS = 30  # bin emptying (Sec. 6.1): the paper's bin held 28 objects
+LAYER = 10  # objects dropped per layer before the pile settles
 
 
 def object_split(split: str) -> list[int]:
@@ -102,8 +104,12 @@ class SimCell:
         self._view, self._projection = self._camera_matrices()
 
     # -- episode life cycle -------------------------------------------------------------
-    def reset(self, seed: int) -> Observation:
-        """Rebuild the world for a new episode and return the first observation."""
+    def reset(self, seed: int, objects: int | None = None) -> Observation:
+        """Rebuild the world for a new episode and return the first observation. ``objects``
+        fixes the number of objects (up to MAX_BIN_OBJECTS, for bin emptying); by default it
+        is drawn from [min_objects, max_objects]."""
+        if objects is not None and not 1 <= objects <= MAX_BIN_OBJECTS:
+            raise ValueError(f"objects {objects}: expected 1..{MAX_BIN_OBJECTS}")
         c = self.client
         self.rng = np.random.default_rng(seed)
         pb.resetSimulation(physicsClientId=c)
@@ -118,29 +124,37 @@ class SimCell:
                                            physicsClientId=c)
         for j, q in zip(ARM_JOINTS, REST_POSE, strict=True):
             pb.resetJointState(self.robot, j, q, physicsClientId=c)
-        self._drop_objects()
+        if objects is None:
+            objects = int(self.rng.integers(self.config.min_objects, self.config.max_objects + 1))
+        self._drop_objects(objects)
+        self._tool_offset = 0.0
+        return self.restart()
+
+    def restart(self) -> Observation:
+        """Start an episode in the current world: gripper open, arm at the start pose above
+        the bin centre. Bin emptying (Sec. 6.1) starts every attempt after the first so."""
         self.gripper_closed = False
         self.yaw = 0.0
         centre = np.array(TRAY_POSITION[:2])
-        self.target = np.array([*centre, 0.0])
-        self._tool_offset = 0.0
-        self._teleport_arm(self.target.copy(), self.config.start_height)
+        self._teleport_arm(np.array([*centre, 0.0]), self.config.start_height)
         return self.observe()
 
-    def _drop_objects(self) -> None:
+    def _drop_objects(self, n: int) -> None:
         c = self.client
-        n = int(self.rng.integers(self.config.min_objects, self.config.max_objects + 1))
         ids = self.rng.choice(self._split, size=n, replace=False)
         self.objects, self.object_ids = [], []
         hx, hy = 0.12, 0.12
         for k, i in enumerate(ids):
             pos = [TRAY_POSITION[0] + self.rng.uniform(-hx, hx),
-                   TRAY_POSITION[1] + self.rng.uniform(-hy, hy), FLOOR_Z + 0.08 + 0.04 * k]
+                   TRAY_POSITION[1] + self.rng.uniform(-hy, hy),
+                   FLOOR_Z + 0.08 + 0.04 * (k % LAYER)]
             orn = pb.getQuaternionFromEuler(self.rng.uniform(0, 2 * math.pi, 3).tolist())
             uid = pb.loadURDF(f"random_urdfs/{i:03d}/{i:03d}.urdf", pos, orn,
                               physicsClientId=c)
             self.objects.append(uid)
             self.object_ids.append(f"random_urdfs/{i:03d}")
+            if (k + 1) % LAYER == 0 and k + 1 < n:
+                self.settle()
         self.settle()
 
     # -- state --------------------------------------------------------------------------
@@ -286,13 +300,26 @@ class SimCell:
         for _ in range(steps or self.config.substeps // 2):
             pb.stepSimulation(physicsClientId=self.client)
 
+    def _held(self) -> list[int]:
+        """Indices of the objects at least ``success_height`` above the bin floor."""
+        return [k for k, uid in enumerate(self.objects)
+                if pb.getBasePositionAndOrientation(uid, physicsClientId=self.client)[0][2]
+                - FLOOR_Z > self.config.success_height]
+
     def held_object_ground_truth(self) -> bool:
         """Simulator truth: some object is at least ``success_height`` above the bin floor."""
-        for uid in self.objects:
-            z = pb.getBasePositionAndOrientation(uid, physicsClientId=self.client)[0][2]
-            if z - FLOOR_Z > self.config.success_height:
-                return True
-        return False
+        return bool(self._held())
+
+    def remove_held_objects(self) -> list[str]:
+        """Take what the gripper holds out of the world (bin emptying puts grasped objects
+        aside instead of dropping them back); returns their ids."""
+        held = self._held()
+        for k in held:
+            pb.removeBody(self.objects[k], physicsClientId=self.client)
+        removed = [self.object_ids[k] for k in held]
+        self.objects = [u for k, u in enumerate(self.objects) if k not in held]
+        self.object_ids = [o for k, o in enumerate(self.object_ids) if k not in held]
+        return removed
 
     def close(self) -> None:
         if self.client >= 0 and pb.isConnected(self.client):

@@ -5,33 +5,104 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from qtopt_collector.cli import add_cell_arguments, run_cell_command
 from qtopt_learner.train_command import add_train_arguments, run_train_command
 
 
 def _run(args: argparse.Namespace) -> int:
-    print(
-        "[qtopt] Training (off-policy learner, on-policy fine-tuning, evaluation) is not built "
-        "yet; it lands with the learner and main-job issues.\n"
-        f"[qtopt] Running what exists: bootstrap data collection (App. B) with the scripted "
-        f"policy, {args.episodes} episodes on {args.cells} simulated cells through the ROS 2 "
-        f"cell graph, recorded to rosbag2 in {args.out}.",
-        flush=True,
-    )
-    return run_cell_command(args)
+    from qtopt_learner.main_job import AblationConfig, MainJob, MainJobConfig
+
+    run_dir = args.run_dir or f"runs/main__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    config = MainJobConfig(
+        run_dir=run_dir, budget=args.budget, preset=args.preset, cells=args.cells,
+        seed=args.seed, offline_data=tuple(args.offline), bin_objects=args.bin_objects,
+        eval_workers=args.eval_workers,
+        ablation=AblationConfig(state=args.state, reward=args.reward,
+                                termination=args.termination, target=args.target))
+    plan = config.plan
+    print(f"[qtopt] QT-Opt in simulation, budget {config.budget}: {plan.bootstrap_episodes} "
+          f"scripted episodes, {plan.offline_steps} off-policy steps, "
+          f"{plan.finetune_episodes} on-policy episodes, evaluation; run folder {run_dir}",
+          flush=True)
+    started = time.monotonic()
+    report = MainJob(config).run_all()
+    print(f"[qtopt] done in {time.monotonic() - started:.0f} s; report: {report}")
+    return 0
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    from qtopt_learner.main_job import BUDGETS, STATES
+
+    parser.add_argument("--budget", default="15m", choices=sorted(BUDGETS),
+                        help="how much of each phase (15m: 2 CPU cores, about 15 minutes)")
+    parser.add_argument("--preset", default="sim", choices=["sim", "paper"],
+                        help="Q-network and trainer preset (paper: 472 px, wants a GPU)")
+    parser.add_argument("--cells", type=int, default=2, help="simulated cells")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run-dir", default="",
+                        help="default runs/main__<seed>__<time>; an existing one resumes")
+    parser.add_argument("--offline", nargs="*", default=[], metavar="PATH",
+                        help="train on these bags instead of a bootstrap collection")
+    parser.add_argument("--bin-objects", type=int, default=28)
+    parser.add_argument("--eval-workers", type=int, default=2)
+    ablations = parser.add_argument_group("ablations (App. A/C)")
+    ablations.add_argument("--state", default="image+gripper+height", choices=list(STATES))
+    ablations.add_argument("--reward", default="penalty", choices=["penalty", "discount"])
+    ablations.add_argument("--termination", default="learned", choices=["learned", "scripted"])
+    ablations.add_argument("--target", default="clipped_double_q",
+                           choices=["clipped_double_q", "double_q"])
+
+
+def _sim(args: argparse.Namespace) -> int:
+    """launch/sim.launch.py's graph through the project's runner (no ``ros2 launch`` here)."""
+    from qtopt_collector.graph import CellGraphConfig
+    from qtopt_learner.fine_tuning import FineTuningConfig
+    from qtopt_learner.learner_config import learner_preset
+    from qtopt_learner.training_graph import run_training_graph
+
+    run = Path(args.run_dir).resolve()
+    learner = learner_preset(args.preset, run_dir=str(run), steps=args.steps,
+                             offline_paths=tuple(str(Path(p).resolve()) for p in args.offline),
+                             fine_tuning=FineTuningConfig(enabled=True))
+    cells = CellGraphConfig(cells=args.cells, policy=args.policy,
+                            model_path=str(Path(args.model).resolve()),
+                            out_dir=str(run / "online_cells"))
+    stats = run_training_graph(cells, learner, args.episodes, run / "online_cells" / "logs",
+                               seed=args.seed)
+    print(f"[qtopt] {stats.episodes} {args.policy} episodes, success label "
+          f"{stats.success_rate:.1%}; learner run folder {run}")
+    return 0
+
+
+def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="TorchScript model to start from")
+    parser.add_argument("--run-dir", required=True, help="learner run folder (resumed)")
+    parser.add_argument("--offline", nargs="*", default=[], metavar="PATH",
+                        help="bags replayed next to the live episodes")
+    parser.add_argument("--steps", type=int, default=30_000, help="gradient steps to reach")
+    parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--cells", type=int, default=2)
+    parser.add_argument("--policy", default="noisy", choices=["noisy", "greedy"])
+    parser.add_argument("--preset", default="sim", choices=["sim", "paper"])
+    parser.add_argument("--seed", type=int, default=0)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qtopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="the main job (simulation by default)")
-    add_cell_arguments(run)
-    run_dir = f"runs/scripted__0__{time.strftime('%Y%m%d-%H%M%S')}"  # <exp>__<seed>__<time>
-    run.set_defaults(func=_run, episodes=40, out=run_dir)
+    run = sub.add_parser("run", help="the main job: collect, train off-policy, fine-tune "
+                         "on-policy, evaluate, report (simulation)")
+    add_run_arguments(run)
+    run.set_defaults(func=_run)
     cell = sub.add_parser("cell", help="collect episodes with simulated cells into rosbag2")
     add_cell_arguments(cell)
     cell.set_defaults(func=run_cell_command)
+    sim = sub.add_parser("sim", help="cells + policy node + learner node: on-policy "
+                         "fine-tuning in simulation (launch/sim.launch.py's graph)")
+    add_sim_arguments(sim)
+    sim.set_defaults(func=_sim)
     train = sub.add_parser("train", help="train off-policy from rosbag2 bags")
     add_train_arguments(train)
     train.set_defaults(func=run_train_command)

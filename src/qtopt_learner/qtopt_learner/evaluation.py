@@ -1,10 +1,11 @@
-"""Grasp-success evaluation in the simulated cell (Kalashnikov et al. 2018, Sec. 6.1,
-protocol 1: grasps with replacement) for the scripted policy or any TorchScript model.
+"""Grasp-success evaluation in the simulated cell (Kalashnikov et al. 2018, Sec. 6.1) for the
+scripted policy or any TorchScript model, on held-out test objects.
 
-Each attempt is one episode on a freshly seeded bin of held-out test objects; success is the
-simulator's ground truth (an object held above the success height), reported with a 95 %
-Wilson interval, next to the image-subtraction label's rate. Workers are separate processes,
-each with its own PyBullet world.
+Protocol 1, grasps with replacement: each attempt is one episode on a freshly seeded bin;
+success is the simulator's ground truth (an object held above the success height), reported
+with a 95 % Wilson interval, next to the image-subtraction label's rate. Protocol 2, bin
+emptying: attempts without replacement from one bin, success over the first 10/20/30. Workers
+are separate processes, each with its own PyBullet world.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from qtopt_collector.episode import EpisodeConfig, run_episode
+from qtopt_collector.episode import EpisodeConfig, GraspLabel, run_episode
 from qtopt_collector.sim_cell import SimCell, SimCellConfig
 from qtopt_policy.cem_actor import CEMActor
 from qtopt_policy.policies import LOCAL_POLICIES, GreedyCEMPolicy, Policy, local_policy
-from qtopt_policy.spec import ActionBounds
+from qtopt_policy.spec import Action, ActionBounds, Observation
 from qtopt_policy.torchscript_model import load_model
 
 
@@ -68,35 +69,119 @@ def make_policy(model: str, seed: int = 0) -> Policy:
     return GreedyCEMPolicy(actor, loaded.metadata.image_size, seed=seed)
 
 
-def _attempts(args: tuple[str, SimCellConfig, EpisodeConfig, list[int], bool]) -> list[tuple]:
-    model, cell_config, episode_config, seeds, progress = args
+class BinEmptyingCell:
+    """Protocol 2 (Sec. 6.1): attempts without replacement. The first attempt fills the bin
+    with ``objects`` objects; every later one starts in the bin as the last left it. A grasped
+    object is lifted and put aside instead of dropped back (the ground truth is the label)."""
+
+    def __init__(self, cell: SimCell, objects: int) -> None:
+        self.cell = cell
+        self.objects = objects
+        self.filled = False
+
+    @property
+    def object_ids(self) -> list[str]:
+        return self.cell.object_ids
+
+    def reset(self, seed: int) -> Observation:
+        if self.filled:
+            return self.cell.restart()
+        self.filled = True
+        return self.cell.reset(seed, objects=self.objects)
+
+    def execute(self, action: Action) -> None:
+        self.cell.execute(action)
+
+    def observe(self) -> Observation:
+        return self.cell.observe()
+
+    def label_grasp(self) -> GraspLabel:
+        self.cell.lift()
+        held = bool(self.cell.remove_held_objects())
+        return GraspLabel(held, held)
+
+
+@dataclass(frozen=True)
+class _Task:
+    model: str
+    cell_config: SimCellConfig
+    episode_config: EpisodeConfig
+    seeds: list[int]
+    progress: bool
+    bin_objects: int = 0  # > 0: one bin emptied over the seeds' attempts (protocol 2)
+
+
+def _attempts(task: _Task) -> list[tuple[bool, bool, int]]:
+    """(ground truth, label, steps) per attempt, in seed order."""
     torch.set_num_threads(1)
-    cell = SimCell(cell_config)
-    policy = make_policy(model, seed=seeds[0] if seeds else 0)
+    sim = SimCell(task.cell_config)
+    cell = BinEmptyingCell(sim, task.bin_objects) if task.bin_objects else sim
+    policy = make_policy(task.model, seed=task.seeds[0] if task.seeds else 0)
+    name = task.model if task.model in LOCAL_POLICIES else "model"
     out = []
     try:
-        for seed in tqdm(seeds, desc=f"eval {model if model in LOCAL_POLICIES else 'model'}",
-                         disable=not progress, leave=False):
-            ep = run_episode(cell, policy, seed, episode_config)
+        for seed in tqdm(task.seeds, desc=f"eval {name}", disable=not task.progress,
+                         leave=False):
+            ep = run_episode(cell, policy, seed, task.episode_config)
             out.append((bool(ep.ground_truth), ep.success, len(ep.steps)))
     finally:
-        cell.close()
+        sim.close()
     return out
+
+
+def _run(tasks: list[_Task], workers: int) -> list[list[tuple[bool, bool, int]]]:
+    if workers == 1 or len(tasks) == 1:
+        return [_attempts(t) for t in tasks]
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
+        return pool.map(_attempts, tasks)
 
 
 def evaluate(model: str, attempts: int, seed: int = 100_000, objects: str = "test",
              workers: int = 1, cell_config: SimCellConfig = SimCellConfig(),
              episode_config: EpisodeConfig = EpisodeConfig(),
              progress: bool = True) -> EvalResult:
-    """``attempts`` grasps with replacement (seeds ``seed``..``seed + attempts - 1``)."""
+    """Protocol 1: ``attempts`` grasps with replacement (seeds ``seed``..``seed + attempts -
+    1``, each a freshly seeded bin)."""
     cell_config = dataclasses.replace(cell_config, object_split=objects)
     seeds = list(range(seed, seed + attempts))
-    shards = [(model, cell_config, episode_config, seeds[i::workers], progress and i == 0)
-              for i in range(workers)]
-    if workers == 1:
-        rows = _attempts(shards[0])
-    else:
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            rows = [r for part in pool.map(_attempts, shards) for r in part]
+    tasks = [_Task(model, cell_config, episode_config, seeds[i::workers], progress and i == 0)
+             for i in range(workers)]
+    rows = [r for part in _run(tasks, workers) for r in part]
     return EvalResult(str(model), len(rows), sum(r[0] for r in rows), sum(r[1] for r in rows),
                       sum(r[2] for r in rows) / max(len(rows), 1))
+
+
+@dataclass(frozen=True)
+class BinEmptyingResult:
+    policy: str
+    objects: int
+    outcomes: tuple[tuple[bool, ...], ...]  # per bin, per attempt in order
+
+    def rate_first(self, n: int) -> float:
+        """Success over the first ``n`` attempts, averaged over bins (Sec. 6.1)."""
+        return sum(sum(b[:n]) for b in self.outcomes) / max(n * len(self.outcomes), 1)
+
+    @property
+    def checkpoints(self) -> list[int]:
+        attempts = min((len(b) for b in self.outcomes), default=0)
+        return [n for n in (10, 20, 30) if n <= attempts] or [attempts]
+
+    def summary(self) -> str:
+        rates = ", ".join(f"first {n}: {self.rate_first(n):.0%}" for n in self.checkpoints)
+        return (f"{self.policy}: bin emptying, {len(self.outcomes)} bin(s) of {self.objects} "
+                f"objects: {rates}")
+
+
+def bin_emptying(model: str, objects: int = 28, attempts: int = 30, bins: int = 1,
+                 seed: int = 200_000, workers: int = 1,
+                 cell_config: SimCellConfig = SimCellConfig(),
+                 episode_config: EpisodeConfig = EpisodeConfig(),
+                 progress: bool = True) -> BinEmptyingResult:
+    """Protocol 2: ``bins`` bins of ``objects`` test objects, ``attempts`` grasps each without
+    replacement (the paper: 28 objects, 30 attempts; success over the first 10/20/30)."""
+    cell_config = dataclasses.replace(cell_config, object_split="test")
+    tasks = [_Task(model, cell_config, episode_config,
+                   list(range(seed + b * attempts, seed + (b + 1) * attempts)),
+                   progress and b == 0, bin_objects=objects) for b in range(bins)]
+    outcomes = tuple(tuple(r[0] for r in part) for part in _run(tasks, workers))
+    return BinEmptyingResult(str(model), objects, outcomes)

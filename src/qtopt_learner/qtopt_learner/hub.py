@@ -15,9 +15,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from qtopt_collector.episode import EpisodeRecord
+from qtopt_collector.episode import EpisodeConfig, EpisodeRecord, relabel_rewards
 from qtopt_learner.replay import Batch, EpisodeReplay, ReplayConfig, ReplayMixer
 from qtopt_learner.train_ring import LabeledBatch, TrainRing
+from qtopt_policy.spec import STEP_PENALTY
 
 OFFLINE, ONLINE = "offline", "online"
 
@@ -39,6 +40,10 @@ class HubConfig:
     # held labels from targets hundreds of steps old and slowed convergence several-fold).
     train_capacity: int = 1000
     seed: int = 0
+    # App. C ablation on recorded data: recompute every episode's rewards with this step
+    # penalty (0: the discount alone) instead of using the rewards in the bags.
+    relabel_rewards: bool = False
+    step_penalty: float = STEP_PENALTY
 
 
 class Hub(Protocol):
@@ -80,6 +85,9 @@ class LocalHub:
     def add_episodes(self, name: str, records: list[EpisodeRecord]) -> None:
         if name not in self.buffers:
             raise ValueError(f"replay buffer {name!r}: expected one of {sorted(self.buffers)}")
+        if self.config.relabel_rewards:
+            relabel = EpisodeConfig(step_penalty=self.config.step_penalty)
+            records = [relabel_rewards(r, relabel) for r in records if r.steps]
         with self._replay_lock:
             for record in records:
                 if record.steps:

@@ -30,6 +30,9 @@ TRAINER_PRESETS: dict[str, TrainerConfig] = {
 @dataclass(frozen=True)
 class LearnerConfig:
     preset: str = "sim"  # Q-network preset (qtopt_policy.qnetwork.PRESETS)
+    # App. A/C state-representation ablation: what the Q-network sees besides the image
+    use_gripper_status: bool = True
+    use_height: bool = True
     run_dir: str = "runs/learner"
     offline_paths: tuple[str, ...] = ()  # bags or folders for log replay
     steps: int = 20_000  # gradient steps to reach (a resumed run counts from its checkpoint)
@@ -67,7 +70,8 @@ class LearnerConfig:
 
     @property
     def network(self) -> QNetworkConfig:
-        return PRESETS[self.preset]
+        return dataclasses.replace(PRESETS[self.preset], use_height=self.use_height,
+                                   use_gripper_status=self.use_gripper_status)
 
     @property
     def run_path(self) -> Path:

@@ -216,7 +216,7 @@ class TrainingLoop:
         for key in ("q_mean", "target_mean", "target_lag", "steps_per_s"):
             writer.add_scalar(f"charts/{key}", metrics[key], step)
         writer.add_scalar("charts/target_2_lag", record["target_2_lag"], step)
-        for key in ("offline_transitions", "online_transitions", "train_size",
-                    "train_written", "train_sampled"):
+        for key in ("offline_transitions", "online_transitions", "online_episodes_added",
+                    "train_size", "train_written", "train_sampled"):
             writer.add_scalar(f"buffers/{key}", stats[key], step)
         writer.add_scalar("charts/waited_s", waited_s, step)

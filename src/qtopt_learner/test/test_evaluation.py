@@ -1,9 +1,18 @@
-"""Evaluation protocol 1 (grasps with replacement): interval maths and a real sim run."""
+"""Evaluation protocols (Sec. 6.1): grasps with replacement and bin emptying, interval maths
+and real sim runs."""
 
+import pybullet as pb
 import pytest
 import torch
 
-from qtopt_learner.evaluation import evaluate, make_policy, wilson_interval
+from qtopt_collector.sim_cell import FLOOR_Z, TRAY_POSITION, SimCell, SimCellConfig
+from qtopt_learner.evaluation import (
+    BinEmptyingResult,
+    bin_emptying,
+    evaluate,
+    make_policy,
+    wilson_interval,
+)
 from qtopt_policy.cem import CEMConfig
 from qtopt_policy.policies import GreedyCEMPolicy, ScriptedGraspPolicy
 from qtopt_policy.qnetwork import PRESETS, QNetwork
@@ -30,3 +39,41 @@ def test_make_policy_and_a_short_evaluation_on_test_objects(tmp_path):
     again = evaluate("scripted", 3, seed=5, progress=False)
     assert (again.successes, again.mean_steps) == (result.successes, result.mean_steps)
     assert "95 % CI" in result.summary()
+
+
+def test_bin_emptying_takes_grasped_objects_out_and_never_refills(tmp_path):
+    cell = SimCell(SimCellConfig(object_split="test"))
+    try:
+        cell.reset(7, objects=12)  # more than one drop layer
+        assert len(cell.objects) == 12
+        in_tray = [pb.getBasePositionAndOrientation(u, physicsClientId=cell.client)[0]
+                   for u in cell.objects]
+        assert all(abs(x - TRAY_POSITION[0]) < 0.3 and abs(y - TRAY_POSITION[1]) < 0.3
+                   for x, y, _ in in_tray)
+        lifted = cell.object_ids[4]
+        pb.resetBasePositionAndOrientation(cell.objects[4], [TRAY_POSITION[0], TRAY_POSITION[1],
+                                           FLOOR_Z + 0.3], [0, 0, 0, 1],
+                                           physicsClientId=cell.client)
+        assert cell.remove_held_objects() == [lifted]
+        assert len(cell.objects) == 11 and lifted not in cell.object_ids
+        assert cell.remove_held_objects() == []
+        start = cell.restart()  # a new attempt in the same bin
+        assert len(cell.objects) == 11 and start.height_to_bottom == pytest.approx(0.30, abs=0.01)
+        with pytest.raises(ValueError, match="objects 31"):
+            cell.reset(7, objects=31)
+    finally:
+        cell.close()
+
+    result = bin_emptying("scripted", objects=2, attempts=4, seed=11, progress=False)
+    assert len(result.outcomes) == 1 and len(result.outcomes[0]) == 4
+    assert sum(result.outcomes[0]) <= 2  # without replacement: at most the bin's objects
+    again = bin_emptying("scripted", objects=2, attempts=4, seed=11, progress=False)
+    assert again.outcomes == result.outcomes
+
+
+def test_bin_emptying_rates_over_the_first_attempts():
+    result = BinEmptyingResult("p", 28, ((True, False) * 15, (True,) * 30))
+    assert result.checkpoints == [10, 20, 30]
+    assert result.rate_first(10) == pytest.approx((5 + 10) / 20)
+    assert "first 30: 75%" in result.summary()
+    assert BinEmptyingResult("p", 3, ((True, False, False),)).checkpoints == [3]

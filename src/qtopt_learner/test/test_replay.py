@@ -1,11 +1,19 @@
 """Named FIFO replay of episodes: shared s', bounds, compression, weighted mixing."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-from qtopt_collector.episode import EpisodeRecord, StepRecord, Termination
+from qtopt_collector.episode import (
+    EpisodeConfig,
+    EpisodeRecord,
+    StepRecord,
+    Termination,
+    relabel_rewards,
+)
+from qtopt_learner.hub import OFFLINE, HubConfig, LocalHub
 from qtopt_learner.replay import EpisodeReplay, ReplayConfig, ReplayMixer
 from qtopt_policy.spec import Action, Observation
 
@@ -103,3 +111,19 @@ def test_bad_input_is_named():
         ReplayMixer({"offline": EpisodeReplay("offline")}, {"train": 1.0})
     with pytest.raises(ValueError, match="-1 transitions"):
         ReplayConfig(capacity_transitions=-1)
+
+
+def test_hub_relabels_recorded_rewards_for_the_discount_ablation():
+    ep = make_episode(4, seed=3)  # recorded with the -0.05 step penalty, success
+    as_recorded, relabeled = LocalHub(), LocalHub(HubConfig(relabel_rewards=True,
+                                                            step_penalty=0.0))
+    for hub in (as_recorded, relabeled):
+        hub.add_episodes(OFFLINE, [ep])
+    rng = np.random.default_rng(0)
+    recorded = as_recorded.buffers[OFFLINE].sample(64, rng)
+    discount = relabeled.buffers[OFFLINE].sample(64, np.random.default_rng(0))
+    assert sorted(set(recorded.rewards.tolist())) == pytest.approx([-0.05, 1.0])
+    assert set(discount.rewards.tolist()) == {0.0, 1.0}
+    np.testing.assert_array_equal(discount.rewards == 1.0, recorded.rewards == 1.0)
+    failed = relabel_rewards(dataclasses.replace(ep, success=False), EpisodeConfig())
+    assert [s.reward for s in failed.steps] == pytest.approx([-0.05, -0.05, -0.05, 0.0])

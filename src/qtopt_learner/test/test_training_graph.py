@@ -1,0 +1,48 @@
+"""The simulated training graph (cells + policy node + learner node) that both
+launch/sim.launch.py and the main job's fine-tuning phase start."""
+
+import ast
+import importlib
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from qtopt_collector.graph import CellGraphConfig
+from qtopt_collector.runner import node_command
+from qtopt_learner.fine_tuning import FineTuningConfig
+from qtopt_learner.learner_config import learner_preset
+from qtopt_learner.training_graph import sim_training_graph
+
+SCRIPTS = {ep.name: ep for ep in entry_points(group="console_scripts")}
+LAUNCH = Path(__file__).resolve().parents[3] / "launch" / "sim.launch.py"
+
+
+def _graph():
+    learner = learner_preset("sim", run_dir="/r", offline_paths=("/data",), steps=500,
+                             fine_tuning=FineTuningConfig(enabled=True))
+    cells = CellGraphConfig(cells=2, policy="noisy", model_path="/r/model.pt")
+    return sim_training_graph(cells, learner)
+
+
+def test_training_graph_wires_every_cell_to_the_learner():
+    specs = _graph()
+    for spec in specs:
+        assert SCRIPTS[spec.executable].module == spec.module
+        importlib.import_module(spec.module)
+    assert sorted(s.executable for s in specs if not s.namespace) == ["learner_node",
+                                                                       "policy_node"]
+    learner = next(s for s in specs if s.executable == "learner_node")
+    assert learner.parameters["episode_topics"] == ["/cell0/episodes", "/cell1/episodes"]
+    assert learner.parameters["learner.fine_tuning.enabled"] is True
+    assert learner.parameters["learner.offline_paths"] == ["/data"]
+    cmd = node_command(learner)
+    assert "learner.steps:=500" in cmd and "learner.trainer.lr:=0.01" in cmd
+    assert not any(arg.endswith(":=[]") for arg in cmd)  # untyped empty arrays are left out
+
+
+def test_sim_launch_file_reads_the_training_graph():
+    source = LAUNCH.read_text()
+    tree = ast.parse(source)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert "sim_training_graph" in names and "generate_launch_description" in {
+        f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
+    assert "ROS_AUTOMATIC_DISCOVERY_RANGE" in source
