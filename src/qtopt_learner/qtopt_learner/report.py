@@ -80,8 +80,9 @@ def plot_learning_curves(run: Path, state: dict, bootstrap_episodes: int) -> Pat
         ax.set_xlabel(label)
         ax.set_ylabel("test success (grasps with replacement)")
         ax.set_ylim(0, 1)
-        ax.legend()
     axes[0].axvline(fine_start, color="green", linestyle=":", label="fine-tuning starts")
+    axes[0].legend()
+    axes[1].legend()
     outcomes = state.get("bootstrap", {}).get("outcomes", []) + state["on_policy"]["outcomes"]
     window = 25
     rolling = [sum(outcomes[max(0, i - window + 1):i + 1]) / min(i + 1, window)

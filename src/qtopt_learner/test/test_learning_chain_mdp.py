@@ -17,14 +17,14 @@ from qtopt_policy.torchscript_model import load_model
 
 from .chain_mdp import Q_STAR, observation, probe_actions, write_bags
 
-STEPS = 900
+STEPS = 1200
 TOLERANCE = 0.1
 
 
 def chain_config(run_dir, data_dir, **overrides) -> LearnerConfig:
-    trainer = TrainerConfig(lr=0.02, polyak=0.95, target_lag_steps=40)
+    trainer = TrainerConfig(lr=0.02, polyak=0.98, target_lag_steps=40)
     settings = dict(run_dir=str(run_dir), offline_paths=(str(data_dir),), steps=STEPS,
-                    checkpoint_every=300, export_every=300, seed=3)
+                    checkpoint_every=STEPS // 3, export_every=STEPS // 3, seed=3)
     return dataclasses.replace(LearnerConfig(trainer=trainer), **{**settings, **overrides})
 
 

@@ -40,6 +40,9 @@ class QNetworkConfig:
     fc_hidden: int = 64  # 2 FC layers at the top: fc_hidden then 1
     use_gripper_status: bool = True  # App. A/C ablation: state representation
     use_height: bool = True
+    # TensorFlow's BatchNorm epsilon (the paper's implementation); with PyTorch's 1e-5 a channel
+    # that is nearly constant in training batches made eval-mode Q values spike.
+    bn_epsilon: float = 1e-3
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,17 +69,19 @@ PRESETS: dict[str, QNetworkConfig] = {
 }
 
 
-def _conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+def _conv_bn_relu(c_in: int, c_out: int, kernel: int, eps: float,
+                  stride: int = 1) -> list[nn.Module]:
     """Conv ('same' size for odd kernels, ceil(in / stride) for the even first kernel)."""
     return [
         nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=(kernel - 1) // 2, bias=False),
-        nn.BatchNorm2d(c_out),
+        nn.BatchNorm2d(c_out, eps=eps),
         nn.ReLU(inplace=True),
     ]
 
 
-def _fc_bn_relu(n_in: int, n_out: int) -> list[nn.Module]:
-    return [nn.Linear(n_in, n_out, bias=False), nn.BatchNorm1d(n_out), nn.ReLU(inplace=True)]
+def _fc_bn_relu(n_in: int, n_out: int, eps: float) -> list[nn.Module]:
+    return [nn.Linear(n_in, n_out, bias=False), nn.BatchNorm1d(n_out, eps=eps),
+            nn.ReLU(inplace=True)]
 
 
 class QNetwork(nn.Module):
@@ -90,27 +95,28 @@ class QNetwork(nn.Module):
     def __init__(self, config: QNetworkConfig) -> None:
         super().__init__()
         self.config = config
-        c = config.channels
-        tower: list[nn.Module] = _conv_bn_relu(3, c, config.first_kernel, config.first_stride)
+        c, eps = config.channels, config.bn_epsilon
+        tower: list[nn.Module] = _conv_bn_relu(3, c, config.first_kernel, eps,
+                                               config.first_stride)
         tower.append(nn.MaxPool2d(config.first_pool, ceil_mode=True))
         for _ in range(config.tower_convs):
-            tower += _conv_bn_relu(c, c, config.tower_kernel)
+            tower += _conv_bn_relu(c, c, config.tower_kernel, eps)
         tower.append(nn.MaxPool2d(config.tower_pool, ceil_mode=True))
         self.image_tower = nn.Sequential(*tower)
         self.context = nn.Sequential(
-            *_fc_bn_relu(ACTION_DIM + LOW_DIM_STATE_DIM, config.context_hidden),
-            *_fc_bn_relu(config.context_hidden, c),
+            *_fc_bn_relu(ACTION_DIM + LOW_DIM_STATE_DIM, config.context_hidden, eps),
+            *_fc_bn_relu(config.context_hidden, c, eps),
         )
         head: list[nn.Module] = []
         for block in config.head_convs:
             for _ in range(block):
-                head += _conv_bn_relu(c, c, config.head_kernel)
+                head += _conv_bn_relu(c, c, config.head_kernel, eps)
             head.append(nn.MaxPool2d(config.head_pool, ceil_mode=True))
         self.head = nn.Sequential(*head, nn.Flatten())
         side = self.feature_side()
         for _ in config.head_convs:
             side = math.ceil(side / config.head_pool)
-        self.fc = nn.Sequential(*_fc_bn_relu(c * side * side, config.fc_hidden),
+        self.fc = nn.Sequential(*_fc_bn_relu(c * side * side, config.fc_hidden, eps),
                                 nn.Linear(config.fc_hidden, 1))
         mask = [float(config.use_gripper_status), float(config.use_height)]
         self.register_buffer("low_dim_mask", torch.tensor(mask), persistent=False)
