@@ -13,16 +13,11 @@ fine-tuning phase (``qtopt run``) starts with the project's runner on machines w
 ``ros2 launch``. DDS stays on this machine unless ``discovery_range:=SUBNET``.
 """
 
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
-
-from launch import LaunchDescription
-from qtopt_collector.graph import CellGraphConfig
+from qtopt_collector.graph import CellGraphConfig, NodeSpec
+from qtopt_collector.launch_description import graph_launch_description
 from qtopt_learner.fine_tuning import FineTuningConfig
 from qtopt_learner.learner_config import learner_preset
 from qtopt_learner.training_graph import sim_training_graph
-from qtopt_policy.ros_env import fastdds_profile_path
 
 ARGUMENTS = {
     "cells": ("2", "number of simulated cells"),
@@ -33,35 +28,18 @@ ARGUMENTS = {
     "offline_paths": ("data", "comma-separated bags or folders for log replay"),
     "steps": ("30000", "gradient steps to reach"),
     "preset": ("sim", "Q-network and trainer preset: sim or paper"),
-    "discovery_range": ("LOCALHOST", "ROS_AUTOMATIC_DISCOVERY_RANGE for the launched nodes"),
 }
 
 
-def _nodes(context):
-    arg = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
+def _specs(arg: dict[str, str]) -> list[NodeSpec]:
     learner = learner_preset(
         arg["preset"], run_dir=arg["run_dir"], steps=int(arg["steps"]),
         offline_paths=tuple(p for p in arg["offline_paths"].split(",") if p),
         fine_tuning=FineTuningConfig(enabled=True))
     cells = CellGraphConfig(cells=int(arg["cells"]), policy=arg["policy"],
                             model_path=arg["model_path"], out_dir=arg["out_dir"])
-    actions = []
-    if arg["discovery_range"] == "LOCALHOST":
-        actions.append(SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
-                                              str(fastdds_profile_path())))
-    actions += [
-        Node(package=s.package, executable=s.executable, namespace=s.namespace or None,
-             name=s.name or None, parameters=[s.parameters], output="screen")
-        for s in sim_training_graph(cells, learner)
-    ]
-    return actions
+    return sim_training_graph(cells, learner)
 
 
 def generate_launch_description():
-    return LaunchDescription(
-        [DeclareLaunchArgument(name, default_value=default, description=doc)
-         for name, (default, doc) in ARGUMENTS.items()]
-        + [SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE",
-                                  LaunchConfiguration("discovery_range")),
-           OpaqueFunction(function=_nodes)]
-    )
+    return graph_launch_description(ARGUMENTS, _specs)

@@ -10,18 +10,14 @@ The node list comes from ``qtopt_collector.graph``, the same description the pro
 ``discovery_range:=SUBNET`` is given (needed when the robot drivers run on another computer).
 """
 
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
-
-from launch import LaunchDescription
 from qtopt_collector.graph import (
     CellGraphConfig,
+    NodeSpec,
     RealCellGraphConfig,
     real_cell_graph,
     sim_cell_graph,
 )
-from qtopt_policy.ros_env import fastdds_profile_path
+from qtopt_collector.launch_description import graph_launch_description
 
 ARGUMENTS = {
     "sim": ("true", "simulated PyBullet cells (true) or one real KUKA cell (false)"),
@@ -33,40 +29,21 @@ ARGUMENTS = {
     "arm_backend": ("trajectory", "real cell: trajectory (ros2_control) or servo (MoveIt Servo)"),
     "image_topic": ("/camera/color/image_raw", "real cell: the camera driver's image topic"),
     "cell_id": ("cell0", "real cell: its namespace and id"),
-    "discovery_range": ("LOCALHOST", "ROS_AUTOMATIC_DISCOVERY_RANGE for the launched nodes"),
 }
 
 
-def _nodes(context):
-    arg = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
+def _specs(arg: dict[str, str]) -> list[NodeSpec]:
     if arg["sim"].lower() == "true":
         from qtopt_collector.sim_cell import SimCellConfig
 
-        specs = sim_cell_graph(CellGraphConfig(
+        return sim_cell_graph(CellGraphConfig(
             cells=int(arg["cells"]), policy=arg["policy"], out_dir=arg["out_dir"],
             model_path=arg["model_path"], sim=SimCellConfig(object_split=arg["objects"])))
-    else:
-        specs = real_cell_graph(RealCellGraphConfig(
-            cell_id=arg["cell_id"], arm_backend=arg["arm_backend"],
-            image_topic=arg["image_topic"], policy=arg["policy"],
-            model_path=arg["model_path"], out_dir=arg["out_dir"]))
-    actions = []
-    if arg["discovery_range"] == "LOCALHOST":
-        actions.append(SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
-                                              str(fastdds_profile_path())))
-    actions += [
-        Node(package=s.package, executable=s.executable, namespace=s.namespace or None,
-             name=s.name or None, parameters=[s.parameters], output="screen")
-        for s in specs
-    ]
-    return actions
+    return real_cell_graph(RealCellGraphConfig(
+        cell_id=arg["cell_id"], arm_backend=arg["arm_backend"],
+        image_topic=arg["image_topic"], policy=arg["policy"],
+        model_path=arg["model_path"], out_dir=arg["out_dir"]))
 
 
 def generate_launch_description():
-    return LaunchDescription(
-        [DeclareLaunchArgument(name, default_value=default, description=doc)
-         for name, (default, doc) in ARGUMENTS.items()]
-        + [SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE",
-                                  LaunchConfiguration("discovery_range")),
-           OpaqueFunction(function=_nodes)]
-    )
+    return graph_launch_description(ARGUMENTS, _specs)

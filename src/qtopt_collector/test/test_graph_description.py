@@ -3,6 +3,7 @@
 import ast
 import importlib
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
@@ -63,9 +64,11 @@ def test_learned_policies_need_a_model_and_bad_values_are_named():
 
 def test_launch_file_is_installed_and_reads_the_graph_description():
     launch_file = package_share_directory("qtopt_collector") / "launch" / "cell.launch.py"
-    source = launch_file.read_text()
-    tree = ast.parse(source)  # valid Python; launch itself is not installable here
+    tree = ast.parse(launch_file.read_text())  # valid Python; launch itself is not installable
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    assert {"sim_cell_graph", "real_cell_graph", "generate_launch_description"} <= names | {
+    assert {"sim_cell_graph", "real_cell_graph", "graph_launch_description"} <= names
+    assert "generate_launch_description" in {
         f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
-    assert "ROS_AUTOMATIC_DISCOVERY_RANGE" in source
+    helper = importlib.import_module("qtopt_collector.launch_description")
+    assert "ROS_AUTOMATIC_DISCOVERY_RANGE" in Path(helper.__file__).read_text()
+    assert helper.DISCOVERY_RANGE[0] == "LOCALHOST"
