@@ -301,13 +301,17 @@ class SimCell:
             pb.stepSimulation(physicsClientId=self.client)
 
     def _held(self) -> list[int]:
-        """Indices of the objects at least ``success_height`` above the bin floor."""
+        """Indices of the objects touching the gripper at least ``success_height`` above the
+        bin floor (touching: an object resting high on a pile is not held)."""
+        c = self.client
         return [k for k, uid in enumerate(self.objects)
-                if pb.getBasePositionAndOrientation(uid, physicsClientId=self.client)[0][2]
-                - FLOOR_Z > self.config.success_height]
+                if pb.getBasePositionAndOrientation(uid, physicsClientId=c)[0][2] - FLOOR_Z
+                > self.config.success_height
+                and pb.getContactPoints(bodyA=self.robot, bodyB=uid, physicsClientId=c)]
 
     def held_object_ground_truth(self) -> bool:
-        """Simulator truth: some object is at least ``success_height`` above the bin floor."""
+        """Simulator truth: the gripper holds an object at least ``success_height`` above the
+        bin floor."""
         return bool(self._held())
 
     def remove_held_objects(self) -> list[str]:
