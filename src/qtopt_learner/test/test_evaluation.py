@@ -1,11 +1,12 @@
 """Evaluation protocols (Sec. 6.1): grasps with replacement and bin emptying, interval maths
 and real sim runs."""
 
+import numpy as np
 import pybullet as pb
 import pytest
 import torch
 
-from qtopt_collector.sim_cell import FLOOR_Z, TRAY_POSITION, SimCell, SimCellConfig
+from qtopt_collector.sim_cell import FLOOR_Z, TIP_LINKS, TRAY_POSITION, SimCell, SimCellConfig
 from qtopt_learner.evaluation import (
     BinEmptyingResult,
     bin_emptying,
@@ -50,10 +51,20 @@ def test_bin_emptying_takes_grasped_objects_out_and_never_refills(tmp_path):
                    for u in cell.objects]
         assert all(abs(x - TRAY_POSITION[0]) < 0.3 and abs(y - TRAY_POSITION[1]) < 0.3
                    for x, y, _ in in_tray)
+        # weightless for the set-up: object 4 between the open fingertips, object 5 floating
+        # high above the bin (like one resting on a pile) without touching the gripper
+        c = cell.client
+        pb.setGravity(0, 0, 0, physicsClientId=c)
+        tips = np.mean([np.mean(pb.getAABB(cell.robot, link, physicsClientId=c), axis=0)
+                        for link in TIP_LINKS], axis=0)
+        pb.resetBasePositionAndOrientation(cell.objects[4], tips.tolist(), [0, 0, 0, 1],
+                                           physicsClientId=c)
+        pb.resetBasePositionAndOrientation(cell.objects[5], [TRAY_POSITION[0] - 0.1,
+                                           TRAY_POSITION[1] - 0.1, FLOOR_Z + 0.3],
+                                           [0, 0, 0, 1], physicsClientId=c)
+        cell.set_gripper(True)
         lifted = cell.object_ids[4]
-        pb.resetBasePositionAndOrientation(cell.objects[4], [TRAY_POSITION[0], TRAY_POSITION[1],
-                                           FLOOR_Z + 0.3], [0, 0, 0, 1],
-                                           physicsClientId=cell.client)
+        assert cell.held_object_ground_truth()
         assert cell.remove_held_objects() == [lifted]
         assert len(cell.objects) == 11 and lifted not in cell.object_ids
         assert cell.remove_held_objects() == []
