@@ -68,6 +68,10 @@ def test_ablations_reach_the_learner_and_the_cells(tmp_path):
     default = MainJob(MainJobConfig(run_dir=str(tmp_path / "d")))
     assert default.learner_config(100).network.use_height
     assert default.cell_config("scripted").step_penalty == -0.05
+    paper = MainJob(MainJobConfig(run_dir=str(tmp_path / "p"), preset="paper"))
+    sim = paper.cell_config("scripted").sim
+    assert (sim.camera_width, sim.camera_height) == (640, 512)  # the 472 px crop fits
+    assert paper.learner_config(100).network.image_size == 472
     with pytest.raises(ValueError, match="ablation state 'depth'"):
         AblationConfig(state="depth")
     with pytest.raises(ValueError, match="budget '2h'"):
