@@ -87,7 +87,7 @@ class LocalHub:
             raise ValueError(f"replay buffer {name!r}: expected one of {sorted(self.buffers)}")
         if self.config.relabel_rewards:
             relabel = EpisodeConfig(step_penalty=self.config.step_penalty)
-            records = [relabel_rewards(r, relabel) for r in records if r.steps]
+            records = [relabel_rewards(r, relabel) if r.steps else r for r in records]
         with self._replay_lock:
             for record in records:
                 if record.steps:

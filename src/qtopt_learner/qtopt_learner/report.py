@@ -50,14 +50,17 @@ def _grasps_at(step: int, bootstrap: int, online: dict[int, float]) -> float:
     return bootstrap + (online[max(logged)] if logged else 0.0)
 
 
+def _rate(grasps: dict) -> float:
+    return grasps["successes"] / max(grasps["attempts"], 1)
+
+
 def _curve_points(state: dict) -> list[dict[str, Any]]:
     """Intermediate models plus the off-policy and fine-tuned models of the policy table."""
     points = [dict(p) for p in state["evaluation"]["curve"]]
     for name, phase in (("off-policy", "off_policy"), ("fine-tuned", "on_policy")):
         result = state["evaluation"]["policies"][name]
-        grasps = result["grasps"]
         points.append({"step": state[phase]["step"], "interval": result["interval"],
-                       "rate": grasps["successes"] / max(grasps["attempts"], 1)})
+                       "rate": _rate(result["grasps"])})
     return sorted(points, key=lambda p: p["step"])
 
 
@@ -75,8 +78,8 @@ def plot_learning_curves(run: Path, state: dict, bootstrap_episodes: int) -> Pat
     for ax, xs, label in ((axes[0], steps, "gradient steps"),
                           (axes[1], grasps, "grasps trained on (bootstrap + on-policy)")):
         ax.errorbar(xs, rates, yerr=errors, marker="o", capsize=3, label="greedy policy")
-        ax.axhline(scripted["grasps"]["successes"] / scripted["grasps"]["attempts"],
-                   color="gray", linestyle="--", label="scripted policy")
+        ax.axhline(_rate(scripted["grasps"]), color="gray", linestyle="--",
+                   label="scripted policy")
         ax.set_xlabel(label)
         ax.set_ylabel("test success (grasps with replacement)")
         ax.set_ylim(0, 1)
@@ -128,7 +131,7 @@ def _table(policies: dict[str, dict]) -> list[str]:
     for name, r in policies.items():
         g = r["grasps"]
         low, high = r["interval"]
-        rate = g["successes"] / max(g["attempts"], 1)
+        rate = _rate(g)
         lines.append(
             f"| {name} | {g['successes']}/{g['attempts']} = {rate:.1%} ({low:.1%}-{high:.1%}) "
             f"| {g['labeled_successes']} | {g['mean_steps']:.1f} | "
