@@ -2,6 +2,8 @@
 
 Initialize rclpy, build the nodes, spin them on an executor, stop cleanly on Ctrl-C or SIGTERM
 (``KeyboardInterrupt`` / ``ExternalShutdownException``), destroy the nodes, ``try_shutdown``.
+A multi-threaded executor may instead meet the context that the signal handler already shut
+down while it builds its next wait set (``RCLError``); that is a clean stop too.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import (
     Executor,
     ExternalShutdownException,
@@ -33,6 +36,9 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], threads: int = 1,
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:
+        if rclpy.ok():
+            raise
     finally:
         for node in nodes:
             node.destroy_node()
