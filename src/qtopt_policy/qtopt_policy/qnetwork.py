@@ -18,7 +18,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from qtopt_policy.spec import ACTION_DIM, LOW_DIM_STATE_DIM
+from qtopt_policy.spec import ACTION_DIM, LOW_DIM_STATE_DIM, context_input_scale
+
+WEIGHT_INITS = ("paper", "fan_in")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,17 @@ class QNetworkConfig:
     # TensorFlow's BatchNorm epsilon (the paper's implementation); with PyTorch's 1e-5 a channel
     # that is nearly constant in training batches made eval-mode Q values spike.
     bn_epsilon: float = 1e-3
+    # "paper": truncated normal, sigma 0.01 (App. E); "fan_in": He-normal, so every
+    # pre-activation starts with a variance far above bn_epsilon (see docs/decisions.md).
+    weight_init: str = "paper"
+    # Scale actions, gripper status and height to about unit range before the context layers
+    # (translations are a few cm, the height a few dm).
+    normalize_context: bool = True
+
+    def __post_init__(self) -> None:
+        if self.weight_init not in WEIGHT_INITS:
+            raise ValueError(f"weight_init {self.weight_init!r}: expected one of "
+                             f"{WEIGHT_INITS}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,7 +77,7 @@ PRESETS: dict[str, QNetworkConfig] = {
     # For 2 CPU cores: 64x64 images, 16 channels, the action merged at 4x4 (see bench/).
     "sim": QNetworkConfig(
         image_size=64, channels=16, first_pool=2, tower_pool=4, head_pool=2,
-        context_hidden=64, fc_hidden=32,
+        context_hidden=64, fc_hidden=32, weight_init="fan_in",
     ),
 }
 
@@ -120,6 +133,9 @@ class QNetwork(nn.Module):
                                 nn.Linear(config.fc_hidden, 1))
         mask = [float(config.use_gripper_status), float(config.use_height)]
         self.register_buffer("low_dim_mask", torch.tensor(mask), persistent=False)
+        scale = torch.from_numpy(context_input_scale()) if config.normalize_context \
+            else torch.ones(ACTION_DIM + LOW_DIM_STATE_DIM)
+        self.register_buffer("context_scale", scale, persistent=False)
         self.reset_parameters()
 
     def feature_side(self) -> int:
@@ -129,10 +145,14 @@ class QNetwork(nn.Module):
         return math.ceil(side / self.config.tower_pool)
 
     def reset_parameters(self) -> None:
-        """App. E: truncated normal (sigma 0.01, cut at 2 sigma) weights, zero biases."""
+        """App. E: truncated normal (sigma 0.01, cut at 2 sigma) weights, zero biases; or
+        He-normal weights (``weight_init="fan_in"``)."""
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, std=0.01, a=-0.02, b=0.02)
+                if self.config.weight_init == "fan_in":
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                else:
+                    nn.init.trunc_normal_(m.weight, std=0.01, a=-0.02, b=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
@@ -148,7 +168,8 @@ class QNetwork(nn.Module):
         """Logits of Q for N candidate actions per state: returns [B, N]."""
         b, n = actions.shape[0], actions.shape[1]
         low = (low_dim * self.low_dim_mask).unsqueeze(1).expand(b, n, low_dim.shape[1])
-        context = self.context(torch.cat([actions, low], dim=2).reshape(b * n, -1))
+        inputs = torch.cat([actions, low], dim=2) * self.context_scale
+        context = self.context(inputs.reshape(b * n, -1))
         c, h, w = features.shape[1], features.shape[2], features.shape[3]
         merged = features.unsqueeze(1) + context.reshape(b, n, c, 1, 1)
         out = self.fc(self.head(merged.reshape(b * n, c, h, w)))

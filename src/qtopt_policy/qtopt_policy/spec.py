@@ -86,6 +86,18 @@ class ActionBounds:
         )
 
 
+NOMINAL_HEIGHT = 0.3  # m: the gripper starts about this high above the bin floor
+
+
+def context_input_scale(bounds: ActionBounds = ActionBounds()) -> np.ndarray:
+    """Per-entry factors that bring the network's non-image inputs (the action vector, then
+    gripper status and height) to about unit range: translations and the azimuth's sine by
+    their per-step bounds, the height by ``NOMINAL_HEIGHT``; binary entries and the cosine
+    (near 1 for per-step turns) as they are."""
+    return np.array([*(1.0 / bounds.translation_limits()), 1.0 / math.sin(bounds.max_rotation),
+                     1.0, 1.0, 1.0, 1.0, 1.0, 1.0 / NOMINAL_HEIGHT], dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class Observation:
     """The state s = (I, g_closed, g_height) of App. D.1; ``image`` is uint8 H x W x 3 RGB."""

@@ -1,10 +1,23 @@
 """Q-network of App. E: shape, parameter count, reuse of the image encoding."""
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
 from qtopt_policy.qnetwork import PRESETS, QNetwork, QNetworkConfig, parameter_count
-from qtopt_policy.spec import ACTION_DIM
+from qtopt_policy.spec import ACTION_DIM, NOMINAL_HEIGHT, ActionBounds, context_input_scale
+
+
+def random_action_vector(gen: torch.Generator, bounds: ActionBounds) -> np.ndarray:
+    """A uniformly drawn action within the bounds, in the network's layout."""
+    u = torch.rand(6, generator=gen).numpy()
+    t = (2 * u[:3] - 1) * bounds.translation_limits()
+    r = (2 * u[3] - 1) * bounds.max_rotation
+    close = float(u[4] > 0.5)
+    return np.array([*t, math.sin(r), math.cos(r), close, 1 - close, float(u[5] > 0.9)],
+                    dtype=np.float32)
 
 
 def test_paper_preset_has_about_1_2m_parameters():
@@ -61,6 +74,31 @@ def test_init_is_truncated_normal_with_sigma_0_01():
     w = net.head[0].weight
     assert w.abs().max() <= 0.02 + 1e-7
     assert 0.006 < w.std() < 0.01
+
+
+def test_sim_context_pre_activations_start_far_above_the_bn_epsilon():
+    # With sigma-0.01 weights and raw actions (a few cm), the first context layer's
+    # pre-activations had a batch variance below BatchNorm's epsilon: the eps-dominated layer
+    # passed almost nothing, and after training the eval-mode Q ignored the action.
+    cfg = PRESETS["sim"]
+    net = QNetwork(cfg)
+    bounds = ActionBounds()
+    gen = torch.Generator().manual_seed(0)
+    actions = torch.stack([torch.from_numpy(random_action_vector(gen, bounds))
+                           for _ in range(256)])
+    low = torch.stack([torch.randint(0, 2, (256,), generator=gen).float(),
+                       0.3 * torch.rand(256, generator=gen)], dim=1)
+    inputs = torch.cat([actions, low], dim=1) * net.context_scale
+    pre = net.context[0](inputs)
+    assert pre.var(0).min() > 30 * cfg.bn_epsilon
+
+
+def test_context_inputs_are_scaled_to_about_unit_range():
+    bounds = ActionBounds()
+    scale = context_input_scale(bounds)
+    limits = np.array([*bounds.translation_limits(), math.sin(bounds.max_rotation)])
+    np.testing.assert_allclose(scale[:4] * limits, 1.0, rtol=1e-6)
+    assert scale[-1] * NOMINAL_HEIGHT == pytest.approx(1.0)
 
 
 def test_state_ablation_masks_gripper_and_height():
