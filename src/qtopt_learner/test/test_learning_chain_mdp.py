@@ -17,7 +17,7 @@ from qtopt_policy.torchscript_model import load_model
 
 from .chain_mdp import Q_STAR, observation, probe_actions, write_bags
 
-STEPS = 1800
+STEPS = 900
 TOLERANCE = 0.1
 
 
