@@ -48,9 +48,6 @@ class QNetworkConfig:
     # "paper": truncated normal, sigma 0.01 (App. E); "fan_in": He-normal, so every
     # pre-activation starts with a variance far above bn_epsilon (see docs/decisions.md).
     weight_init: str = "paper"
-    # Scale actions, gripper status and height to about unit range before the context layers
-    # (translations are a few cm, the height a few dm).
-    normalize_context: bool = True
 
     def __post_init__(self) -> None:
         if self.weight_init not in WEIGHT_INITS:
@@ -133,9 +130,10 @@ class QNetwork(nn.Module):
                                 nn.Linear(config.fc_hidden, 1))
         mask = [float(config.use_gripper_status), float(config.use_height)]
         self.register_buffer("low_dim_mask", torch.tensor(mask), persistent=False)
-        scale = torch.from_numpy(context_input_scale()) if config.normalize_context \
-            else torch.ones(ACTION_DIM + LOW_DIM_STATE_DIM)
-        self.register_buffer("context_scale", scale, persistent=False)
+        # Actions, gripper status and height at about unit range before the context layers
+        # (translations are a few cm, the height a few dm).
+        self.register_buffer("context_scale", torch.from_numpy(context_input_scale()),
+                             persistent=False)
         self.reset_parameters()
 
     def feature_side(self) -> int:

@@ -94,8 +94,10 @@ def context_input_scale(bounds: ActionBounds = ActionBounds()) -> np.ndarray:
     gripper status and height) to about unit range: translations and the azimuth's sine by
     their per-step bounds, the height by ``NOMINAL_HEIGHT``; binary entries and the cosine
     (near 1 for per-step turns) as they are."""
-    return np.array([*(1.0 / bounds.translation_limits()), 1.0 / math.sin(bounds.max_rotation),
-                     1.0, 1.0, 1.0, 1.0, 1.0, 1.0 / NOMINAL_HEIGHT], dtype=np.float32)
+    action = [*(1.0 / bounds.translation_limits()), 1.0 / math.sin(bounds.max_rotation),
+              1.0, 1.0, 1.0, 1.0]  # sin, cos, close, open, terminate
+    state = [1.0, 1.0 / NOMINAL_HEIGHT]  # gripper_closed, height_to_bottom
+    return np.array(action + state, dtype=np.float32)
 
 
 @dataclass(frozen=True)

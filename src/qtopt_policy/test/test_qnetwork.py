@@ -6,18 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from qtopt_policy.cem import continuous_bounds, encode_actions
 from qtopt_policy.qnetwork import PRESETS, QNetwork, QNetworkConfig, parameter_count
 from qtopt_policy.spec import ACTION_DIM, NOMINAL_HEIGHT, ActionBounds, context_input_scale
-
-
-def random_action_vector(gen: torch.Generator, bounds: ActionBounds) -> np.ndarray:
-    """A uniformly drawn action within the bounds, in the network's layout."""
-    u = torch.rand(6, generator=gen).numpy()
-    t = (2 * u[:3] - 1) * bounds.translation_limits()
-    r = (2 * u[3] - 1) * bounds.max_rotation
-    close = float(u[4] > 0.5)
-    return np.array([*t, math.sin(r), math.cos(r), close, 1 - close, float(u[5] > 0.9)],
-                    dtype=np.float32)
 
 
 def test_paper_preset_has_about_1_2m_parameters():
@@ -82,15 +73,16 @@ def test_sim_context_pre_activations_start_far_above_the_bn_epsilon():
     # passed almost nothing, and after training the eval-mode Q ignored the action.
     cfg = PRESETS["sim"]
     net = QNetwork(cfg)
-    bounds = ActionBounds()
     gen = torch.Generator().manual_seed(0)
-    actions = torch.stack([torch.from_numpy(random_action_vector(gen, bounds))
-                           for _ in range(256)])
-    low = torch.stack([torch.randint(0, 2, (256,), generator=gen).float(),
-                       0.3 * torch.rand(256, generator=gen)], dim=1)
-    inputs = torch.cat([actions, low], dim=1) * net.context_scale
-    pre = net.context[0](inputs)
-    assert pre.var(0).min() > 30 * cfg.bn_epsilon
+    n = 256  # actions drawn uniformly within the bounds, one state
+    continuous = (2 * torch.rand(1, n, 4, generator=gen) - 1) * continuous_bounds(ActionBounds())
+    actions = encode_actions(continuous, (torch.rand(1, n, 2, generator=gen) < 0.5).float())
+    low = torch.tensor([[1.0, NOMINAL_HEIGHT / 2]])
+    seen = []
+    net.context[0].register_forward_hook(lambda module, inputs, out: seen.append(out))
+    with torch.no_grad():
+        net.score_logits(net.encode_state(torch.rand(1, 3, 64, 64)), low, actions)
+    assert seen[0].var(0).min() > 30 * cfg.bn_epsilon
 
 
 def test_context_inputs_are_scaled_to_about_unit_range():
