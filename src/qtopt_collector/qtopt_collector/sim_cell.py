@@ -67,7 +67,10 @@ class SimCellConfig:
     min_objects: int = 1  # objects per episode drawn uniformly in [min, max]
     max_objects: int = 10
     substeps: int = 80  # physics steps of 1/240 s per action
-    settle_steps: int = 240  # physics steps to let dropped objects come to rest
+    settle_steps: int = 240  # physics steps to let dropped objects come to rest, at least
+    max_settle_steps: int = 1200  # then up to this many until every object is at rest
+    rest_speed: float = 0.01  # m/s: an object slower than this (and rest_spin) is at rest
+    rest_spin: float = 0.1  # rad/s
     start_height: float = 0.30  # fingertip height above the bin floor at episode start, m
     min_height: float = 0.005  # workspace: lowest commanded fingertip height, m
     max_height: float = 0.40
@@ -88,6 +91,11 @@ class SimCellConfig:
                 "1 <= min <= max <= 10"
             )
         object_split(self.object_split)
+        if self.max_settle_steps < self.settle_steps:
+            raise ValueError(
+                f"max_settle_steps {self.max_settle_steps}: expected at least settle_steps "
+                f"({self.settle_steps})"
+            )
 
 
 class SimCell:
@@ -156,6 +164,14 @@ class SimCell:
             if (k + 1) % LAYER == 0 and k + 1 < n:
                 self.settle()
         self.settle()
+        # Objects still moving after the longest wait (meshes that interpenetrate and push each
+        # other apart forever) would change the bin between the drop test's two images and
+        # label a failure a success; they leave the world, which stays a function of the seed.
+        restless = set(self._restless())
+        for k in sorted(restless, reverse=True):
+            pb.removeBody(self.objects[k], physicsClientId=c)
+        self.objects = [u for k, u in enumerate(self.objects) if k not in restless]
+        self.object_ids = [o for k, o in enumerate(self.object_ids) if k not in restless]
 
     # -- state --------------------------------------------------------------------------
     def fingertip_height(self) -> float:
@@ -348,6 +364,27 @@ class SimCell:
         result = detect_grasp_success(drop.before, drop.after, self.config.success_detector)
         return GraspLabel(result.success, drop.ground_truth, result)
 
-    def settle(self) -> None:
-        for _ in range(self.config.settle_steps):
-            pb.stepSimulation(physicsClientId=self.client)
+    def _restless(self) -> list[int]:
+        """Indices of the objects moving faster than ``rest_speed`` or ``rest_spin``."""
+        c, cfg = self.client, self.config
+        out = []
+        for k, uid in enumerate(self.objects):
+            linear, angular = pb.getBaseVelocity(uid, physicsClientId=c)
+            if np.linalg.norm(linear) > cfg.rest_speed or np.linalg.norm(angular) > cfg.rest_spin:
+                out.append(k)
+        return out
+
+    def settle(self) -> bool:
+        """Step the physics ``settle_steps`` times, then on until every object is at rest or
+        ``max_settle_steps`` have passed (objects rolling or sliding down the tray's walls take
+        seconds); returns whether everything came to rest."""
+        cfg, steps = self.config, 0
+        while True:
+            chunk = cfg.settle_steps if steps == 0 else min(60, cfg.max_settle_steps - steps)
+            for _ in range(chunk):
+                pb.stepSimulation(physicsClientId=self.client)
+            steps += chunk
+            if not self._restless():
+                return True
+            if steps >= cfg.max_settle_steps:
+                return False

@@ -1,9 +1,11 @@
-"""PyBullet cell: object split, determinism, workspace bounds."""
+"""PyBullet cell: object split, determinism, workspace bounds, objects at rest."""
 
 import numpy as np
+import pybullet as pb
 import pytest
 
 from qtopt_collector.sim_cell import TRAY_POSITION, SimCell, SimCellConfig, object_split
+from qtopt_collector.success_detection import detect_grasp_success
 from qtopt_policy.spec import Action
 
 
@@ -87,3 +89,32 @@ def test_config_rejects_bad_object_counts():
         SimCellConfig(min_objects=0, max_objects=3)
     with pytest.raises(ValueError, match=r"\[2, 11\]"):
         SimCellConfig(min_objects=2, max_objects=11)
+
+
+@pytest.mark.parametrize("seed", [6, 26, 33])
+def test_objects_are_at_rest_when_an_episode_starts(seed):
+    """These seeds drop objects that kept sliding or pushing each other apart for seconds
+    after a fixed 1 s settle, moving the bin between the drop test's two images (a failure
+    labeled a success). Reset now waits for rest and removes objects that never get there."""
+    cell = SimCell(SimCellConfig())
+    try:
+        cell.reset(seed)
+        assert cell.objects, "every object was removed"
+        start = [pb.getBasePositionAndOrientation(u, physicsClientId=cell.client)[0]
+                 for u in cell.objects]
+        for _ in range(480):
+            pb.stepSimulation(physicsClientId=cell.client)
+        end = [pb.getBasePositionAndOrientation(u, physicsClientId=cell.client)[0]
+               for u in cell.objects]
+        assert np.abs(np.subtract(end, start)).max() < 0.01
+        cell.restart()
+        drop = cell.drop_test()  # the arm never reaches down: a failure, labeled so
+        assert drop.ground_truth is False
+        assert not detect_grasp_success(drop.before, drop.after).success
+    finally:
+        cell.close()
+
+
+def test_config_rejects_a_settle_cap_below_the_settle_steps():
+    with pytest.raises(ValueError, match="max_settle_steps 100"):
+        SimCellConfig(settle_steps=240, max_settle_steps=100)
