@@ -3,7 +3,9 @@
 capture state -> policy.SelectAction -> execute -> terminate? -> reward -> emit (s, a, r).
 Termination is the policy's learned ``e`` bit, or the scripted rule of Algorithm 2 (gripper
 closed, height above 0.13 m, commanded upward). After the last step the cell lifts, runs the drop
-test and the success detector labels the episode; rewards follow Sec. 5. The same loop runs in
+test and the success detector labels the episode; rewards follow Sec. 5, with App. D.4's
+condition for learned termination: the success reward needs the episode to end with the gripper
+above a height, so the policy learns to lift before it terminates. The same loop runs in
 process against :class:`~qtopt_collector.sim_cell.SimCell` and in the episode runner node
 against the cell's ROS interfaces.
 """
@@ -62,6 +64,10 @@ class EpisodeConfig:
     scripted_termination: bool = False  # Algorithm 2 instead of the learned e bit
     step_penalty: float = STEP_PENALTY  # App. C ablation: 0 for discount-only
     success_reward: float = SUCCESS_REWARD
+    # App. D.4: reward 1 only when the grasp succeeded *and* the gripper ended the episode above
+    # this height (m; the paper's "threshold", here Algorithm 2's). A grasp ended at the floor
+    # earns 0 although the drop test's lift may still hold the object; 0 disables the condition.
+    success_min_height: float = SCRIPTED_TERMINATION_HEIGHT
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_steps <= 1000:
@@ -105,16 +111,20 @@ def scripted_termination(observation: Observation, action: Action) -> bool:
     )
 
 
-def step_rewards(num_steps: int, success: bool, config: EpisodeConfig) -> list[float]:
-    """Sec. 5: the penalty on every step before the last; the last gets 1 on success, else 0."""
-    last = config.success_reward if success else 0.0
+def step_rewards(num_steps: int, success: bool, final_height: float,
+                 config: EpisodeConfig) -> list[float]:
+    """Sec. 5: the penalty on every step before the last; the last gets 1 on success with the
+    gripper ending above ``config.success_min_height`` (App. D.4), else 0."""
+    lifted = final_height > config.success_min_height
+    last = config.success_reward if success and lifted else 0.0
     return [config.step_penalty] * (num_steps - 1) + [last]
 
 
 def relabel_rewards(record: EpisodeRecord, config: EpisodeConfig) -> EpisodeRecord:
     """The episode with its rewards recomputed under ``config`` (e.g. the App. C
     penalty-vs-discount ablation on bags recorded with the penalty)."""
-    rewards = step_rewards(len(record.steps), record.success, config)
+    rewards = step_rewards(len(record.steps), record.success,
+                           record.final_observation.height_to_bottom, config)
     return dataclasses.replace(record, steps=[
         dataclasses.replace(s, reward=r) for s, r in zip(record.steps, rewards, strict=True)])
 
@@ -150,7 +160,8 @@ def run_episode(
             termination = Termination.LEARNED
             break
     label = cell.label_grasp()
-    rewards = step_rewards(len(transitions), label.success, config)
+    rewards = step_rewards(len(transitions), label.success, observation.height_to_bottom,
+                           config)
     steps = [
         StepRecord(obs, action, reward, i == len(transitions) - 1, q)
         for i, ((obs, action, q), reward) in enumerate(zip(transitions, rewards, strict=True))

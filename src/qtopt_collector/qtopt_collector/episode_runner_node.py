@@ -54,6 +54,7 @@ class EpisodeRunnerConfig:
     scripted_termination: bool = False  # Algorithm 2 instead of the learned e bit
     max_steps: int = MAX_STEPS
     step_penalty: float = -0.05
+    success_min_height: float = EpisodeConfig.success_min_height  # App. D.4, m
     select_action_service: str = "/select_action"
     timeout_s: float = 60.0
     wait_for_recorder: bool = True  # succeed only once the recorder has the episode on disk
@@ -174,6 +175,7 @@ class EpisodeRunnerNode(Node):
             max_steps=goal.max_steps or self.config.max_steps,
             scripted_termination=goal.scripted_termination or self.config.scripted_termination,
             step_penalty=self.config.step_penalty,
+            success_min_height=self.config.success_min_height,
         )
 
         def feedback(step: int, action: Action, q: float, observation: Observation) -> None:

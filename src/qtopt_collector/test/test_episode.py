@@ -25,9 +25,18 @@ def cell():
 
 def test_rewards_follow_section_5():
     cfg = EpisodeConfig()
-    assert step_rewards(4, True, cfg) == [-0.05, -0.05, -0.05, 1.0]
-    assert step_rewards(3, False, cfg) == [-0.05, -0.05, 0.0]
-    assert step_rewards(2, True, EpisodeConfig(step_penalty=0.0)) == [0.0, 1.0]
+    assert step_rewards(4, True, 0.25, cfg) == [-0.05, -0.05, -0.05, 1.0]
+    assert step_rewards(3, False, 0.25, cfg) == [-0.05, -0.05, 0.0]
+    assert step_rewards(2, True, 0.25, EpisodeConfig(step_penalty=0.0)) == [0.0, 1.0]
+
+
+def test_success_earns_the_reward_only_above_the_termination_height():
+    """App. D.4: with learned termination the reward needs the gripper lifted at the end."""
+    cfg = EpisodeConfig()
+    assert cfg.success_min_height == pytest.approx(0.13)
+    assert step_rewards(3, True, 0.12, cfg) == [-0.05, -0.05, 0.0]
+    assert step_rewards(3, True, 0.14, cfg) == [-0.05, -0.05, 1.0]
+    assert step_rewards(1, True, 0.01, EpisodeConfig(success_min_height=0.0)) == [1.0]
 
 
 def test_scripted_termination_is_algorithm_2():
