@@ -42,6 +42,7 @@ DOWN = pb.getQuaternionFromEuler([0.0, -math.pi, 0.0])
 NUM_OBJECTS = 1000
 MAX_BIN_OBJECTS = 30  # bin emptying (Sec. 6.1): the paper's bin held 28 objects
 LAYER = 10  # objects dropped per layer before the pile settles
+REST_CHECK_STEPS = 60  # physics steps between checks for rest while settling
 
 
 def object_split(split: str) -> list[int]:
@@ -163,15 +164,10 @@ class SimCell:
             self.object_ids.append(f"random_urdfs/{i:03d}")
             if (k + 1) % LAYER == 0 and k + 1 < n:
                 self.settle()
-        self.settle()
         # Objects still moving after the longest wait (meshes that interpenetrate and push each
         # other apart forever) would change the bin between the drop test's two images and
         # label a failure a success; they leave the world, which stays a function of the seed.
-        restless = set(self._restless())
-        for k in sorted(restless, reverse=True):
-            pb.removeBody(self.objects[k], physicsClientId=c)
-        self.objects = [u for k, u in enumerate(self.objects) if k not in restless]
-        self.object_ids = [o for k, o in enumerate(self.object_ids) if k not in restless]
+        self._remove_objects(self.settle())
 
     # -- state --------------------------------------------------------------------------
     def fingertip_height(self) -> float:
@@ -333,12 +329,15 @@ class SimCell:
     def remove_held_objects(self) -> list[str]:
         """Take what the gripper holds out of the world (bin emptying puts grasped objects
         aside instead of dropping them back); returns their ids."""
-        held = self._held()
-        for k in held:
+        return self._remove_objects(self._held())
+
+    def _remove_objects(self, indices: list[int]) -> list[str]:
+        """Remove the objects at ``indices`` from the world; returns their ids."""
+        for k in indices:
             pb.removeBody(self.objects[k], physicsClientId=self.client)
-        removed = [self.object_ids[k] for k in held]
-        self.objects = [u for k, u in enumerate(self.objects) if k not in held]
-        self.object_ids = [o for k, o in enumerate(self.object_ids) if k not in held]
+        removed = [self.object_ids[k] for k in indices]
+        self.objects = [u for k, u in enumerate(self.objects) if k not in indices]
+        self.object_ids = [o for k, o in enumerate(self.object_ids) if k not in indices]
         return removed
 
     def close(self) -> None:
@@ -374,17 +373,17 @@ class SimCell:
                 out.append(k)
         return out
 
-    def settle(self) -> bool:
+    def settle(self) -> list[int]:
         """Step the physics ``settle_steps`` times, then on until every object is at rest or
         ``max_settle_steps`` have passed (objects rolling or sliding down the tray's walls take
-        seconds); returns whether everything came to rest."""
-        cfg, steps = self.config, 0
+        seconds); returns the indices of the objects still moving (empty: all at rest)."""
+        cfg = self.config
+        steps, chunk = 0, cfg.settle_steps
         while True:
-            chunk = cfg.settle_steps if steps == 0 else min(60, cfg.max_settle_steps - steps)
             for _ in range(chunk):
                 pb.stepSimulation(physicsClientId=self.client)
             steps += chunk
-            if not self._restless():
-                return True
-            if steps >= cfg.max_settle_steps:
-                return False
+            restless = self._restless()
+            if not restless or steps >= cfg.max_settle_steps:
+                return restless
+            chunk = min(REST_CHECK_STEPS, cfg.max_settle_steps - steps)
