@@ -106,11 +106,25 @@ class Initiator(Node):
     def __init__(self, context: Context) -> None:
         super().__init__("transport_check_initiator", context=context)
         self.publisher = self.create_publisher(Observation, OBSERVATION_TOPIC, RELIABLE)
-        self.acks: list[tuple[float, str]] = []
-        self.create_subscription(
-            String, ACK_TOPIC, lambda m: self.acks.append((time.perf_counter(), m.data)), RELIABLE
-        )
+        # frame id -> (arrival time, acknowledgement text) of its first acknowledgement
+        self.acks: dict[str, tuple[float, str]] = {}
+        self.create_subscription(String, ACK_TOPIC, self._on_ack, RELIABLE)
         self.client = self.create_client(SelectAction, SERVICE)
+
+    def _on_ack(self, msg: String) -> None:
+        self.acks.setdefault(msg.data.split(" ", 1)[0], (time.perf_counter(), msg.data))
+
+    def handshake(self, executor: SingleThreadedExecutor, timeout_s: float) -> bool:
+        """Publish a warm-up observation until it is acknowledged: discovery has then matched
+        both topics in both directions, which the graph queries alone do not prove."""
+        msg = observation_to_msg(np.zeros((2, 2, 3), np.uint8), False, 0.0)
+        msg.header.frame_id = "warmup"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.publisher.publish(msg)
+            if _spin_until(executor, lambda: "warmup" in self.acks, 0.5):
+                return True
+        return False
 
 
 def _spin_until(executor: SingleThreadedExecutor, done, timeout_s: float) -> bool:
@@ -147,7 +161,7 @@ def run_initiator(
             and node.client.service_is_ready()
             and node.count_publishers(ACK_TOPIC) > 0,
             timeout_s,
-        )
+        ) and node.handshake(executor, timeout_s)
         if not matched:
             result.errors.append(f"responder not discovered within {timeout_s} s")
             return result
@@ -157,10 +171,10 @@ def run_initiator(
             msg.header.frame_id = str(i)
             sent = time.perf_counter()
             node.publisher.publish(msg)
-            if not _spin_until(executor, lambda i=i: len(node.acks) > i, timeout_s):
+            if not _spin_until(executor, lambda i=i: str(i) in node.acks, timeout_s):
                 result.errors.append(f"no acknowledgement for observation {i}")
                 return result
-            received, text = node.acks[i]
+            received, text = node.acks[str(i)]
             if text != f"{i} {image_checksum(image)}":
                 result.errors.append(f"observation {i}: acknowledgement {text!r} does not match")
             result.topic_rtt_ms.append((received - sent) * 1e3)
