@@ -2,7 +2,9 @@
 
 capture state -> policy.SelectAction -> execute -> terminate? -> reward -> emit (s, a, r).
 Termination is the policy's learned ``e`` bit, or the scripted rule of Algorithm 2 (gripper
-closed, height above 0.13 m, commanded upward). After the last step the cell lifts, runs the drop
+closed, height above 0.13 m, commanded upward). A learned termination ends the episode in the
+state it was chosen in: the rest of that action is not executed, so Q(s, terminate) depends on
+the state alone (docs/decisions.md). After the last step the cell lifts, runs the drop
 test and the success detector labels the episode; rewards follow Sec. 5, with App. D.4's
 condition for learned termination: the success reward needs the episode to end with the gripper
 above a height, so the policy learns to lift before it terminates. The same loop runs in
@@ -147,17 +149,18 @@ def run_episode(
     termination = Termination.MAX_STEPS
     for step in range(config.max_steps):
         output = policy.select_action(observation, step)
-        cell.execute(output.action)
         transitions.append((observation, output.action, output.q_value))
-        observation = cell.observe()
+        learned_stop = output.action.terminate and not config.scripted_termination
+        if not learned_stop:  # a terminating action is not executed
+            cell.execute(output.action)
+            observation = cell.observe()
         if on_step is not None:
             on_step(step, output.action, output.q_value, observation)
-        if config.scripted_termination:
-            if scripted_termination(observation, output.action):
-                termination = Termination.SCRIPTED
-                break
-        elif output.action.terminate:
+        if learned_stop:
             termination = Termination.LEARNED
+            break
+        if config.scripted_termination and scripted_termination(observation, output.action):
+            termination = Termination.SCRIPTED
             break
     label = cell.label_grasp()
     rewards = step_rewards(len(transitions), label.success, observation.height_to_bottom,

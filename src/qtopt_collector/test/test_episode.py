@@ -86,3 +86,29 @@ def test_step_limit_ends_the_episode(cell):
     assert ep.termination is Termination.MAX_STEPS and len(ep.steps) == 3
     assert not ep.success and ep.steps[-1].reward == 0.0
     assert [s.q_value for s in ep.steps] == [0.5] * 3
+
+
+class StopAfterMove:
+    """Asks to move down and terminate in the same action."""
+
+    name = "stop"
+
+    def reset(self, seed):
+        pass
+
+    def select_action(self, observation, step):
+        return PolicyOutput(Action((0.0, 0.0, -0.08), 0.0, True, True), 0.1)
+
+
+def test_a_learned_termination_is_not_executed(cell):
+    ep = run_episode(cell, StopAfterMove(), seed=2)
+    start = ep.steps[0].observation
+    assert ep.termination is Termination.LEARNED and len(ep.steps) == 1
+    assert ep.final_observation.height_to_bottom == pytest.approx(start.height_to_bottom,
+                                                                  abs=1e-3)
+    assert not ep.final_observation.gripper_closed
+    # Algorithm 2 ignores the e bit: the same action is executed and the episode goes on.
+    scripted = run_episode(cell, StopAfterMove(), seed=2,
+                           config=EpisodeConfig(scripted_termination=True, max_steps=2))
+    assert scripted.termination is Termination.MAX_STEPS
+    assert scripted.final_observation.height_to_bottom < start.height_to_bottom - 0.1

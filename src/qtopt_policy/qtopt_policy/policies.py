@@ -132,7 +132,7 @@ class ScriptedConfig:
     min_descent_steps: int = 2  # "a few random descent steps"
     max_descent_steps: int = 5
     grasp_height: float = 0.015  # descend until the fingertips are this close to the floor
-    ascent_height: float = 0.25  # ascend to this height after closing, then terminate
+    ascent_height: float = 0.25  # ascend to this height after closing, then stop
     rotation_std_fraction: float = 0.3
 
 
@@ -184,10 +184,13 @@ class ScriptedGraspPolicy:
         elif self.phase == "close":
             self.phase, self.last_dz = "ascend", 0.0
             action = Action((0.0, 0.0, 0.0), 0.0, True, False)
-        else:
+        elif self.phase == "ascend":
             dz = float(min(limits[2], max(self.config.ascent_height - height, 0.0)))
-            done = height + dz >= self.config.ascent_height - 1e-3
-            action = Action((0.0, 0.0, dz), 0.0, True, done)
+            if height + dz >= self.config.ascent_height - 1e-3:
+                self.phase = "stop"
+            action = Action((0.0, 0.0, dz), 0.0, True, False)
+        else:
+            action = Action.stop()
         return PolicyOutput(action, math.nan)
 
 

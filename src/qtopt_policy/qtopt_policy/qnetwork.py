@@ -8,6 +8,11 @@ every hidden layer; weights drawn from a truncated normal with sigma 0.01.
 The tower runs once per state (:meth:`QNetwork.encode_state`); :meth:`QNetwork.score_logits`
 evaluates any number of candidate actions per state against that encoding in one batched pass,
 which is what makes CEM over 64 samples cheap (Sec. 4.2).
+
+A terminating action ends the episode without being executed, so the network scores every
+action whose terminate bit is set as the one canonical ``Action.stop()``: Q(s, terminate) is a
+function of the state alone, and CEM cannot find terminating actions whose ignored parts score
+differently (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from qtopt_policy.spec import ACTION_DIM, LOW_DIM_STATE_DIM, context_input_scale
+from qtopt_policy.spec import (
+    ACTION_DIM,
+    LOW_DIM_STATE_DIM,
+    Action,
+    context_input_scale,
+    terminate_index,
+)
 
 WEIGHT_INITS = ("paper", "fan_in")
 
@@ -134,6 +145,9 @@ class QNetwork(nn.Module):
         # (translations are a few cm, the height a few dm).
         self.register_buffer("context_scale", torch.from_numpy(context_input_scale()),
                              persistent=False)
+        self.register_buffer("stop_action", torch.from_numpy(Action.stop().to_vector()),
+                             persistent=False)
+        self.terminate_index = terminate_index()
         self.reset_parameters()
 
     def feature_side(self) -> int:
@@ -165,6 +179,8 @@ class QNetwork(nn.Module):
     ) -> torch.Tensor:
         """Logits of Q for N candidate actions per state: returns [B, N]."""
         b, n = actions.shape[0], actions.shape[1]
+        e = self.terminate_index
+        actions = torch.where(actions[:, :, e:e + 1] > 0.5, self.stop_action, actions)
         low = (low_dim * self.low_dim_mask).unsqueeze(1).expand(b, n, low_dim.shape[1])
         inputs = torch.cat([actions, low], dim=2) * self.context_scale
         context = self.context(inputs.reshape(b * n, -1))

@@ -36,7 +36,7 @@ ACTION_FIELDS: tuple[Field, ...] = (
     Field("vertical_rotation", 2, FieldKind.CONTINUOUS, "(sin, cos) of the azimuth change"),
     Field("gripper_close", 1, FieldKind.BINARY, "close the gripper (one-hot with open)"),
     Field("gripper_open", 1, FieldKind.BINARY, "open the gripper (one-hot with close)"),
-    Field("terminate", 1, FieldKind.BINARY, "end the episode after this step"),
+    Field("terminate", 1, FieldKind.BINARY, "end the episode now; the rest is not executed"),
 )
 
 # State s (Sec. 5): camera image, gripper status and gripper height above the bin floor.
@@ -65,6 +65,11 @@ def action_slices() -> dict[str, slice]:
         out[f.name] = slice(start, start + f.size)
         start += f.size
     return out
+
+
+def terminate_index() -> int:
+    """Index of the ``terminate`` bit in the flat action vector."""
+    return action_slices()["terminate"].start
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,12 @@ class Action:
             gripper_close=bool(v[s["gripper_close"]][0] > v[s["gripper_open"]][0]),
             terminate=bool(v[s["terminate"]][0] > 0.5),
         )
+
+    @classmethod
+    def stop(cls) -> Action:
+        """The canonical terminating action: a terminating action is not executed, so every
+        action with ``terminate`` set means this one (see :func:`terminate_index`)."""
+        return cls((0.0, 0.0, 0.0), 0.0, False, True)
 
     def validate(self, bounds: ActionBounds) -> Action:
         """Raise ValueError naming the bad value when outside the workspace bounds."""

@@ -128,8 +128,8 @@ def test_scripted_descends_open_closes_then_ascends_and_terminates(seed):
     assert 2 <= len(descent) <= 8  # "a few random descent steps", more when z is clipped
     assert all(a.translation[2] < 0 and a.gripper_open for a in descent)
     assert trace[close_at][0] <= ScriptedConfig().grasp_height + 0.01  # closed near the floor
-    assert all(a.gripper_close and a.translation[2] >= 0 for a in actions[close_at:])
-    assert actions[-1].terminate and trace[-1][0] + actions[-1].translation[2] >= 0.249
+    assert all(a.gripper_close and a.translation[2] >= 0 for a in actions[close_at:-1])
+    assert actions[-1] == Action.stop() and trace[-1][0] >= 0.249  # lifted, then stops
     assert len(actions) <= MAX_STEPS
 
 

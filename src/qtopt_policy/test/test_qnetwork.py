@@ -8,7 +8,13 @@ import torch
 
 from qtopt_policy.cem import continuous_bounds, encode_actions
 from qtopt_policy.qnetwork import PRESETS, QNetwork, QNetworkConfig, parameter_count
-from qtopt_policy.spec import ACTION_DIM, NOMINAL_HEIGHT, ActionBounds, context_input_scale
+from qtopt_policy.spec import (
+    ACTION_DIM,
+    NOMINAL_HEIGHT,
+    Action,
+    ActionBounds,
+    context_input_scale,
+)
 
 
 def test_paper_preset_has_about_1_2m_parameters():
@@ -58,6 +64,21 @@ def test_actions_change_the_score():
         f = net.encode_state(torch.rand(1, 3, 64, 64))
         q = net.score(f, torch.rand(1, 2), torch.randn(1, 8, ACTION_DIM))
     assert q.std() > 0
+
+
+def test_every_terminating_action_scores_as_the_canonical_stop():
+    """A terminating action is not executed: its other entries must not change Q."""
+    torch.manual_seed(2)
+    net = QNetwork(PRESETS["sim"]).train()
+    moves = [Action((0.05, -0.03, -0.08), 0.3, True, False), Action((0.0, 0.0, 0.0), 0.0, False,
+                                                                    False)]
+    stops = [Action(m.translation, m.rotation, m.gripper_close, True) for m in moves]
+    actions = torch.from_numpy(np.stack([a.to_vector() for a in
+                                         [*moves, *stops, Action.stop()]]))[None]
+    with torch.no_grad():
+        q = net.score(net.encode_state(torch.rand(1, 3, 64, 64)), torch.rand(1, 2), actions)[0]
+    torch.testing.assert_close(q[2:], q[4].expand(3))
+    assert q[0] != q[1] and q[0] != q[4]
 
 
 def test_init_is_truncated_normal_with_sigma_0_01():
