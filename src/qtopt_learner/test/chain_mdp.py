@@ -1,7 +1,7 @@
 """A two-state grasping MDP with known optimal Q values, run through the real episode loop.
 
-State A (dark image): terminating ends the episode unrewarded; any other action moves to
-state B (bright image). B is the last step (max_steps 2): closing the gripper succeeds (reward
+State A (dark left half): terminating ends the episode unrewarded; any other action moves to
+state B (dark right half). B is the last step (max_steps 2): closing the gripper succeeds (reward
 1), anything else fails (0). With the step penalty -0.05 and gamma 0.9:
 Q*(A, terminate) = 0, Q*(A, move) = -0.05 + 0.9 * 1 = 0.85, Q*(B, close) = 1, Q*(B, open) = 0.
 """
@@ -23,7 +23,12 @@ Q_STAR = {("A", "terminate"): 0.0, ("A", "move"): 0.85, ("B", "close"): 1.0, ("B
 
 
 def frame(state: str, rng: np.random.Generator) -> np.ndarray:
-    base = 40 if state == "A" else 200
+    """Dark left half and bright right half in A, the mirror image in B: the states differ in
+    layout, not in overall brightness (which a per-image normalization removes)."""
+    base = np.full((FRAME, FRAME, 3), 40)
+    base[:, FRAME // 2:] = 200
+    if state == "B":
+        base = base[:, ::-1]
     return np.clip(base + rng.integers(-20, 21, (FRAME, FRAME, 3)), 0, 255).astype(np.uint8)
 
 

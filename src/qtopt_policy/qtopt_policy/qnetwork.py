@@ -2,8 +2,9 @@
 
 The image goes through 7 conv layers (the *image tower*); the action, gripper status and height
 go through fully connected layers, are tiled over the feature map and added to it; 9 more conv
-layers, 2 fully connected layers and a sigmoid give Q(s, a) in [0, 1]. BatchNorm + ReLU after
-every hidden layer; weights drawn from a truncated normal with sigma 0.01.
+layers, 2 fully connected layers and a sigmoid give Q(s, a) in [0, 1]. BatchNorm (GroupNorm in
+the ``sim`` preset) + ReLU after every hidden layer; weights drawn from a truncated normal with
+sigma 0.01.
 
 The tower runs once per state (:meth:`QNetwork.encode_state`); :meth:`QNetwork.score_logits`
 evaluates any number of candidate actions per state against that encoding in one batched pass,
@@ -32,6 +33,8 @@ from qtopt_policy.spec import (
 )
 
 WEIGHT_INITS = ("paper", "fan_in")
+NORMS = ("batch", "group")
+GROUP_CHANNELS = 4  # channels per group with norm="group"
 
 
 @dataclass(frozen=True)
@@ -59,11 +62,19 @@ class QNetworkConfig:
     # "paper": truncated normal, sigma 0.01 (App. E); "fan_in": He-normal, so every
     # pre-activation starts with a variance far above bn_epsilon (see docs/decisions.md).
     weight_init: str = "paper"
+    # "batch": BatchNorm after every hidden layer (App. E). "group": GroupNorm on conv layers and
+    # LayerNorm on fully connected ones, the same in training and inference (docs/decisions.md).
+    norm: str = "batch"
 
     def __post_init__(self) -> None:
         if self.weight_init not in WEIGHT_INITS:
             raise ValueError(f"weight_init {self.weight_init!r}: expected one of "
                              f"{WEIGHT_INITS}")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm {self.norm!r}: expected one of {NORMS}")
+        if self.norm == "group" and self.channels % GROUP_CHANNELS:
+            raise ValueError(f"channels {self.channels}: norm 'group' expects a multiple of "
+                             f"{GROUP_CHANNELS}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,27 +93,33 @@ class QNetworkConfig:
 PRESETS: dict[str, QNetworkConfig] = {
     # App. E: 472x472 RGB, 64 channels, about 1.2M parameters.
     "paper": QNetworkConfig(),
-    # For 2 CPU cores: 64x64 images, 16 channels, the action merged at 4x4 (see bench/).
+    # For 2 CPU cores: 64x64 images, 16 channels, the action merged at 4x4 (see bench/); group
+    # norm, whose inference is the function trained (docs/decisions.md).
     "sim": QNetworkConfig(
         image_size=64, channels=16, first_pool=2, tower_pool=4, head_pool=2,
-        context_hidden=64, fc_hidden=32, weight_init="fan_in",
+        context_hidden=64, fc_hidden=32, weight_init="fan_in", norm="group",
     ),
 }
 
 
-def _conv_bn_relu(c_in: int, c_out: int, kernel: int, eps: float,
-                  stride: int = 1) -> list[nn.Module]:
+def _conv_norm_relu(c_in: int, c_out: int, kernel: int, config: QNetworkConfig,
+                    stride: int = 1) -> list[nn.Module]:
     """Conv ('same' size for odd kernels, ceil(in / stride) for the even first kernel)."""
+    eps = config.bn_epsilon
+    norm = nn.BatchNorm2d(c_out, eps=eps) if config.norm == "batch" else \
+        nn.GroupNorm(c_out // GROUP_CHANNELS, c_out, eps=eps)
     return [
         nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=(kernel - 1) // 2, bias=False),
-        nn.BatchNorm2d(c_out, eps=eps),
+        norm,
         nn.ReLU(inplace=True),
     ]
 
 
-def _fc_bn_relu(n_in: int, n_out: int, eps: float) -> list[nn.Module]:
-    return [nn.Linear(n_in, n_out, bias=False), nn.BatchNorm1d(n_out, eps=eps),
-            nn.ReLU(inplace=True)]
+def _fc_norm_relu(n_in: int, n_out: int, config: QNetworkConfig) -> list[nn.Module]:
+    eps = config.bn_epsilon
+    norm = nn.BatchNorm1d(n_out, eps=eps) if config.norm == "batch" else \
+        nn.LayerNorm(n_out, eps=eps)
+    return [nn.Linear(n_in, n_out, bias=False), norm, nn.ReLU(inplace=True)]
 
 
 class QNetwork(nn.Module):
@@ -116,28 +133,28 @@ class QNetwork(nn.Module):
     def __init__(self, config: QNetworkConfig) -> None:
         super().__init__()
         self.config = config
-        c, eps = config.channels, config.bn_epsilon
-        tower: list[nn.Module] = _conv_bn_relu(3, c, config.first_kernel, eps,
-                                               config.first_stride)
+        c = config.channels
+        tower: list[nn.Module] = _conv_norm_relu(3, c, config.first_kernel, config,
+                                                 config.first_stride)
         tower.append(nn.MaxPool2d(config.first_pool, ceil_mode=True))
         for _ in range(config.tower_convs):
-            tower += _conv_bn_relu(c, c, config.tower_kernel, eps)
+            tower += _conv_norm_relu(c, c, config.tower_kernel, config)
         tower.append(nn.MaxPool2d(config.tower_pool, ceil_mode=True))
         self.image_tower = nn.Sequential(*tower)
         self.context = nn.Sequential(
-            *_fc_bn_relu(ACTION_DIM + LOW_DIM_STATE_DIM, config.context_hidden, eps),
-            *_fc_bn_relu(config.context_hidden, c, eps),
+            *_fc_norm_relu(ACTION_DIM + LOW_DIM_STATE_DIM, config.context_hidden, config),
+            *_fc_norm_relu(config.context_hidden, c, config),
         )
         head: list[nn.Module] = []
         for block in config.head_convs:
             for _ in range(block):
-                head += _conv_bn_relu(c, c, config.head_kernel, eps)
+                head += _conv_norm_relu(c, c, config.head_kernel, config)
             head.append(nn.MaxPool2d(config.head_pool, ceil_mode=True))
         self.head = nn.Sequential(*head, nn.Flatten())
         side = self.feature_side()
         for _ in config.head_convs:
             side = math.ceil(side / config.head_pool)
-        self.fc = nn.Sequential(*_fc_bn_relu(c * side * side, config.fc_hidden, eps),
+        self.fc = nn.Sequential(*_fc_norm_relu(c * side * side, config.fc_hidden, config),
                                 nn.Linear(config.fc_hidden, 1))
         mask = [float(config.use_gripper_status), float(config.use_height)]
         self.register_buffer("low_dim_mask", torch.tensor(mask), persistent=False)

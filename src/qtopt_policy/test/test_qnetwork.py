@@ -126,6 +126,28 @@ def test_state_ablation_masks_gripper_and_height():
     torch.testing.assert_close(q1, q2)
 
 
+def test_group_norm_scores_alike_in_training_and_inference():
+    """norm="group" normalizes each sample by itself: no running statistics to go stale."""
+    cfg = QNetworkConfig(**{**PRESETS["sim"].to_dict(), "norm": "group"})
+    torch.manual_seed(3)
+    net = QNetwork(cfg)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
+    images, low, actions = torch.rand(4, 3, 64, 64), torch.rand(4, 2), torch.randn(4, ACTION_DIM)
+    with torch.no_grad():
+        train_mode = net.train()(images, low, actions)
+        eval_mode = net.eval()(images, low, actions)
+        one = net(images[:1], low[:1], actions[:1])
+    torch.testing.assert_close(train_mode, eval_mode)
+    torch.testing.assert_close(one, eval_mode[:1])
+
+
+def test_config_rejects_an_unknown_norm_and_ungroupable_channels():
+    with pytest.raises(ValueError, match="norm 'layer'"):
+        QNetworkConfig(norm="layer")
+    with pytest.raises(ValueError, match="channels 18"):
+        QNetworkConfig(channels=18, norm="group")
+
+
 def test_config_round_trips_and_rejects_unknown_keys():
     cfg = PRESETS["sim"]
     assert QNetworkConfig.from_dict(cfg.to_dict()) == cfg

@@ -18,7 +18,7 @@ from qtopt_policy.torchscript_model import (
 
 
 def _trained_like(preset: str, seed: int = 0) -> QNetwork:
-    """A network whose BatchNorm statistics are not the identity."""
+    """A network whose BatchNorm statistics (paper preset) are not the identity."""
     torch.manual_seed(seed)
     cfg = PRESETS[preset]
     net = QNetwork(cfg).train()
