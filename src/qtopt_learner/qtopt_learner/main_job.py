@@ -1,7 +1,8 @@
 """The main job, the README's first command: the whole QT-Opt loop in simulation
 (Kalashnikov et al. 2018, Sec. 4-6, App. B and F.3).
 
-1. bootstrap: the scripted policy collects episodes through the ROS 2 cell graph into bags;
+1. bootstrap: the scripted policy, with pi_noisy's random actions, collects episodes through the
+   ROS 2 cell graph into bags;
 2. off-policy: the learner replays the bags (log replay, Bellman updater, trainer);
 3. on-policy: the cells switch to pi_noisy served by the policy node from the off-policy model,
    and a learner node fine-tunes on their live episodes (joint fine-tuning, App. F.3),
@@ -61,6 +62,9 @@ BUDGETS: dict[str, Budget] = {
     # A few of everything, for tests and a first look at the pipeline.
     "smoke": Budget(8, 60, 6, 60, 4, 3, 2, 2),
 }
+# pi_scripted with pi_noisy's random actions: without random terminations and toggles in the
+# data, Q(s, stop) and closing in the air are never seen to fail (docs/decisions.md).
+BOOTSTRAP_POLICY = "scripted_noisy"
 # Camera frames per preset: the policy centre-crops the network's input from them (App. D.1).
 CAMERAS = {"sim": (72, 72), "paper": (640, 512)}
 STATES = {"image": (False, False), "image+gripper": (True, False),
@@ -197,10 +201,11 @@ class MainJob:
             print(f"[qtopt] training on the given bags: {', '.join(self.config.offline_data)}")
             return
         if not self._phase("bootstrap", f"1/5 bootstrap: {plan.bootstrap_episodes} scripted "
-                           f"episodes (App. B) on {self.config.cells} simulated cells"):
+                           f"episodes with pi_noisy's exploration (App. B) on "
+                           f"{self.config.cells} simulated cells"):
             return
         started = time.monotonic()
-        cells = self.cell_config("scripted")
+        cells = self.cell_config(BOOTSTRAP_POLICY)
         stats = run_graph(sim_cell_graph(cells), self._namespaces(), plan.bootstrap_episodes,
                           self.bootstrap_dir / "logs", seed=self.config.seed * 1_000_000,
                           progress=self.progress)

@@ -1,4 +1,4 @@
-"""The main job end to end on the smoke budget: scripted bootstrap through the ROS 2 cell
+"""The main job end to end on the smoke budget: scripted_noisy bootstrap through the ROS 2 cell
 graph, off-policy training, on-policy fine-tuning with cells + policy node + learner node,
 both evaluation protocols, the report; then a rerun that skips every finished phase."""
 
@@ -23,7 +23,9 @@ def test_main_job_runs_every_phase_and_writes_the_report(ros_domain, tmp_path, c
     state = json.loads((run / "state.json").read_text())
 
     assert state["bootstrap"]["episodes"] == plan.bootstrap_episodes
-    assert len(list(read_episodes(run / "bootstrap"))) == plan.bootstrap_episodes
+    bootstrap = list(read_episodes(run / "bootstrap"))
+    assert len(bootstrap) == plan.bootstrap_episodes
+    assert {e.policy_name for e in bootstrap} == {"scripted_noisy"}
     assert state["off_policy"]["step"] == plan.offline_steps
     assert load_model(state["off_policy"]["model"]).metadata.training_step == plan.offline_steps
     # fine-tuning: the live episodes reached the learner node, which persisted them and
