@@ -23,7 +23,7 @@ def _run(args: argparse.Namespace) -> int:
                                 termination=args.termination, target=args.target))
     plan = config.plan
     print(f"[qtopt] QT-Opt in simulation, budget {config.budget}: {plan.bootstrap_episodes} "
-          f"scripted episodes, {plan.offline_steps} off-policy steps, "
+          f"bootstrap episodes, {plan.offline_steps} off-policy steps, "
           f"{plan.finetune_episodes} on-policy episodes, evaluation; run folder {run_dir}",
           flush=True)
     started = time.monotonic()
