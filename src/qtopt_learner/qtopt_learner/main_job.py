@@ -54,8 +54,8 @@ class Budget:
 
 BUDGETS: dict[str, Budget] = {
     # 2 CPU cores, about 15 minutes: the default of the README's first command (measured:
-    # bootstrap 0.54 s per episode on 2 cells, ~29 steps/s off-policy, 0.62 s per fine-tuning
-    # episode, evaluation 163 s).
+    # bootstrap 0.67 s per episode on 2 cells, ~28 steps/s off-policy, 0.74 s per fine-tuning
+    # episode, evaluation 174 s; 878 s in all).
     "15m": Budget(500, 6000, 200, 3000, 40, 20, 3, 16),
     "1h": Budget(1500, 15000, 500, 10000, 100, 30, 5, 30),
     "4h": Budget(5000, 50000, 2000, 40000, 200, 30, 8, 50),
