@@ -57,7 +57,8 @@ class QNetworkConfig:
     use_gripper_status: bool = True  # App. A/C ablation: state representation
     use_height: bool = True
     # TensorFlow's BatchNorm epsilon (the paper's implementation); with PyTorch's 1e-5 a channel
-    # that is nearly constant in training batches made eval-mode Q values spike.
+    # that is nearly constant in training batches made eval-mode Q values spike. The group and
+    # layer norms of norm="group" use it too.
     bn_epsilon: float = 1e-3
     # "paper": truncated normal, sigma 0.01 (App. E); "fan_in": He-normal, so every
     # pre-activation starts with a variance far above bn_epsilon (see docs/decisions.md).
