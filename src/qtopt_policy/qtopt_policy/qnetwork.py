@@ -103,24 +103,27 @@ PRESETS: dict[str, QNetworkConfig] = {
 }
 
 
+def _norm(n: int, config: QNetworkConfig, spatial: bool) -> nn.Module:
+    """The normalization after a hidden layer of ``n`` channels or units (``config.norm``)."""
+    eps = config.bn_epsilon
+    if config.norm == "batch":
+        return nn.BatchNorm2d(n, eps=eps) if spatial else nn.BatchNorm1d(n, eps=eps)
+    return nn.GroupNorm(n // GROUP_CHANNELS, n, eps=eps) if spatial else nn.LayerNorm(n, eps=eps)
+
+
 def _conv_norm_relu(c_in: int, c_out: int, kernel: int, config: QNetworkConfig,
                     stride: int = 1) -> list[nn.Module]:
     """Conv ('same' size for odd kernels, ceil(in / stride) for the even first kernel)."""
-    eps = config.bn_epsilon
-    norm = nn.BatchNorm2d(c_out, eps=eps) if config.norm == "batch" else \
-        nn.GroupNorm(c_out // GROUP_CHANNELS, c_out, eps=eps)
     return [
         nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=(kernel - 1) // 2, bias=False),
-        norm,
+        _norm(c_out, config, spatial=True),
         nn.ReLU(inplace=True),
     ]
 
 
 def _fc_norm_relu(n_in: int, n_out: int, config: QNetworkConfig) -> list[nn.Module]:
-    eps = config.bn_epsilon
-    norm = nn.BatchNorm1d(n_out, eps=eps) if config.norm == "batch" else \
-        nn.LayerNorm(n_out, eps=eps)
-    return [nn.Linear(n_in, n_out, bias=False), norm, nn.ReLU(inplace=True)]
+    return [nn.Linear(n_in, n_out, bias=False), _norm(n_out, config, spatial=False),
+            nn.ReLU(inplace=True)]
 
 
 class QNetwork(nn.Module):

@@ -158,8 +158,7 @@ def run_initiator(
         matched = _spin_until(
             executor,
             lambda: node.publisher.get_subscription_count() > 0
-            and node.client.service_is_ready()
-            and node.count_publishers(ACK_TOPIC) > 0,
+            and node.client.service_is_ready(),
             timeout_s,
         ) and node.handshake(executor, timeout_s)
         if not matched:
