@@ -28,6 +28,9 @@ class ReplayConfig:
     capacity_transitions: int = 100_000
     capacity_bytes: int = 2 * 1024**3  # the issue's memory target for 100k sim transitions
     compress_images: bool = False
+    # Share of every sample drawn from episodes' last transitions (the terminal ones, whose
+    # targets are the reward alone); 0 samples all transitions uniformly, as the paper does.
+    terminal_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if self.capacity_transitions < 1 or self.capacity_bytes < 1:
@@ -35,6 +38,9 @@ class ReplayConfig:
                 f"capacity {self.capacity_transitions} transitions / {self.capacity_bytes} "
                 "bytes: expected positive limits"
             )
+        if not 0.0 <= self.terminal_fraction < 1.0:
+            raise ValueError(f"terminal_fraction {self.terminal_fraction}: expected a "
+                             "fraction in [0, 1)")
 
 
 class Batch(NamedTuple):
@@ -127,13 +133,18 @@ class EpisodeReplay:
             self.nbytes -= old.nbytes
 
     def sample(self, n: int, rng: np.random.Generator) -> Batch:
-        """``n`` transitions drawn uniformly (with replacement) over the stored transitions."""
+        """``n`` transitions drawn with replacement: a binomial share ``terminal_fraction``
+        are last transitions of uniformly drawn episodes, the rest uniform over all."""
         if self.transitions == 0:
             raise ValueError(f"replay buffer {self.name!r} is empty")
         lengths = np.array([e.transitions for e in self._episodes])
-        flat = rng.integers(0, self.transitions, size=n)
-        episode_index = np.searchsorted(np.cumsum(lengths), flat, side="right")
-        step_index = flat - (np.cumsum(lengths) - lengths)[episode_index]
+        ends = np.cumsum(lengths)
+        fraction = self.config.terminal_fraction
+        terminal = int(rng.binomial(n, fraction)) if fraction > 0 else 0
+        flat = np.concatenate([rng.integers(0, self.transitions, size=n - terminal),
+                               ends[rng.integers(0, len(lengths), size=terminal)] - 1])
+        episode_index = np.searchsorted(ends, flat, side="right")
+        step_index = flat - (ends - lengths)[episode_index]
         rows = []
         for e_i, t in zip(episode_index, step_index, strict=True):
             e = self._episodes[e_i]

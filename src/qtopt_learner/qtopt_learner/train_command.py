@@ -10,7 +10,9 @@ import argparse
 import time
 from pathlib import Path
 
+from qtopt_learner.hub import HubConfig
 from qtopt_learner.learner_config import ENGINES, LearnerConfig, learner_preset
+from qtopt_learner.replay import ReplayConfig
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,15 +30,19 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export-every", type=int, default=1000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--terminal-fraction", type=float, default=0.0,
+                        help="share of each replay sample taken from episodes' last "
+                             "transitions (0: uniform, as the paper)")
 
 
 def config_from_args(args: argparse.Namespace) -> LearnerConfig:
     run_dir = args.run_dir or f"runs/offline__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    replay = ReplayConfig(terminal_fraction=args.terminal_fraction)
     return learner_preset(
         args.preset, run_dir=run_dir, offline_paths=tuple(args.offline), steps=args.steps,
         engine=args.engine, updaters=args.updaters, ray_address=args.ray_address,
         device=args.device, seed=args.seed, checkpoint_every=args.checkpoint_every,
-        export_every=args.export_every)
+        export_every=args.export_every, hub=HubConfig(offline=replay, online=replay))
 
 
 def make_learner(config: LearnerConfig, progress: bool = True):

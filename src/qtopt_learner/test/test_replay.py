@@ -1,5 +1,6 @@
 """Named FIFO replay of episodes: shared s', bounds, compression, weighted mixing."""
 
+import argparse
 import dataclasses
 import math
 
@@ -15,6 +16,7 @@ from qtopt_collector.episode import (
 )
 from qtopt_learner.hub import OFFLINE, HubConfig, LocalHub
 from qtopt_learner.replay import EpisodeReplay, ReplayConfig, ReplayMixer
+from qtopt_learner.train_command import add_train_arguments, config_from_args
 from qtopt_policy.spec import Action, Observation
 
 SIZE = 8
@@ -104,6 +106,19 @@ def test_mixer_samples_by_weight_and_skips_empty_buffers():
     assert totals["online"] / 6400 == pytest.approx(0.1, abs=0.015)
 
 
+def test_terminal_fraction_oversamples_last_transitions():
+    uniform = EpisodeReplay("offline")
+    weighted = EpisodeReplay("offline", ReplayConfig(terminal_fraction=0.5))
+    for buffer in (uniform, weighted):
+        for seed in range(4):
+            buffer.add(make_episode(10, seed=seed))
+    share = {b: b.sample(4000, np.random.default_rng(0)).dones.mean() for b in (uniform, weighted)}
+    assert share[uniform] == pytest.approx(0.1, abs=0.02)  # 1 terminal step in 10
+    assert share[weighted] == pytest.approx(0.5 + 0.5 * 0.1, abs=0.03)
+    terminal = weighted.sample(400, np.random.default_rng(1))
+    np.testing.assert_allclose(terminal.rewards[terminal.dones], 1.0)  # the episodes' last steps
+
+
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="'offline' is empty"):
         EpisodeReplay("offline").sample(1, np.random.default_rng(0))
@@ -111,6 +126,8 @@ def test_bad_input_is_named():
         ReplayMixer({"offline": EpisodeReplay("offline")}, {"train": 1.0})
     with pytest.raises(ValueError, match="-1 transitions"):
         ReplayConfig(capacity_transitions=-1)
+    with pytest.raises(ValueError, match="terminal_fraction 1.0"):
+        ReplayConfig(terminal_fraction=1.0)
 
 
 def test_hub_relabels_recorded_rewards_for_the_discount_ablation():
@@ -127,3 +144,12 @@ def test_hub_relabels_recorded_rewards_for_the_discount_ablation():
     np.testing.assert_array_equal(discount.rewards == 1.0, recorded.rewards == 1.0)
     failed = relabel_rewards(dataclasses.replace(ep, success=False), EpisodeConfig())
     assert [s.reward for s in failed.steps] == pytest.approx([-0.05, -0.05, -0.05, 0.0])
+
+
+def test_train_command_sets_the_terminal_fraction_of_both_replays():
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    config = config_from_args(parser.parse_args(["--offline", "b", "--terminal-fraction", "0.3"]))
+    assert config.hub.offline.terminal_fraction == config.hub.online.terminal_fraction == 0.3
+    with pytest.raises(ValueError, match="terminal_fraction 1.5"):
+        config_from_args(parser.parse_args(["--offline", "b", "--terminal-fraction", "1.5"]))
