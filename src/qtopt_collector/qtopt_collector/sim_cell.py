@@ -64,6 +64,7 @@ class SimCellConfig:
     camera_distance: float = 0.75  # m from the bin centre
     camera_yaw_deg: float = 0.0  # beside the robot's shoulder, looking down into the bin
     camera_pitch_deg: float = -65.0
+    camera_target_height: float = 0.0  # m above the bin floor: the point the camera aims at
     object_split: str = "train"
     min_objects: int = 1  # objects per episode drawn uniformly in [min, max]
     max_objects: int = 10
@@ -192,7 +193,7 @@ class SimCell:
 
     def _camera_matrices(self) -> tuple[list[float], list[float]]:
         cfg = self.config
-        target = [TRAY_POSITION[0], TRAY_POSITION[1], FLOOR_Z]
+        target = [TRAY_POSITION[0], TRAY_POSITION[1], FLOOR_Z + cfg.camera_target_height]
         view = pb.computeViewMatrixFromYawPitchRoll(
             target, cfg.camera_distance, cfg.camera_yaw_deg, cfg.camera_pitch_deg, 0.0, 2,
             physicsClientId=self.client,

@@ -4,7 +4,7 @@ import numpy as np
 import pybullet as pb
 import pytest
 
-from qtopt_collector.sim_cell import TRAY_POSITION, SimCell, SimCellConfig, object_split
+from qtopt_collector.sim_cell import FLOOR_Z, TRAY_POSITION, SimCell, SimCellConfig, object_split
 from qtopt_collector.success_detection import detect_grasp_success
 from qtopt_policy.spec import Action
 
@@ -63,6 +63,26 @@ def test_observation_layout_and_start_height():
         assert obs.height_to_bottom == pytest.approx(0.30, abs=0.01)
         cell.execute(Action((0.0, 0.0, -0.08), 0.0, False, False))
         assert cell.observe().height_to_bottom == pytest.approx(0.22, abs=0.015)
+    finally:
+        cell.close()
+
+
+def _pixel_of(cell: SimCell, point: list[float]) -> np.ndarray:
+    """Where a world point lands in the camera frame, in normalized device coordinates."""
+    view, projection = (np.asarray(m).reshape(4, 4).T for m in cell._camera_matrices())
+    clip = projection @ view @ np.array([*point, 1.0])
+    return clip[:2] / clip[3]
+
+
+@pytest.mark.parametrize("aim", [0.0, 0.1])
+def test_camera_aims_at_the_configured_height_above_the_bin_centre(aim):
+    cell = SimCell(SimCellConfig(camera_target_height=aim))
+    try:
+        centre = [TRAY_POSITION[0], TRAY_POSITION[1], FLOOR_Z]
+        assert np.allclose(_pixel_of(cell, [*centre[:2], FLOOR_Z + aim]), 0.0, atol=1e-5)
+        # The other height is off centre: the field moves the aim point, not just the docs.
+        other = 0.1 - aim
+        assert abs(_pixel_of(cell, [*centre[:2], FLOOR_Z + other])[1]) > 0.05
     finally:
         cell.close()
 
