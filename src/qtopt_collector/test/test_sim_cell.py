@@ -1,4 +1,4 @@
-"""PyBullet cell: object split, determinism, workspace bounds, objects at rest."""
+"""PyBullet cell: object split, determinism, camera aim, workspace bounds, objects at rest."""
 
 import numpy as np
 import pybullet as pb
@@ -78,11 +78,10 @@ def _pixel_of(cell: SimCell, point: list[float]) -> np.ndarray:
 def test_camera_aims_at_the_configured_height_above_the_bin_centre(aim):
     cell = SimCell(SimCellConfig(camera_target_height=aim))
     try:
-        centre = [TRAY_POSITION[0], TRAY_POSITION[1], FLOOR_Z]
-        assert np.allclose(_pixel_of(cell, [*centre[:2], FLOOR_Z + aim]), 0.0, atol=1e-5)
+        x, y = TRAY_POSITION[:2]
+        assert np.allclose(_pixel_of(cell, [x, y, FLOOR_Z + aim]), 0.0, atol=1e-5)
         # The other height is off centre: the field moves the aim point, not just the docs.
-        other = 0.1 - aim
-        assert abs(_pixel_of(cell, [*centre[:2], FLOOR_Z + other])[1]) > 0.05
+        assert abs(_pixel_of(cell, [x, y, FLOOR_Z + 0.1 - aim])[1]) > 0.05
     finally:
         cell.close()
 
