@@ -7,12 +7,11 @@ command again resumes from the last checkpoint.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
-from qtopt_learner.hub import HubConfig
 from qtopt_learner.learner_config import ENGINES, LearnerConfig, learner_preset
-from qtopt_learner.replay import ReplayConfig
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,12 +36,15 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> LearnerConfig:
     run_dir = args.run_dir or f"runs/offline__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
-    replay = ReplayConfig(terminal_fraction=args.terminal_fraction)
-    return learner_preset(
+    config = learner_preset(
         args.preset, run_dir=run_dir, offline_paths=tuple(args.offline), steps=args.steps,
         engine=args.engine, updaters=args.updaters, ray_address=args.ray_address,
         device=args.device, seed=args.seed, checkpoint_every=args.checkpoint_every,
-        export_every=args.export_every, hub=HubConfig(offline=replay, online=replay))
+        export_every=args.export_every)
+    hub, fraction = config.hub, args.terminal_fraction
+    return dataclasses.replace(config, hub=dataclasses.replace(
+        hub, offline=dataclasses.replace(hub.offline, terminal_fraction=fraction),
+        online=dataclasses.replace(hub.online, terminal_fraction=fraction)))
 
 
 def make_learner(config: LearnerConfig, progress: bool = True):

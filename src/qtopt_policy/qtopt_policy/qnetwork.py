@@ -4,7 +4,7 @@ The image goes through 7 conv layers (the *image tower*); the action, gripper st
 go through fully connected layers, are tiled over the feature map and added to it; 9 more conv
 layers, 2 fully connected layers and a sigmoid give Q(s, a) in [0, 1]. BatchNorm (GroupNorm in
 the ``sim`` preset) + ReLU after every hidden layer; weights drawn from a truncated normal with
-sigma 0.01.
+sigma 0.01 (He-normal in the ``sim`` preset).
 
 The tower runs once per state (:meth:`QNetwork.encode_state`); :meth:`QNetwork.score_logits`
 evaluates any number of candidate actions per state against that encoding in one batched pass,

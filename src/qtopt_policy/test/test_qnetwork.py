@@ -1,5 +1,6 @@
 """Q-network of App. E: shape, parameter count, reuse of the image encoding."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -128,7 +129,7 @@ def test_state_ablation_masks_gripper_and_height():
 
 def test_group_norm_scores_alike_in_training_and_inference():
     """norm="group" normalizes each sample by itself: no running statistics to go stale."""
-    cfg = QNetworkConfig(**{**PRESETS["sim"].to_dict(), "norm": "group"})
+    cfg = dataclasses.replace(PRESETS["sim"], norm="group")
     torch.manual_seed(3)
     net = QNetwork(cfg)
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
