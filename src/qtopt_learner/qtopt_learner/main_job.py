@@ -173,7 +173,7 @@ class MainJob:
                        export_every: int = 1000) -> LearnerConfig:
         ablation, plan = self.config.ablation, self.config.plan
         gripper, height = STATES[ablation.state]
-        cem = CEMConfig(initial_terminate_probability=0.0) \
+        cem = CEMConfig(learned_termination=False) \
             if ablation.scripted_termination else CEMConfig()
         updater = BellmanUpdaterConfig(
             target=TargetConfig(clipped_double_q=ablation.target == "clipped_double_q"), cem=cem)

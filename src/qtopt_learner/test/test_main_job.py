@@ -64,7 +64,7 @@ def test_ablations_reach_the_learner_and_the_cells(tmp_path):
     learner = job.learner_config(100)
     assert not learner.network.use_gripper_status and not learner.network.use_height
     assert not learner.updater.target.clipped_double_q
-    assert learner.updater.cem.initial_terminate_probability == 0.0
+    assert not learner.updater.cem.learned_termination
     cells = job.cell_config("scripted")
     assert cells.scripted_termination and cells.step_penalty == 0.0
     default = MainJob(MainJobConfig(run_dir=str(tmp_path / "d")))

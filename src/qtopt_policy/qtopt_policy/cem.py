@@ -4,17 +4,19 @@ Each iteration samples N candidate actions per state, scores all B x N of them w
 the Q callable, keeps the M best (the elites) and refits the sampling distribution to them.
 Defaults: N = 64, M = 6, 2 iterations. Used both for acting and for Bellman targets.
 
-The action a = (t, r, g_close, g_open, e) is sampled as
-- continuous part (t_x, t_y, t_z, azimuth angle): a diagonal Gaussian, clipped to the workspace
-  bounds; the angle is encoded as (sin, cos) before scoring, so the (sin, cos) pair always lies
-  on the unit circle;
-- gripper command: Bernoulli p_close (g_open = 1 - g_close, a one-hot pair);
-- termination e: Bernoulli p_terminate.
+The action a = (t, r, g_close, g_open, e) is searched in two parts:
+- termination: every terminating action is the one canonical ``Action.stop()`` (the Q-network
+  scores it so), so Q(s, stop) is scored exactly, once per state, instead of spending samples
+  on it; with ``learned_termination`` off (Algorithm 2's scripted termination) it is never
+  chosen;
+- the N samples of every iteration are all non-terminating: a diagonal Gaussian over
+  (t_x, t_y, t_z, azimuth angle), clipped to the workspace bounds, the angle encoded as
+  (sin, cos) before scoring; the gripper command a Bernoulli p_close (g_open = 1 - g_close).
 Refit from the elites: the Gaussian takes the elites' mean and standard deviation (floored at
-``min_std_fraction`` of the bound so it never collapses to a point); each Bernoulli takes the
+``min_std_fraction`` of the bound so it never collapses to a point); the Bernoulli takes the
 elites' frequency with add-half smoothing, p = (k + 0.5) / (M + 1), so a choice no elite made
 keeps a small chance in the next iteration. The result is the best-scoring candidate seen in
-any iteration.
+any iteration, or stop where Q(s, stop) scores higher.
 
 Randomness comes from an explicit :class:`CEMNoise` (normal and uniform draws per state), so
 batched and per-state runs given the same noise agree exactly, and per-state seeds make a batch
@@ -28,13 +30,13 @@ from dataclasses import dataclass
 
 import torch
 
-from qtopt_policy.spec import ACTION_DIM, ActionBounds
+from qtopt_policy.spec import ACTION_DIM, Action, ActionBounds
 
 # [B, N, ACTION_DIM] candidate actions -> [B, N] scores (higher is better).
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
 N_CONTINUOUS = 4  # t_x, t_y, t_z, azimuth angle
-N_DISCRETE = 2  # gripper close (vs open), terminate
+N_DISCRETE = 1  # gripper close (vs open); termination is scored exactly, not sampled
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ class CEMConfig:
     num_elites: int = 6  # M, Sec. 4.2
     iterations: int = 2  # Sec. 4.2
     initial_close_probability: float = 0.5
-    initial_terminate_probability: float = 0.5
+    # Sec. 5's learned termination: compare Q(s, stop) with the best sampled action. Off for
+    # Algorithm 2's scripted termination, where the policy never chooses to stop.
+    learned_termination: bool = True
     initial_std_fraction: float = 0.5  # initial std as a fraction of the bound (2 sigma inside)
     min_std_fraction: float = 0.05  # floor of the refit std, as a fraction of the bound
 
@@ -58,7 +62,7 @@ class CEMConfig:
 
 @dataclass(frozen=True)
 class CEMNoise:
-    """Random draws for one CEM run: normal [B, I, N, 4] and uniform [B, I, N, 2]."""
+    """Random draws for one CEM run: normal [B, I, N, 4] and uniform [B, I, N, 1]."""
 
     normal: torch.Tensor
     uniform: torch.Tensor
@@ -103,15 +107,21 @@ def continuous_bounds(bounds: ActionBounds) -> torch.Tensor:
     return torch.tensor([*t, bounds.max_rotation], dtype=torch.float32)
 
 
-def encode_actions(continuous: torch.Tensor, discrete: torch.Tensor) -> torch.Tensor:
-    """[..., 4] continuous + [..., 2] {0,1} discrete -> [..., ACTION_DIM] network layout."""
+def encode_actions(continuous: torch.Tensor, close: torch.Tensor) -> torch.Tensor:
+    """[..., 4] continuous + [..., 1] {0,1} gripper close -> [..., ACTION_DIM] network layout
+    of a non-terminating action."""
     angle = continuous[..., 3:4]
-    close = discrete[..., 0:1]
     return torch.cat(
         [continuous[..., :3], torch.sin(angle), torch.cos(angle), close, 1.0 - close,
-         discrete[..., 1:2]],
+         torch.zeros_like(close)],
         dim=-1,
     )
+
+
+def _checked(scores: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    if tuple(scores.shape) != shape:
+        raise ValueError(f"score_fn returned shape {tuple(scores.shape)}: expected {shape}")
+    return scores
 
 
 @dataclass(frozen=True)
@@ -132,9 +142,7 @@ def cem_maximize(
     half = continuous_bounds(bounds).to(device)
     mean = torch.zeros(b, 1, N_CONTINUOUS, device=device)
     std = (half * config.initial_std_fraction).expand(b, 1, N_CONTINUOUS).clone()
-    probs = torch.tensor(
-        [config.initial_close_probability, config.initial_terminate_probability], device=device
-    ).expand(b, 1, N_DISCRETE)
+    probs = torch.full((b, 1, N_DISCRETE), config.initial_close_probability, device=device)
     best_values = torch.full((b,), -torch.inf, device=device)
     best_actions = torch.zeros(b, ACTION_DIM, device=device)
     rows = torch.arange(b, device=device)
@@ -142,12 +150,7 @@ def cem_maximize(
         continuous = torch.maximum(torch.minimum(mean + std * noise.normal[:, i], half), -half)
         discrete = (noise.uniform[:, i] < probs).float()
         actions = encode_actions(continuous, discrete)  # [B, N, A]
-        scores = score_fn(actions)  # [B, N]
-        if scores.shape != (b, config.num_samples):
-            raise ValueError(
-                f"score_fn returned shape {tuple(scores.shape)}: expected "
-                f"({b}, {config.num_samples})"
-            )
+        scores = _checked(score_fn(actions), (b, config.num_samples))
         top_values, top_idx = scores.topk(config.num_elites, dim=1)
         improved = top_values[:, 0] > best_values
         best_values = torch.where(improved, top_values[:, 0], best_values)
@@ -162,4 +165,10 @@ def cem_maximize(
                 elite_c.std(dim=1, keepdim=True, unbiased=False), half * config.min_std_fraction
             )
             probs = (elite_d.sum(dim=1, keepdim=True) + 0.5) / (config.num_elites + 1.0)
+    if config.learned_termination:
+        stop = torch.from_numpy(Action.stop().to_vector()).to(device).expand(b, 1, ACTION_DIM)
+        stop_values = _checked(score_fn(stop), (b, 1))[:, 0]
+        stops = stop_values > best_values
+        best_values = torch.where(stops, stop_values, best_values)
+        best_actions = torch.where(stops.unsqueeze(1), stop[:, 0], best_actions)
     return CEMResult(best_actions, best_values)
