@@ -6,8 +6,10 @@ number ends in 0 (100 objects) are held-out test objects, the other 900 are for 
 
 Control is Cartesian: each action moves the commanded end-effector position by a bounded
 translation, turns the gripper's azimuth, and opens or closes the fingers, then runs
-``substeps`` physics steps. Every episode rebuilds the world from the seed, so an episode is a
-pure function of (config, seed, actions).
+``substeps`` physics steps. By default every episode rebuilds the world from the seed, so an
+episode is a pure function of (config, seed, actions). With ``respawn_every`` K > 1 the cell
+follows the paper's collection protocol instead (App. C, D.3): a grasped object is dropped back
+into the bin and the bin is re-drawn every K episodes, which saves the rebuild and settle.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ NUM_OBJECTS = 1000
 MAX_BIN_OBJECTS = 30  # bin emptying (Sec. 6.1): the paper's bin held 28 objects
 LAYER = 10  # objects dropped per layer before the pile settles
 REST_CHECK_STEPS = 60  # physics steps between checks for rest while settling
+LABELS = ("detector", "truth")
+MAX_REDRAWS = 10  # a world that settles to an empty bin is drawn again, at most this often
 
 
 def object_split(split: str) -> list[int]:
@@ -66,6 +70,13 @@ class SimCellConfig:
     camera_pitch_deg: float = -65.0
     camera_target_height: float = 0.0  # m above the bin floor: the point the camera aims at
     object_split: str = "train"
+    # Episodes per world: 1 rebuilds the bin from the seed every episode; K > 1 keeps it for K
+    # episodes, the arm restarting above the bin with the grasped object dropped back in.
+    respawn_every: int = 1
+    # How an episode is labeled: "detector", image subtraction after the drop test (App. D.3,
+    # what a real cell does); "truth", the simulator's held-object check after the lift, without
+    # the drop test's motions (the object is then dropped back into the bin).
+    label: str = "detector"
     min_objects: int = 1  # objects per episode drawn uniformly in [min, max]
     max_objects: int = 10
     substeps: int = 80  # physics steps of 1/240 s per action
@@ -93,6 +104,10 @@ class SimCellConfig:
                 "1 <= min <= max <= 10"
             )
         object_split(self.object_split)
+        if self.respawn_every < 1:
+            raise ValueError(f"respawn_every {self.respawn_every}: expected >= 1")
+        if self.label not in LABELS:
+            raise ValueError(f"label {self.label!r}: expected one of {LABELS}")
         if self.max_settle_steps < self.settle_steps:
             raise ValueError(
                 f"max_settle_steps {self.max_settle_steps}: expected at least settle_steps "
@@ -112,14 +127,30 @@ class SimCell:
         self.rng = np.random.default_rng(0)
         self._split = object_split(config.object_split)
         self._view, self._projection = self._camera_matrices()
+        self._world_episodes = 0  # episodes started in the current world
 
     # -- episode life cycle -------------------------------------------------------------
     def reset(self, seed: int, objects: int | None = None) -> Observation:
-        """Rebuild the world for a new episode and return the first observation. ``objects``
-        fixes the number of objects (up to MAX_BIN_OBJECTS, for bin emptying); by default it
-        is drawn from [min_objects, max_objects]."""
+        """Start a new episode and return the first observation: in the current world while it
+        has served fewer than ``respawn_every`` episodes and still holds objects, else in a
+        world rebuilt from ``seed``. ``objects`` fixes the number of objects (up to
+        MAX_BIN_OBJECTS, for bin emptying; always a rebuild); by default it is drawn from
+        [min_objects, max_objects]. A world that settles to an empty bin is drawn again."""
         if objects is not None and not 1 <= objects <= MAX_BIN_OBJECTS:
             raise ValueError(f"objects {objects}: expected 1..{MAX_BIN_OBJECTS}")
+        if objects is None and self.objects and \
+                0 < self._world_episodes < self.config.respawn_every:
+            self._world_episodes += 1
+            self.rng = np.random.default_rng(seed)
+            return self.restart()
+        for redraw in range(MAX_REDRAWS):
+            self._build_world(seed if redraw == 0 else [seed, redraw], objects)
+            if self.objects:
+                break
+        self._world_episodes = 1
+        return self.restart()
+
+    def _build_world(self, seed: int | list[int], objects: int | None) -> None:
         c = self.client
         self.rng = np.random.default_rng(seed)
         pb.resetSimulation(physicsClientId=c)
@@ -138,7 +169,6 @@ class SimCell:
             objects = int(self.rng.integers(self.config.min_objects, self.config.max_objects + 1))
         self._drop_objects(objects)
         self._tool_offset = 0.0
-        return self.restart()
 
     def restart(self) -> Observation:
         """Start an episode in the current world: gripper open, arm at the start pose above
@@ -360,6 +390,11 @@ class SimCell:
         return run_drop_test(self)
 
     def label_grasp(self) -> GraspLabel:
+        if self.config.label == "truth":
+            self.lift()
+            held = self.held_object_ground_truth()
+            self.open_gripper()  # the object falls back into the bin for the next episode
+            return GraspLabel(held, held)
         drop = self.drop_test()
         result = detect_grasp_success(drop.before, drop.after, self.config.success_detector)
         return GraspLabel(result.success, drop.ground_truth, result)

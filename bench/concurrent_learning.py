@@ -1,0 +1,286 @@
+"""Experiment: QT-Opt's collect-while-train loop in one process (App. C, F.1, F.3).
+
+Hypothesis: the learned policy fails because every run so far trained on scripted data first
+and collected with the learned policy only at the end, the recipe App. C.1 (Table 9) shows
+failing. Collecting with pi_noisy around the newest export *while* training, mixed with
+scripted_noisy episodes, should lift greedy held-out success above 0 and toward the scripted
+policy within a CPU budget.
+
+The loop alternates, synchronously, in rounds: cells (in-process ``SimCell``) collect a round
+of episodes, scripted_noisy until ``--switch-step``, then a ``--learned-share`` of pi_noisy
+episodes around the newest export; the round's transitions allow ``--steps-per-transition``
+gradient steps (the training balancer of App. F.3); a Bellman updater thread labels
+transitions all the while. Every ``--eval-every`` steps the export is evaluated greedily on
+held-out test objects (fixed seeds); at the end the last export and the scripted policy are
+evaluated on ``--final-attempts`` grasps with replacement, same seeds.
+
+Everything lives in the run folder: episodes as rosbag2 (``episodes/scripted``,
+``episodes/learned``), the learner's checkpoints and exports (``learner/``), ``results.json``,
+``learning_curve.png`` and ``summary.md``. Run the same command again on the folder to resume:
+episodes on disk are reloaded, training continues at its checkpoint, finished evaluations are
+kept.
+
+    python bench/concurrent_learning.py runs/concurrent --hours 2
+
+A long run should import a frozen copy of the code, so that editing the tree does not change
+it mid-run (see ``bench/run_frozen.sh``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes  # noqa: E402
+from qtopt_collector.episode import EpisodeConfig, EpisodeRecord, run_episode  # noqa: E402
+from qtopt_collector.sim_cell import SimCell, SimCellConfig  # noqa: E402
+from qtopt_learner.engine import InProcessLearner  # noqa: E402
+from qtopt_learner.evaluation import evaluate, make_policy, wilson_interval  # noqa: E402
+from qtopt_learner.hub import OFFLINE, ONLINE, HubConfig  # noqa: E402
+from qtopt_learner.learner_config import learner_preset  # noqa: E402
+from qtopt_learner.replay import ReplayConfig  # noqa: E402
+from qtopt_policy.policies import EpsilonGreedyPolicy, Policy, local_policy  # noqa: E402
+from qtopt_policy.spec import ActionBounds  # noqa: E402
+
+# The in-view camera: the lifted gripper stays in frame (docs/benchmarks.md).
+CAMERA = dict(camera_target_height=0.1, camera_pitch_deg=-60.0, camera_distance=0.8,
+              camera_fov_deg=55.0)
+EVAL_SEED = 100_000  # held-out attempts use seeds EVAL_SEED.. for every policy
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--hours", type=float, default=2.0, help="wall budget of collect + train")
+    p.add_argument("--round-episodes", type=int, default=20)
+    p.add_argument("--steps-per-transition", type=float, default=2.0)
+    p.add_argument("--switch-step", type=int, default=8000,
+                   help="gradient steps of scripted_noisy collection before pi_noisy joins")
+    p.add_argument("--learned-share", type=float, default=0.5,
+                   help="share of pi_noisy episodes after the switch")
+    p.add_argument("--online-fraction", type=float, default=0.5,
+                   help="share of each batch from pi_noisy episodes once there are 50")
+    p.add_argument("--step-penalty", type=float, default=0.0, help="0: discount only")
+    p.add_argument("--terminal-fraction", type=float, default=0.25)
+    p.add_argument("--eval-every", type=int, default=10000)
+    p.add_argument("--eval-attempts", type=int, default=40)
+    p.add_argument("--final-attempts", type=int, default=200)
+    p.add_argument("--substeps", type=int, default=40)
+    p.add_argument("--respawn-every", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args()
+
+
+class Experiment:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.run = args.run_dir.resolve()
+        self.run.mkdir(parents=True, exist_ok=True)
+        self.results_path = self.run / "results.json"
+        self.results = json.loads(self.results_path.read_text()) if \
+            self.results_path.exists() else {"args": {}, "evals": [], "rounds": [],
+                                              "elapsed_s": 0.0}
+        self.results["args"] = {k: str(v) for k, v in vars(args).items()}
+        self.episode = EpisodeConfig(step_penalty=args.step_penalty)
+        self.train_cell = SimCellConfig(**CAMERA, substeps=args.substeps, label="truth",
+                                        respawn_every=args.respawn_every)
+        # Held-out evaluation: a freshly seeded bin per attempt, the same for every policy.
+        self.eval_cell = dataclasses.replace(self.train_cell, respawn_every=1)
+        replay = ReplayConfig(terminal_fraction=args.terminal_fraction)
+        self.config = learner_preset(
+            "sim", run_dir=str(self.run / "learner"), steps=0, seed=args.seed,
+            export_every=args.eval_every, checkpoint_every=1000, log_every=100,
+            hub=HubConfig(offline=replay, online=replay, seed=args.seed))
+        self.learner = InProcessLearner(self.config, progress=False)
+        self.recorders = {OFFLINE: BagRecorder(RecorderConfig(str(self.run / "episodes" /
+                                                                  "scripted"), "cell0")),
+                          ONLINE: BagRecorder(RecorderConfig(str(self.run / "episodes" /
+                                                                 "learned"), "cell0"))}
+        self.cell = SimCell(self.train_cell)
+        self.episodes = {OFFLINE: 0, ONLINE: 0}
+        self.transitions = 0
+        self._reload_episodes()
+
+    def _reload_episodes(self) -> None:
+        for name, recorder in self.recorders.items():
+            records = list(read_episodes(recorder.out_dir))
+            self.learner.hub.add_episodes(name, records)
+            self.episodes[name] = len(records)
+            self.transitions += sum(len(r.steps) for r in records)
+        print(f"[exp] resumed: {self.episodes} episodes, {self.transitions} transitions, "
+              f"step {self.learner.loop.trainer.step}", flush=True)
+
+    @property
+    def step(self) -> int:
+        return self.learner.loop.trainer.step
+
+    def _save(self) -> None:
+        tmp = self.results_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.results, indent=1))
+        tmp.replace(self.results_path)
+
+    def _learned_policy(self, seed: int) -> Policy | None:
+        latest = self.run / "learner" / "model.pt"
+        if self.step < self.args.switch_step or not latest.exists():
+            return None
+        return EpsilonGreedyPolicy(make_policy(str(latest), seed=seed), ActionBounds(),
+                                   seed=seed)
+
+    def collect_round(self) -> None:
+        args = self.args
+        total = sum(self.episodes.values())
+        learned = self._learned_policy(args.seed * 10_000_000 + total)
+        outcomes = {OFFLINE: [], ONLINE: []}
+        started = time.monotonic()
+        for k in range(args.round_episodes):
+            seed = args.seed * 10_000_000 + total + k
+            use_learned = learned is not None and (k + 0.5) / args.round_episodes \
+                < args.learned_share
+            name = ONLINE if use_learned else OFFLINE
+            policy = learned if use_learned else local_policy("scripted_noisy", ActionBounds(),
+                                                              seed=seed)
+            record = run_episode(self.cell, policy, seed, self.episode, model_version=self.step)
+            self._store(name, record)
+            outcomes[name].append(bool(record.ground_truth))
+        if self.episodes[ONLINE] >= 50:
+            self.learner.hub.set_on_policy_fraction(args.online_fraction)
+        self.results["rounds"].append({
+            "step": self.step, "episodes": sum(self.episodes.values()),
+            "scripted": outcomes[OFFLINE], "learned": outcomes[ONLINE],
+            "collect_s": round(time.monotonic() - started, 1)})
+
+    def _store(self, name: str, record: EpisodeRecord) -> None:
+        self.recorders[name].write(record)
+        self.learner.hub.add_episodes(name, [record])
+        self.episodes[name] += 1
+        self.transitions += len(record.steps)
+
+    def evaluate_latest(self) -> None:
+        model = self.run / "learner" / "model.pt"
+        if not model.exists() or any(e["step"] == self.step for e in self.results["evals"]):
+            return
+        started = time.monotonic()
+        r = evaluate(str(model), self.args.eval_attempts, seed=EVAL_SEED,
+                     cell_config=self.eval_cell, episode_config=self.episode, progress=False)
+        self.results["evals"].append({
+            "step": self.step, "episodes": sum(self.episodes.values()),
+            "successes": r.successes, "attempts": r.attempts, "mean_steps": r.mean_steps,
+            "seconds": round(time.monotonic() - started, 1)})
+        print(f"[exp] eval at step {self.step}: {r.summary()}", flush=True)
+
+    def run_loop(self) -> None:
+        args = self.args
+        budget = args.hours * 3600.0
+        with self.learner:
+            while self.results["elapsed_s"] < budget:
+                started = time.monotonic()
+                before = self.transitions
+                self.collect_round()
+                target = self.step + int(args.steps_per_transition * (self.transitions - before))
+                self.learner.train(target)
+                # Each training call ends with a checkpoint and an export (model.pt), which the
+                # next round's pi_noisy loads, as robots reload new weights (App. F.1).
+                if self.step // args.eval_every > max(
+                        [e["step"] for e in self.results["evals"]] + [0]) // args.eval_every:
+                    self.evaluate_latest()
+                self.results["elapsed_s"] += time.monotonic() - started
+                self._save()
+                self._progress()
+        self.final()
+
+    def _progress(self) -> None:
+        recent = self.results["rounds"][-10:]
+        rate = {k: _rate([o for r in recent for o in r[k]]) for k in ("scripted", "learned")}
+        print(f"[exp] {self.results['elapsed_s'] / 60:6.1f} min  step {self.step:7d}  "
+              f"episodes {self.episodes}  recent success scripted {rate['scripted']}  "
+              f"learned {rate['learned']}", flush=True)
+
+    def final(self) -> None:
+        final = self.results.setdefault("final", {})
+        model = str(self.run / "learner" / "model.pt")
+        for name, policy in (("greedy", model), ("scripted", "scripted")):
+            if final.get(name, {}).get("step") == self.step:
+                continue
+            r = evaluate(policy, self.args.final_attempts, seed=EVAL_SEED,
+                         cell_config=self.eval_cell, episode_config=self.episode,
+                         progress=True)
+            final[name] = {"successes": r.successes, "attempts": r.attempts,
+                           "mean_steps": r.mean_steps, "step": self.step}
+            print(f"[exp] final {name}: {r.summary()}", flush=True)
+            self._save()
+        self.plot()
+        self.summary()
+
+    def plot(self) -> None:
+        evals = self.results["evals"]
+        rounds = self.results["rounds"]
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        if evals:
+            steps = [e["step"] for e in evals]
+            rates = [e["successes"] / e["attempts"] for e in evals]
+            low_high = [wilson_interval(e["successes"], e["attempts"]) for e in evals]
+            below = [r - lo for r, (lo, _) in zip(rates, low_high, strict=True)]
+            above = [hi - r for r, (_, hi) in zip(rates, low_high, strict=True)]
+            axes[0].errorbar(steps, rates, yerr=[below, above], marker="o",
+                             label="greedy, held-out")
+        scripted = self.results.get("final", {}).get("scripted")
+        if scripted:
+            axes[0].axhline(scripted["successes"] / scripted["attempts"], color="gray",
+                            linestyle="--", label="scripted, held-out")
+        axes[0].set(xlabel="gradient steps", ylabel="grasp success", ylim=(0, 1))
+        axes[0].legend()
+        window, xs, ys = 10, [], []
+        for i in range(len(rounds)):
+            learned = [o for r in rounds[max(0, i - window + 1):i + 1] for o in r["learned"]]
+            if learned:
+                xs.append(rounds[i]["episodes"])
+                ys.append(sum(learned) / len(learned))
+        axes[1].plot(xs, ys, label="pi_noisy collection (train objects)")
+        axes[1].set(xlabel="grasps collected", ylabel="success", ylim=(0, 1))
+        axes[1].legend()
+        fig.tight_layout()
+        fig.savefig(self.run / "learning_curve.png", dpi=100)
+        plt.close(fig)
+
+    def summary(self) -> None:
+        final = self.results["final"]
+        lines = ["# Concurrent collect-while-train experiment", "",
+                 f"Arguments: `{json.dumps(self.results['args'])}`", "",
+                 f"Elapsed (collect + train + periodic eval): "
+                 f"{self.results['elapsed_s'] / 60:.1f} min; episodes {self.episodes}; "
+                 f"transitions {self.transitions}; gradient steps {self.step}.", "",
+                 "| policy | successes | rate | 95 % Wilson | mean steps |",
+                 "|---|---|---|---|---|"]
+        for name, r in final.items():
+            lo, hi = wilson_interval(r["successes"], r["attempts"])
+            lines.append(f"| {name} | {r['successes']}/{r['attempts']} | "
+                         f"{r['successes'] / r['attempts']:.1%} | {lo:.1%}-{hi:.1%} | "
+                         f"{r['mean_steps']:.1f} |")
+        lines += ["", "| step | held-out greedy | mean steps |", "|---|---|---|"]
+        lines += [f"| {e['step']} | {e['successes']}/{e['attempts']} | {e['mean_steps']:.1f} |"
+                  for e in self.results["evals"]]
+        (self.run / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+def _rate(outcomes: list[bool]) -> str:
+    return f"{sum(outcomes)}/{len(outcomes)}" if outcomes else "-"
+
+
+def main() -> None:
+    args = parse_args()
+    if not math.isfinite(args.hours) or args.hours <= 0:
+        raise SystemExit(f"concurrent_learning: error: --hours {args.hours}: expected > 0")
+    Experiment(args).run_loop()
+
+
+if __name__ == "__main__":
+    main()
