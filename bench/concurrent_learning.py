@@ -98,13 +98,15 @@ class Experiment:
         replay = ReplayConfig(terminal_fraction=args.terminal_fraction)
         self.config = learner_preset(
             "sim", run_dir=str(self.run / "learner"), steps=0, seed=args.seed,
+            camera=self.train_cell.camera(), label_source=self.train_cell.label,
             export_every=args.eval_every, checkpoint_every=1000, log_every=100,
             hub=HubConfig(offline=replay, online=replay, seed=args.seed))
         self.learner = InProcessLearner(self.config, progress=False)
-        self.recorders = {OFFLINE: BagRecorder(RecorderConfig(str(self.run / "episodes" /
-                                                                  "scripted"), "cell0")),
-                          ONLINE: BagRecorder(RecorderConfig(str(self.run / "episodes" /
-                                                                 "learned"), "cell0"))}
+        provenance = dict(camera=self.train_cell.camera().to_json(),
+                          label_source=self.train_cell.label)
+        self.recorders = {name: BagRecorder(RecorderConfig(
+            str(self.run / "episodes" / folder), "cell0", **provenance))
+            for name, folder in ((OFFLINE, "scripted"), (ONLINE, "learned"))}
         self.cell = SimCell(self.train_cell)
         self.episodes = {OFFLINE: 0, ONLINE: 0}
         self.transitions = 0

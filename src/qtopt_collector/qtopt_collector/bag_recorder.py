@@ -8,6 +8,10 @@ episode in flight: files already listed are complete, a file renamed but not yet
 listed again by :func:`repair_bag`, and temporary folders are removed. When a bag's files pass
 ``max_bag_bytes`` (or it holds ``max_episodes_per_bag``) the recorder starts the next bag.
 
+Each bag records its provenance in rosbag2's ``custom_data`` string map (metadata version >= 6):
+``qtopt.camera``, the cell camera's :class:`~qtopt_policy.spec.CameraSpec` as compact JSON, and
+``qtopt.label_source``, how its episodes were labeled; :func:`bag_provenance` reads them back.
+
 ``ros2 bag info``, ``rosbags`` and the ``mcap`` tools read these bags; :func:`read_episodes`
 streams them back and reports, then skips, files it cannot read.
 """
@@ -34,10 +38,12 @@ from qtopt_collector.bag_format import (
     typestore,
 )
 from qtopt_collector.episode import EpisodeRecord
+from qtopt_policy.spec import CameraSpec
 
 log = logging.getLogger(__name__)
 METADATA = "metadata.yaml"
 TMP_PREFIX = ".tmp_"
+PROVENANCE_PREFIX = "qtopt."  # custom_data keys of this project, beside any other tool's
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,22 @@ class RecorderConfig:
     # bounded, and many small bags suit shuffled multi-reader log replay (App. F.2).
     max_episodes_per_bag: int = 100
     compress: bool = True  # zstd chunk compression inside each MCAP file
+    # Provenance (strings, as ROS parameters and custom_data hold no structures); "" = unknown.
+    camera: str = ""  # the cell's CameraSpec.to_json()
+    label_source: str = ""  # "detector" (image subtraction, App. D.3) or "truth" (simulator)
+
+    def __post_init__(self) -> None:
+        if self.camera:
+            try:
+                CameraSpec.from_json(self.camera)
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"camera {self.camera!r}: expected CameraSpec JSON ({err})"
+                                 ) from err
+
+    def custom_data(self) -> dict[str, str]:
+        """The bag's ``custom_data`` entries for the provenance that is known."""
+        fields = {"camera": self.camera, "label_source": self.label_source}
+        return {PROVENANCE_PREFIX + k: v for k, v in fields.items() if v}
 
 
 def fsync_dir(path: Path) -> None:
@@ -109,15 +131,17 @@ def _merge(info: dict | None, part: dict, file_name: str) -> dict:
 
 
 def _write_part(bag: Path, index: int, payloads: list[tuple[int, bytes]], compress: bool,
-                info: dict | None) -> dict:
+                info: dict | None, custom_data: dict[str, str]) -> dict:
     """Write ``payloads`` as one complete MCAP file, list it in the bag's metadata ``info``
-    (None for a new bag) and return the new metadata."""
+    (None for a new bag, which takes ``custom_data``) and return the new metadata."""
     tmp = bag / f"{TMP_PREFIX}{index}"
     if tmp.exists():
         shutil.rmtree(tmp)
     writer = Writer(tmp, version=9, storage_plugin=StoragePlugin.MCAP)
     if compress:
         writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+    for key, value in custom_data.items():  # also in the file's own metadata, for repair_bag
+        writer.set_custom_data(key, value)
     writer.open()
     connection = writer.add_connection(EPISODE_TOPIC, EPISODE_TYPE, typestore=typestore())
     for stamp_ns, data in payloads:
@@ -155,15 +179,21 @@ def repair_bag(bag: Path) -> int:
             continue
         try:
             with open(path, "rb") as f:
+                reader = make_reader(f)
                 payloads = [(m.log_time, bytes(m.data))
-                            for _, _, m in make_reader(f).iter_messages(topics=[EPISODE_TOPIC])]
+                            for _, _, m in reader.iter_messages(topics=[EPISODE_TOPIC])]
+                # rosbag2 keeps a copy of the file's metadata inside it: the provenance of a
+                # bag whose metadata.yaml was never written survives in its first file.
+                custom_data = next((yaml.safe_load(m.metadata["serialized_metadata"])
+                                    .get("custom_data") for m in reader.iter_metadata()
+                                    if m.name == "rosbag2"), None) or {}
         except Exception as err:  # mcap raises several error types for truncated files
             log.error("bag %s: unreadable file %s moved aside: %s", bag, path.name, err)
             path.rename(path.with_suffix(".mcap.corrupt"))
             continue
         index = int(path.stem.rsplit("_", 1)[1])
         path.unlink()
-        info = _write_part(bag, index, payloads, True, info)
+        info = _write_part(bag, index, payloads, True, info, custom_data)
         relisted += 1
     return relisted
 
@@ -201,7 +231,7 @@ class BagRecorder:
             self._new_bag()
         assert self.bag is not None
         self.info = _write_part(self.bag, self.index, [(stamp_ns or time.time_ns(), data)],
-                                self.config.compress, self.info)
+                                self.config.compress, self.info, self.config.custom_data())
         self.bag_bytes += (self.bag / f"{self.bag.name}_{self.index}.mcap").stat().st_size
         self.index += 1
         self.episodes += 1
@@ -215,6 +245,14 @@ def find_bags(root: Path | str) -> list[Path]:
     """Every rosbag2 folder (one with a metadata.yaml) at or below ``root``."""
     root = Path(root)
     return sorted(p.parent for p in root.rglob(METADATA) if not p.parent.name.startswith("."))
+
+
+def bag_provenance(bag: Path | str) -> dict[str, str]:
+    """The provenance a bag records, e.g. ``{"camera": "{...}", "label_source": "truth"}``;
+    empty for bags written before it was recorded."""
+    custom = (_read_metadata(Path(bag)) or {}).get("custom_data") or {}
+    return {k.removeprefix(PROVENANCE_PREFIX): v for k, v in custom.items()
+            if k.startswith(PROVENANCE_PREFIX)}
 
 
 def read_episodes(root: Path | str) -> Iterator[EpisodeRecord]:

@@ -3,7 +3,8 @@
 Subscribes with ``raw=True``: the serialized ``Episode`` bytes go to the bag as they arrived,
 without a deserialize/serialize round trip. After each episode is safely on disk its id is
 published on ``recorded``, so a supervisor can stop the graph without losing one in a queue.
-Parameters mirror ``RecorderConfig``.
+Parameters mirror ``RecorderConfig``, including the provenance every bag records: ``camera``
+(the cell's ``CameraSpec`` as JSON) and ``label_source``.
 """
 
 from __future__ import annotations

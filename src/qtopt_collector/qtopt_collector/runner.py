@@ -27,6 +27,7 @@ from action_msgs.msg import GoalStatus
 from rclpy.action import ActionClient
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
 from tqdm import tqdm
 
 from qtopt_collector.graph import NodeSpec
@@ -135,19 +136,26 @@ class CollectionStats:
         return self.successes / self.episodes if self.episodes else 0.0
 
 
+# Chooses the policy of each goal from its index in the run ("" keeps the cell's own).
+PolicyChooser = Callable[[int], str]
+
+
 def run_episodes(
     runner: GraphRunner,
     namespaces: list[str],
     episodes: int,
     seed: int = 0,
-    policy: str = "",
+    policy: str | PolicyChooser = "",
     timeout_s: float = 300.0,
     progress: bool = True,
     max_lost: int | None = None,
+    watch: Callable[[Node], None] | None = None,
 ) -> CollectionStats:
     """Send ``episodes`` RunEpisode goals across the cells (one in flight per cell). A goal
     succeeds only once its episode is recorded (episode runner's ``wait_for_recorder``); a
-    lost one is rerun, up to ``max_lost`` (default: 10 + episodes / 10) before giving up."""
+    lost one is rerun, up to ``max_lost`` (default: 10 + episodes / 10) before giving up.
+    ``policy`` names every goal's policy, or chooses it per goal; ``watch`` may subscribe the
+    driving node to topics its chooser reads (they are spun with the goals)."""
     max_lost = 10 + episodes // 10 if max_lost is None else max_lost
     context = Context()
     rclpy.init(context=context)
@@ -156,6 +164,9 @@ def run_episodes(
         node = rclpy.create_node("qtopt_runner", context=context)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
+        if watch is not None:
+            watch(node)
+        choose = policy if callable(policy) else lambda _: policy
         clients = {ns: ActionClient(node, RunEpisode, f"/{ns}/run_episode") for ns in namespaces}
         deadline = time.monotonic() + timeout_s
         while not all(c.server_is_ready() for c in clients.values()):
@@ -165,11 +176,13 @@ def run_episodes(
         pending = deque(seed + i for i in range(episodes))  # one seed per episode
         next_retry_seed = seed + episodes
         in_flight: dict[str, _Flight] = {}
+        sent = 0
         bar = tqdm(total=episodes, desc="episodes", disable=not progress, unit="ep")
         while pending or in_flight:
             for ns in namespaces:
                 if ns not in in_flight and pending:
-                    goal = RunEpisode.Goal(policy=policy, seed=pending.popleft())
+                    goal = RunEpisode.Goal(policy=choose(sent), seed=pending.popleft())
+                    sent += 1
                     in_flight[ns] = _Flight(clients[ns].send_goal_async(goal))
             executor.spin_once(timeout_sec=0.05)
             # A restarted device only fails the goal (which is retried); a restarted episode
@@ -206,11 +219,14 @@ def run_episodes(
 def run_graph(specs: list[NodeSpec], namespaces: list[str], episodes: int, log_dir: Path,
               seed: int = 0, progress: bool = True,
               after_start: Callable[[], None] | None = None,
-              before_stop: Callable[[CollectionStats], None] | None = None) -> CollectionStats:
+              before_stop: Callable[[CollectionStats], None] | None = None,
+              policy: str | PolicyChooser = "",
+              watch: Callable[[Node], None] | None = None) -> CollectionStats:
     """Start ``specs`` on a leased, loopback-only ROS domain, call ``after_start`` (e.g. to wait
     until a consumer of the episodes is up), run ``episodes`` across the cells in
-    ``namespaces``, call ``before_stop`` (e.g. until that consumer has them all) and stop the
-    graph (node logs under ``log_dir``)."""
+    ``namespaces`` (``policy`` and ``watch`` as for :func:`run_episodes`), call
+    ``before_stop`` (e.g. until that consumer has them all) and stop the graph (node logs
+    under ``log_dir``)."""
     with lease_domain_id() as domain_id:
         env = ros_environment(domain_id, log_dir / "ros")
         apply_ros_environment(domain_id, log_dir / "ros")  # this process drives the cells
@@ -219,7 +235,8 @@ def run_graph(specs: list[NodeSpec], namespaces: list[str], episodes: int, log_d
         try:
             if after_start is not None:
                 after_start()
-            stats = run_episodes(runner, namespaces, episodes, seed=seed, progress=progress)
+            stats = run_episodes(runner, namespaces, episodes, seed=seed, progress=progress,
+                                 policy=policy, watch=watch)
             if before_stop is not None:
                 before_stop(stats)
             return stats

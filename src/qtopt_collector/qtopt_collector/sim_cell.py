@@ -28,7 +28,7 @@ from qtopt_collector.success_detection import (
     detect_grasp_success,
     run_drop_test,
 )
-from qtopt_policy.spec import Action, ActionBounds, Observation
+from qtopt_policy.spec import Action, ActionBounds, CameraSpec, Observation
 
 TRAY_POSITION = (0.64, 0.075, -0.19)
 FLOOR_Z = -0.184  # top of the tray's floor, measured by resting a 5 cm cube on it
@@ -113,6 +113,12 @@ class SimCellConfig:
                 f"max_settle_steps {self.max_settle_steps}: expected at least settle_steps "
                 f"({self.settle_steps})"
             )
+
+    def camera(self) -> CameraSpec:
+        """The rendered camera, as recorded in bags and models (provenance)."""
+        return CameraSpec(self.camera_width, self.camera_height, self.camera_fov_deg,
+                          self.camera_distance, self.camera_yaw_deg, self.camera_pitch_deg,
+                          self.camera_target_height)
 
 
 class SimCell:

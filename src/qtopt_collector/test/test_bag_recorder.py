@@ -1,4 +1,4 @@
-"""Recording: real rosbag2 MCAP bags, independent readers, crash safety, rotation."""
+"""Recording: real rosbag2 MCAP bags, independent readers, crash safety, rotation, provenance."""
 
 import os
 import signal
@@ -17,6 +17,7 @@ from qtopt_collector.bag_format import serialize_episode
 from qtopt_collector.bag_recorder import (
     BagRecorder,
     RecorderConfig,
+    bag_provenance,
     find_bags,
     read_episodes,
     repair_bag,
@@ -25,7 +26,7 @@ from qtopt_collector.episode import run_episode
 from qtopt_collector.sim_cell import SimCell, SimCellConfig
 from qtopt_msgs.msg import Episode
 from qtopt_policy.policies import ScriptedGraspPolicy
-from qtopt_policy.spec import ActionBounds
+from qtopt_policy.spec import ActionBounds, CameraSpec
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +147,27 @@ def test_bags_also_rotate_by_episode_count(tmp_path, episodes):
     for _ in range(7):
         rec.write(episodes[0])
     assert [len(list(b.glob("*.mcap"))) for b in find_bags(tmp_path)] == [3, 3, 1]
+
+
+def test_bags_record_camera_and_label_source(tmp_path, episodes):
+    camera = SimCellConfig().camera()
+    rec = BagRecorder(RecorderConfig(out_dir=str(tmp_path / "p"), camera=camera.to_json(),
+                                     label_source="truth"))
+    bag = rec.write(episodes[0])
+    rec.write(episodes[1])
+    provenance = bag_provenance(bag)
+    assert provenance == {"camera": camera.to_json(), "label_source": "truth"}
+    assert CameraSpec.from_json(provenance["camera"]) == camera
+    info = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert info["version"] == 9 and info["custom_data"] == {
+        "qtopt.camera": camera.to_json(), "qtopt.label_source": "truth"}
+    with Reader(bag) as reader:  # rosbags still reads the bag (it keeps custom_data private)
+        assert len(list(reader.messages())) == 2
+    # a kill before metadata.yaml was first written: the files' own copy restores it
+    (bag / "metadata.yaml").unlink()
+    assert repair_bag(bag) == 2 and bag_provenance(bag) == provenance
+    assert len(list(read_episodes(tmp_path / "p"))) == 2
+    plain = BagRecorder(RecorderConfig(out_dir=str(tmp_path / "q"))).write(episodes[0])
+    assert bag_provenance(plain) == {}
+    with pytest.raises(ValueError, match="expected CameraSpec JSON"):
+        RecorderConfig(camera="72x72")

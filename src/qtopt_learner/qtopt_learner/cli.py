@@ -17,15 +17,15 @@ def _run(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or f"runs/main__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
     config = MainJobConfig(
         run_dir=run_dir, budget=args.budget, preset=args.preset, cells=args.cells,
-        seed=args.seed, offline_data=tuple(args.offline), bin_objects=args.bin_objects,
+        engine=args.engine, seed=args.seed, offline_data=tuple(args.offline),
+        label=args.label, learned_share=args.learned_share, bin_objects=args.bin_objects,
         eval_workers=args.eval_workers,
         ablation=AblationConfig(state=args.state, reward=args.reward,
                                 termination=args.termination, target=args.target))
     plan = config.plan
-    print(f"[qtopt] QT-Opt in simulation, budget {config.budget}: {plan.bootstrap_episodes} "
-          f"bootstrap episodes, {plan.offline_steps} off-policy steps, "
-          f"{plan.finetune_episodes} on-policy episodes, evaluation; run folder {run_dir}",
-          flush=True)
+    print(f"[qtopt] QT-Opt in simulation, budget {config.budget}: {plan.episodes} episodes "
+          f"collected on {config.num_cells} cells while the learner trains up to "
+          f"{plan.steps} steps, then evaluation; run folder {run_dir}", flush=True)
     started = time.monotonic()
     report = MainJob(config).run_all()
     print(f"[qtopt] done in {time.monotonic() - started:.0f} s; report: {report}")
@@ -36,20 +36,28 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     from qtopt_learner.main_job import BUDGETS, STATES
 
     parser.add_argument("--budget", default="15m", choices=sorted(BUDGETS),
-                        help="how much of each phase (15m: 2 CPU cores, about 15 minutes)")
+                        help="how much to collect, train and evaluate (15m: 2 CPU cores, "
+                        "about 15 minutes; 2h: the long CPU run; gpu: a GPU and more cores)")
     parser.add_argument("--preset", default="sim", choices=["sim", "paper"],
                         help="Q-network and trainer preset (paper: 472 px, wants a GPU)")
-    parser.add_argument("--cells", type=int, default=2, help="simulated cells")
+    parser.add_argument("--cells", type=int, default=0,
+                        help="simulated cells (default: the budget's, 2 on a CPU budget)")
+    parser.add_argument("--engine", default="inprocess", choices=["inprocess", "ray"],
+                        help="the learner's engine: threads in its node, or Ray actors")
+    parser.add_argument("--label", default="truth", choices=["truth", "detector"],
+                        help="training label: simulator truth or image subtraction")
+    parser.add_argument("--learned-share", type=float, default=0.5,
+                        help="share of pi_noisy episodes once the learned policy joins")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run-dir", default="",
                         help="default runs/main__<seed>__<time>; an existing one resumes")
     parser.add_argument("--offline", nargs="*", default=[], metavar="PATH",
-                        help="train on these bags instead of a bootstrap collection")
+                        help="bags replayed beside the live episodes")
     parser.add_argument("--bin-objects", type=int, default=28)
     parser.add_argument("--eval-workers", type=int, default=2)
     ablations = parser.add_argument_group("ablations (App. A/C)")
     ablations.add_argument("--state", default="image+gripper+height", choices=list(STATES))
-    ablations.add_argument("--reward", default="penalty", choices=["penalty", "discount"])
+    ablations.add_argument("--reward", default="discount", choices=["penalty", "discount"])
     ablations.add_argument("--termination", default="learned", choices=["learned", "scripted"])
     ablations.add_argument("--target", default="clipped_double_q",
                            choices=["clipped_double_q", "double_q"])
@@ -92,8 +100,8 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qtopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="the main job: collect, train off-policy, fine-tune "
-                         "on-policy, evaluate, report (simulation)")
+    run = sub.add_parser("run", help="the main job: collect while training, evaluate, "
+                         "report (simulation)")
     add_run_arguments(run)
     run.set_defaults(func=_run)
     cell = sub.add_parser("cell", help="collect episodes with simulated cells into rosbag2")

@@ -5,7 +5,8 @@ Protocol 1, grasps with replacement: each attempt is one episode on a freshly se
 success is the simulator's ground truth (an object held above the success height), reported
 with a 95 % Wilson interval, next to the image-subtraction label's rate. Protocol 2, bin
 emptying: attempts without replacement from one bin, success over the first 10/20/30. Workers
-are separate processes, each with its own PyBullet world.
+are separate processes, each with its own PyBullet world. A model that records the camera it was
+trained with is evaluated only in a cell with the same camera.
 """
 
 from __future__ import annotations
@@ -67,6 +68,22 @@ def make_policy(model: str, seed: int = 0) -> Policy:
     loaded = load_model(model)
     actor = CEMActor(loaded.module, loaded.metadata.bounds, loaded.metadata.cem)
     return GreedyCEMPolicy(actor, loaded.metadata.image_size, seed=seed)
+
+
+def check_camera(model: str, cell_config: SimCellConfig) -> None:
+    """Raise ValueError when ``model`` (a TorchScript path) records a training camera other
+    than the cell's: the Q-network learned from that view's pixels (Sec. 5), so its grasp rate
+    in another view measures the mismatch, not the policy. Local policies and models without a
+    recorded camera (older files) pass."""
+    if model in LOCAL_POLICIES:
+        return
+    trained, cell = load_model(model).metadata.camera, cell_config.camera()
+    if trained is not None and trained != cell:
+        raise ValueError(
+            f"model {model} was trained with camera {trained.describe()} but the cell's camera "
+            f"is {cell.describe()}: expected the same camera (set the cell's camera_* fields "
+            "or evaluate a matching model)"
+        )
 
 
 class BinEmptyingCell:
@@ -142,6 +159,7 @@ def evaluate(model: str, attempts: int, seed: int = 100_000, objects: str = "tes
              progress: bool = True) -> EvalResult:
     """Protocol 1: ``attempts`` grasps with replacement (seeds ``seed``..``seed + attempts -
     1``, each a freshly seeded bin)."""
+    check_camera(model, cell_config)
     cell_config = dataclasses.replace(cell_config, object_split=objects)
     seeds = list(range(seed, seed + attempts))
     tasks = [_Task(model, cell_config, episode_config, seeds[i::workers], progress and i == 0)
@@ -179,6 +197,7 @@ def bin_emptying(model: str, objects: int = 28, attempts: int = 30, bins: int = 
                  progress: bool = True) -> BinEmptyingResult:
     """Protocol 2: ``bins`` bins of ``objects`` test objects, ``attempts`` grasps each without
     replacement (the paper: 28 objects, 30 attempts; success over the first 10/20/30)."""
+    check_camera(model, cell_config)
     cell_config = dataclasses.replace(cell_config, object_split="test")
     tasks = [_Task(model, cell_config, episode_config,
                    list(range(seed + b * attempts, seed + (b + 1) * attempts)),

@@ -15,6 +15,7 @@ from qtopt_learner.hub import HubConfig
 from qtopt_learner.log_replay import LogReplayConfig
 from qtopt_learner.trainer import TrainerConfig
 from qtopt_policy.qnetwork import PRESETS, QNetworkConfig
+from qtopt_policy.spec import CameraSpec
 
 ENGINES = ("inprocess", "ray")
 
@@ -50,6 +51,11 @@ class LearnerConfig:
     export_every: int = 1000  # steps between TorchScript exports (model updates)
     log_every: int = 50
     seed: int = 0
+    # Provenance written into every exported model: how the training episodes were labeled
+    # ("detector" or "truth", the sim cell's ``label``) and the camera they were seen through
+    # (width 0: unknown, not recorded). Evaluation refuses a model on a cell with another camera.
+    label_source: str = ""
+    camera: CameraSpec = field(default_factory=CameraSpec)
     trainer: TrainerConfig = field(default_factory=lambda: TRAINER_PRESETS["sim"])
     updater: BellmanUpdaterConfig = field(default_factory=BellmanUpdaterConfig)
     hub: HubConfig = field(default_factory=HubConfig)

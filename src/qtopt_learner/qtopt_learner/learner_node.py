@@ -1,11 +1,13 @@
 """learner_node: the learner as a ROS 2 node (Sec. 4.3, App. F.1-F.3).
 
 Subscribes to live episodes (one ``Episode`` topic per cell, raw CDR), persists each to rosbag2
-(the online data is kept, like the paper's online buffer on disk) and adds it to the "online"
-replay buffer; trains in a background thread on the configured engine; forwards every exported
-model as a ``ModelUpdate`` (transient local, so a policy node that starts later still gets the
-newest) and publishes ``TrainingStatus`` periodically. Parameters mirror LearnerNodeConfig,
-with the learner's own config under ``learner.``.
+(the online data is kept, like the paper's online buffer on disk) unless the cells' recorders
+already do, and adds it to the "online" replay buffer; on start it reloads the live episodes
+kept in ``online_dir``, so a restarted learner trains on everything collected before. Trains
+in a background thread on the configured engine; forwards every exported model as a
+``ModelUpdate`` (transient local, so a policy node that starts later still gets the newest)
+and publishes ``TrainingStatus`` periodically. Parameters mirror LearnerNodeConfig, with the
+learner's own config under ``learner.``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from rclpy.node import Node
 
 from qtopt_collector.bag_format import deserialize_episode
-from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
+from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes
 from qtopt_collector.episode_runner_node import EPISODE_QOS
 from qtopt_learner.hub import ONLINE
 from qtopt_learner.learner_config import LearnerConfig
@@ -33,7 +35,10 @@ from qtopt_policy.ros_params import declare_config
 @dataclass(frozen=True)
 class LearnerNodeConfig:
     episode_topics: tuple[str, ...] = ("episodes",)  # one per cell, e.g. /cell0/episodes
-    online_dir: str = ""  # where live episodes are persisted; default <run_dir>/online
+    # Live episodes on disk, reloaded on start; default <run_dir>/online
+    online_dir: str = ""
+    # Write each live episode into online_dir; off when the cells' recorders write them there.
+    persist_online: bool = True
     status_period_s: float = 1.0
     learner: LearnerConfig = field(default_factory=LearnerConfig)
 
@@ -43,10 +48,20 @@ class LearnerNode(Node):
         super().__init__("learner", **kwargs)
         self.config = declare_config(self, LearnerNodeConfig)
         learner_config = self.config.learner
-        online_dir = self.config.online_dir or str(Path(learner_config.run_dir) / "online")
-        self.recorder = BagRecorder(RecorderConfig(out_dir=online_dir, cell_id="online"))
+        online_dir = Path(self.config.online_dir or Path(learner_config.run_dir) / "online")
+        camera = learner_config.camera
+        self.recorder = BagRecorder(RecorderConfig(
+            out_dir=str(online_dir), cell_id="online",
+            camera=camera.to_json() if camera.known else "",
+            label_source=learner_config.label_source)) if self.config.persist_online else None
         self.learner = make_learner(learner_config, progress=False).start()
         self.hub = self.learner.hub
+        # Before the trainer starts, so its balancer allows steps for new episodes only: the
+        # reloaded ones paid for the steps of the checkpoint it resumes from.
+        reloaded = list(read_episodes(online_dir)) if online_dir.exists() else []
+        self.hub.add_episodes(ONLINE, reloaded)
+        if reloaded:
+            self.get_logger().info(f"reloaded {len(reloaded)} live episodes from {online_dir}")
         self.episodes_received = 0
         self.model_version = 0
         self.updates = self.create_publisher(ModelUpdate, "model_updates", MODEL_UPDATE_QOS)
@@ -65,7 +80,8 @@ class LearnerNode(Node):
     def _on_episode(self, data: bytes) -> None:
         data = bytes(data)
         record = deserialize_episode(data)
-        self.recorder.write_serialized(data, self.get_clock().now().nanoseconds)
+        if self.recorder is not None:
+            self.recorder.write_serialized(data, self.get_clock().now().nanoseconds)
         self.hub.add_episodes(ONLINE, [record])
         self.episodes_received += 1
 

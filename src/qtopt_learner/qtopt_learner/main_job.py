@@ -1,82 +1,100 @@
-"""The main job, the README's first command: the whole QT-Opt loop in simulation
-(Kalashnikov et al. 2018, Sec. 4-6, App. B and F.3).
+"""The main job, the README's first command: QT-Opt's collect-while-train loop in simulation
+(Kalashnikov et al. 2018, Sec. 4-6, App. B, C and F).
 
-1. bootstrap: the scripted policy, with pi_noisy's random actions, collects episodes through the
-   ROS 2 cell graph into bags;
-2. off-policy: the learner replays the bags (log replay, Bellman updater, trainer);
-3. on-policy: the cells switch to pi_noisy served by the policy node from the off-policy model,
-   and a learner node fine-tunes on their live episodes (joint fine-tuning, App. F.3),
-   announcing each new model to the policy node;
-4. evaluation on held-out test objects (Sec. 6.1): grasps with replacement and bin emptying
-   for the scripted policy, the off-policy model and the fine-tuned model;
-5. a report (report.md, PNG plots, filmstrips) beside the TensorBoard logs.
+1. collect and train at once: simulated cells run episodes through the ROS 2 cell graph and
+   record them to rosbag2 while a learner node trains on them live (App. C, F.1): the cells
+   collect with scripted_noisy, then, after ``switch_step`` gradient steps, with a mix of
+   pi_noisy around the newest export (the policy node reloads every export) and
+   scripted_noisy; a training balancer holds gradient steps per collected transition
+   (App. F.3). Given bags (``offline_data``) are replayed beside the live episodes;
+2. evaluation on held-out test objects (Sec. 6.1): grasps with replacement and bin emptying
+   for the scripted policy and the learned one, and a learning curve over the exports;
+3. a report (report.md, PNG plots, filmstrips) beside the TensorBoard logs.
 
-Every phase leaves its result in the run folder; running the job again on the same folder
-skips finished phases (the learner resumes from its checkpoints).
+Everything stays in the run folder; running the job again on the same folder resumes: the
+episodes already recorded count towards the budget (new ones get new seeds), the learner
+reloads them and continues from its checkpoint, finished phases are skipped.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qtopt_collector.episode import EpisodeConfig
-from qtopt_collector.graph import CellGraphConfig, cell_namespace, sim_cell_graph
-from qtopt_collector.runner import run_graph
+import yaml
+
+from qtopt_collector.bag_recorder import METADATA, find_bags, read_episodes
+from qtopt_collector.episode import EpisodeConfig, EpisodeRecord
+from qtopt_collector.graph import CellGraphConfig
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_learner.bellman_updater import BellmanUpdaterConfig
-from qtopt_learner.engine import InProcessLearner
+from qtopt_learner.collection import CollectionConfig
 from qtopt_learner.evaluation import bin_emptying, evaluate
 from qtopt_learner.fine_tuning import FineTuningConfig
-from qtopt_learner.learner_config import LearnerConfig, learner_preset
+from qtopt_learner.hub import HubConfig
+from qtopt_learner.learner_config import ENGINES, LearnerConfig, learner_preset
+from qtopt_learner.probes import scripted_episodes, stop_value_auc
+from qtopt_learner.replay import ReplayConfig
 from qtopt_learner.report import write_report
 from qtopt_learner.targets import TargetConfig
-from qtopt_learner.training_graph import run_training_graph
+from qtopt_learner.training_graph import run_concurrent_graph
 from qtopt_policy.cem import CEMConfig
 
 
 @dataclass(frozen=True)
 class Budget:
-    """How much of each phase a run does."""
+    """How much a run collects, trains and evaluates."""
 
-    bootstrap_episodes: int
-    offline_steps: int
-    finetune_episodes: int
-    finetune_steps: int  # most gradient steps fine-tuning may add (the balancer gates them)
+    episodes: int  # collected by the cells while the learner trains
+    steps: int  # the most gradient steps the learner takes
+    steps_per_transition: float  # App. F.3's balancer: gradient steps per collected transition
+    switch_step: int  # App. C: scripted collection alone until this gradient step
     eval_attempts: int  # protocol 1, per policy
     bin_attempts: int  # protocol 2, one bin per policy
     curve_points: int  # intermediate models on the learning curve
     curve_attempts: int  # protocol 1 attempts per intermediate model
+    cells: int = 2  # simulated cells; 0: one per core beyond the two the learner uses
 
 
 BUDGETS: dict[str, Budget] = {
-    # 2 CPU cores, about 15 minutes: the default of the README's first command (measured:
-    # bootstrap 0.67 s per episode on 2 cells, ~28 steps/s off-policy, 0.74 s per fine-tuning
-    # episode, evaluation 174 s; 878 s in all).
-    "15m": Budget(500, 6000, 200, 3000, 40, 20, 3, 16),
-    "1h": Budget(1500, 15000, 500, 10000, 100, 30, 5, 30),
-    "4h": Budget(5000, 50000, 2000, 40000, 200, 30, 8, 50),
+    # 2 CPU cores, about 15 minutes: the default of the README's first command.
+    "15m": Budget(500, 8000, 2.0, 2000, 40, 20, 3, 16),
+    # The long CPU budget: 2 cores, at most 2.5 h with evaluation (bench/concurrent_learning.py
+    # runs the same recipe in one process).
+    "2h": Budget(5000, 100_000, 2.0, 8000, 200, 30, 6, 40),
+    # A machine with a GPU and more cores: cells on every core but two, a CUDA trainer.
+    "gpu": Budget(6000, 60_000, 4.0, 5000, 200, 30, 6, 40, cells=0),
     # A few of everything, for tests and a first look at the pipeline.
-    "smoke": Budget(8, 60, 6, 60, 4, 3, 2, 2),
+    "smoke": Budget(12, 120, 4.0, 40, 4, 3, 2, 2),
 }
-# pi_scripted with pi_noisy's random actions: without random terminations and toggles in the
-# data, Q(s, stop) and closing in the air are never seen to fail (docs/decisions.md).
-BOOTSTRAP_POLICY = "scripted_noisy"
+# The in-view camera keeps the lifted gripper in frame (docs/decisions.md); cells keep their
+# bin for 10 episodes (App. D.3's protocol) and step the physics 40 times per action.
+SIM_CELL = SimCellConfig(camera_target_height=0.1, camera_pitch_deg=-60.0,
+                         camera_distance=0.8, camera_fov_deg=55.0, substeps=40,
+                         respawn_every=10)
 # Camera frames per preset: the policy centre-crops the network's input from them (App. D.1).
 CAMERAS = {"sim": (72, 72), "paper": (640, 512)}
 STATES = {"image": (False, False), "image+gripper": (True, False),
           "image+gripper+height": (True, True)}
+LABELS = ("truth", "detector")
+# Share of each replay sample taken from episodes' last transitions (docs/decisions.md).
+TERMINAL_FRACTION = 0.25
+EXPORT_EVERY = 500  # gradient steps between exports: the collecting policy reloads each one
+EPISODES_DIR = "episodes"
 
 
 @dataclass(frozen=True)
 class AblationConfig:
-    """App. A/C ablations, one field each; the defaults are the paper's full method."""
+    """App. A/C ablations, one field each; the defaults are the method this job runs."""
 
     state: str = "image+gripper+height"  # or "image", "image+gripper"
-    reward: str = "penalty"  # -0.05 per step and gamma 0.9; "discount": gamma 0.9 alone
+    # gamma 0.9 alone (one of Table 7's rows); "penalty" adds -0.05 per step, which with
+    # targets clipped to [0, 1] zeroes every target a few steps before a likely failure
+    reward: str = "discount"
     termination: str = "learned"  # the e action; "scripted": Algorithm 2
     target: str = "clipped_double_q"  # min over two target networks; "double_q": Q_bar_1 only
 
@@ -109,9 +127,14 @@ class MainJobConfig:
     run_dir: str
     budget: str = "15m"
     preset: str = "sim"  # Q-network and trainer preset: "paper" wants a GPU
-    cells: int = 2
+    cells: int = 0  # simulated cells; 0: the budget's number
+    engine: str = "inprocess"  # the learner's engine: "inprocess" or "ray"
     seed: int = 0
-    offline_data: tuple[str, ...] = ()  # bags to train on instead of a bootstrap collection
+    offline_data: tuple[str, ...] = ()  # bags replayed beside the live episodes
+    # How training episodes are labeled: the simulator's truth, or image subtraction after
+    # the drop test as on a real cell (App. D.3); evaluation counts the truth either way.
+    label: str = "truth"
+    learned_share: float = 0.5  # pi_noisy's share of the episodes after the switch
     bin_objects: int = 28  # Sec. 6.1: the paper's bin held 28 objects
     eval_workers: int = 2
     ablation: AblationConfig = field(default_factory=AblationConfig)
@@ -119,17 +142,33 @@ class MainJobConfig:
     def __post_init__(self) -> None:
         if self.budget not in BUDGETS:
             raise ValueError(f"budget {self.budget!r}: expected one of {sorted(BUDGETS)}")
-        if self.cells < 1 or self.eval_workers < 1:
+        if self.cells < 0 or self.eval_workers < 1:
             raise ValueError(f"cells {self.cells}, eval_workers {self.eval_workers}: "
-                             "expected >= 1")
+                             "expected >= 0 and >= 1")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine {self.engine!r}: expected one of {ENGINES}")
+        if self.label not in LABELS:
+            raise ValueError(f"label {self.label!r}: expected one of {LABELS}")
+        CollectionConfig(learned_share=self.learned_share)  # validates the share
 
     @property
     def plan(self) -> Budget:
         return BUDGETS[self.budget]
 
+    @property
+    def num_cells(self) -> int:
+        if self.cells:
+            return self.cells
+        return self.plan.cells or max((os.cpu_count() or 3) - 2, 1)
+
     def sim(self, objects: str) -> SimCellConfig:
+        """Training cells (``train``) keep their bin for a few episodes; evaluation cells
+        (``test``) draw a fresh bin from every attempt's seed, the same for every policy."""
         width, height = CAMERAS[self.preset]
-        return SimCellConfig(camera_width=width, camera_height=height, object_split=objects)
+        respawn = SIM_CELL.respawn_every if objects == "train" else 1
+        return dataclasses.replace(SIM_CELL, camera_width=width, camera_height=height,
+                                   object_split=objects, respawn_every=respawn,
+                                   label=self.label)
 
 
 class MainJob:
@@ -166,101 +205,80 @@ class MainJob:
         return self.run / "learner"
 
     @property
-    def bootstrap_dir(self) -> Path:
-        return self.run / "bootstrap"
+    def episodes_dir(self) -> Path:
+        return self.run / EPISODES_DIR
 
-    def learner_config(self, steps: int, fine_tuning: FineTuningConfig = FineTuningConfig(),
-                       export_every: int = 1000) -> LearnerConfig:
-        ablation, plan = self.config.ablation, self.config.plan
+    def collection_config(self) -> CollectionConfig:
+        return CollectionConfig(switch_step=self.config.plan.switch_step,
+                                learned_share=self.config.learned_share)
+
+    def learner_config(self) -> LearnerConfig:
+        """The learner of the concurrent loop: the balancer gates every step on collected
+        transitions from the first one; given bags ramp in as App. F.3's offline share."""
+        config, plan = self.config, self.config.plan
+        ablation = config.ablation
         gripper, height = STATES[ablation.state]
-        cem = CEMConfig(learned_termination=False) \
-            if ablation.scripted_termination else CEMConfig()
         updater = BellmanUpdaterConfig(
-            target=TargetConfig(clipped_double_q=ablation.target == "clipped_double_q"), cem=cem)
-        paths = self.config.offline_data or (str(self.bootstrap_dir),)
+            target=TargetConfig(clipped_double_q=ablation.target == "clipped_double_q"),
+            cem=CEMConfig(learned_termination=not ablation.scripted_termination))
+        replay = ReplayConfig(terminal_fraction=TERMINAL_FRACTION)
+        # Bags keep the rewards they were recorded with: relabel them under this run's reward.
+        hub = HubConfig(offline=replay, online=replay, seed=config.seed, relabel_rewards=True,
+                        step_penalty=ablation.step_penalty)
+        fine_tuning = FineTuningConfig(enabled=True, ramp_steps=max(plan.steps // 2, 1),
+                                       steps_per_transition=plan.steps_per_transition)
         return learner_preset(
-            self.config.preset, run_dir=str(self.learner_dir), offline_paths=tuple(
-                str(Path(p).resolve()) for p in paths),
-            steps=steps, seed=self.config.seed, use_gripper_status=gripper, use_height=height,
-            updater=updater, fine_tuning=fine_tuning, export_every=export_every,
-            checkpoint_every=max(plan.offline_steps // plan.curve_points, 1))
+            config.preset, run_dir=str(self.learner_dir), offline_paths=tuple(
+                str(Path(p).resolve()) for p in config.offline_data),
+            steps=plan.steps, seed=config.seed, engine=config.engine,
+            camera=config.sim("train").camera(), label_source=config.label,
+            use_gripper_status=gripper, use_height=height, updater=updater, hub=hub,
+            fine_tuning=fine_tuning,
+            export_every=min(EXPORT_EVERY, max(plan.steps // (2 * plan.curve_points), 1)),
+            checkpoint_every=min(1000, plan.steps))
 
-    def cell_config(self, policy: str, model_path: str = "",
-                    out_dir: Path | None = None) -> CellGraphConfig:
+    def cell_config(self) -> CellGraphConfig:
+        """Cells that run scripted_noisy or pi_noisy as each goal asks; the policy node
+        serves the learner's newest export (``model.pt``, reloaded when it changes)."""
         ablation = self.config.ablation
         return CellGraphConfig(
-            cells=self.config.cells, policy=policy, model_path=model_path,
-            out_dir=str(out_dir or self.bootstrap_dir),
+            cells=self.config.num_cells, policy="noisy",
+            model_path=str(self.learner_dir / "model.pt"), out_dir=str(self.episodes_dir),
             scripted_termination=ablation.scripted_termination,
             step_penalty=ablation.step_penalty, sim=self.config.sim("train"))
 
     # -- phases -------------------------------------------------------------------------
-    def bootstrap(self) -> None:
-        plan = self.config.plan
-        if self.config.offline_data:
-            print(f"[qtopt] training on the given bags: {', '.join(self.config.offline_data)}")
-            return
-        if not self._phase("bootstrap", f"1/5 bootstrap: {plan.bootstrap_episodes} scripted "
-                           f"episodes with pi_noisy's exploration (App. B) on "
-                           f"{self.config.cells} simulated cells"):
+    def collect_and_train(self) -> None:
+        config, plan = self.config, self.config.plan
+        if not self._phase("train", f"1/3 collect and train at once: {plan.episodes} episodes "
+                           f"on {config.num_cells} simulated cells, up to {plan.steps} "
+                           f"gradient steps ({plan.steps_per_transition:g} per transition), "
+                           f"pi_noisy joins at step {plan.switch_step}"):
             return
         started = time.monotonic()
-        cells = self.cell_config(BOOTSTRAP_POLICY)
-        stats = run_graph(sim_cell_graph(cells), self._namespaces(), plan.bootstrap_episodes,
-                          self.bootstrap_dir / "logs", seed=self.config.seed * 1_000_000,
-                          progress=self.progress)
-        self._finish("bootstrap", started, episodes=stats.episodes,
-                     success_rate=stats.success_rate,
-                     outcomes=[bool(r[1]) for r in stats.results])
-
-    def off_policy(self) -> None:
-        plan = self.config.plan
-        if not self._phase("off_policy", f"2/5 off-policy training: {plan.offline_steps} "
-                           f"gradient steps ({self.config.preset} preset)"):
-            return
-        started = time.monotonic()
-        export_every = max(plan.offline_steps // plan.curve_points, 1)
-        config = self.learner_config(plan.offline_steps, export_every=export_every)
-        with InProcessLearner(config, progress=self.progress) as learner:
-            summary = learner.train()
-        self._finish("off_policy", started, step=int(summary["step"]),
-                     model=str(self._model_at(int(summary["step"]))))
-
-    def on_policy(self) -> None:
-        plan = self.config.plan
-        if not self._phase("on_policy", f"3/5 on-policy joint fine-tuning: "
-                           f"{plan.finetune_episodes} pi_noisy episodes, cells + policy node + "
-                           "learner node"):
-            return
-        started = time.monotonic()
-        offline = self.state["off_policy"]
-        start_step = int(offline["step"])
-        fine_tuning = FineTuningConfig(enabled=True, ramp_steps=max(plan.finetune_steps, 1))
-        learner = self.learner_config(
-            start_step + plan.finetune_steps, fine_tuning=fine_tuning,
-            export_every=max(plan.finetune_steps // plan.curve_points, 1))
-        cells = self.cell_config("noisy", offline["model"], self.run / "online_cells")
-        stats = run_training_graph(cells, learner, plan.finetune_episodes,
-                                   self.run / "online_cells" / "logs",
-                                   seed=self.config.seed * 1_000_000 + 500_000,
-                                   progress=self.progress)
+        done = _recorded_episodes(self.episodes_dir)
+        if done:
+            print(f"[qtopt] resuming: {done} episodes already recorded", flush=True)
+        stats = run_concurrent_graph(
+            self.cell_config(), self.learner_config(), self.collection_config(),
+            max(plan.episodes - done, 0), self.run / "logs", online_dir=self.episodes_dir,
+            seed=config.seed * 1_000_000 + done, progress=self.progress)
+        records = sorted(read_episodes(self.episodes_dir), key=lambda r: r.seed)
         step = _latest_export_step(self.learner_dir)
-        self._finish("on_policy", started, episodes=stats.episodes,
-                     success_rate=stats.success_rate, step=step,
-                     model=str(self._model_at(step)),
-                     outcomes=[bool(r[1]) for r in stats.results])
+        self._finish("train", started, episodes=len(records), step=step,
+                     model=str(self._model_at(step)), chosen=dict(stats.chosen),
+                     collection=[_collected(r) for r in records])
 
     def evaluate(self) -> None:
         plan, config = self.config.plan, self.config
-        if not self._phase("evaluation", f"4/5 evaluation on held-out test objects: "
+        if not self._phase("evaluation", f"2/3 evaluation on held-out test objects: "
                            f"{plan.eval_attempts} grasps with replacement and a bin of "
                            f"{config.bin_objects} objects ({plan.bin_attempts} attempts) per "
                            "policy"):
             return
         started = time.monotonic()
         episode, sim = config.ablation.episode, config.sim("test")
-        policies = {"scripted": "scripted", "off-policy": self.state["off_policy"]["model"],
-                    "fine-tuned": self.state["on_policy"]["model"]}
+        policies = {"scripted": "scripted", "learned": self.state["train"]["model"]}
         results = {}
         for name, model in policies.items():
             grasps = evaluate(model, plan.eval_attempts, workers=config.eval_workers,
@@ -279,34 +297,54 @@ class MainJob:
             r = evaluate(str(model), plan.curve_attempts, workers=config.eval_workers,
                          cell_config=sim, episode_config=episode, progress=self.progress)
             curve.append({"step": step, "rate": r.rate, "interval": list(r.interval),
-                          "attempts": r.attempts})
-        self._finish("evaluation", started, policies=results, curve=curve)
+                          "attempts": r.attempts, "mean_steps": r.mean_steps})
+        # Scripted episodes on test objects lift both full and empty grippers: does the learned
+        # Q(s, stop) tell them apart?
+        probe = stop_value_auc(self.state["train"]["model"], scripted_episodes(
+            sim, episode, plan.eval_attempts))
+        print(f"[qtopt] learned: {probe.summary()}", flush=True)
+        self._finish("evaluation", started, policies=results, curve=curve,
+                     stop_probe=dataclasses.asdict(probe))
 
     def report(self) -> Path:
-        print("\n[qtopt] == 5/5 report", flush=True)
+        print("\n[qtopt] == 3/3 report", flush=True)
         path = write_report(self.run, self.config, self.state)
         print(f"[qtopt] report: {path}\n[qtopt] TensorBoard: tensorboard --logdir "
               f"{self.learner_dir / 'tensorboard'}", flush=True)
         return path
 
     def run_all(self) -> Path:
-        self.bootstrap()
-        self.off_policy()
-        self.on_policy()
+        self.collect_and_train()
         self.evaluate()
         return self.report()
 
     # -- helpers ------------------------------------------------------------------------
-    def _namespaces(self) -> list[str]:
-        return [cell_namespace(i) for i in range(self.config.cells)]
-
     def _model_at(self, step: int) -> Path:
         return self.learner_dir / "models" / f"model-{step:09d}.pt"
 
     def _curve_models(self) -> list[tuple[int, Path]]:
-        """Every exported model except those the policy table already evaluates."""
-        skip = {self.state["off_policy"]["step"], self.state["on_policy"]["step"]}
-        return [(s, p) for s, p in _exports(self.learner_dir) if s not in skip]
+        """``curve_points`` exports spread evenly over the run, the final one excluded (the
+        policy table evaluates it)."""
+        final = self.state["train"]["step"]
+        exports = [(s, p) for s, p in _exports(self.learner_dir) if s != final]
+        points = self.config.plan.curve_points
+        if len(exports) <= points:
+            return exports
+        return [exports[round((k + 1) * len(exports) / points) - 1] for k in range(points)]
+
+
+def _collected(record: EpisodeRecord) -> dict:
+    """What the report's collection curve needs of a recorded episode."""
+    return {"policy": record.policy_name, "success": bool(record.success),
+            "model_version": record.model_version}
+
+
+def _recorded_episodes(root: Path) -> int:
+    """Episodes in the bags below ``root``, from their metadata (no message is read)."""
+    if not root.exists():
+        return 0
+    return sum(int(yaml.safe_load((bag / METADATA).read_text())
+                   ["rosbag2_bagfile_information"]["message_count"]) for bag in find_bags(root))
 
 
 def _exports(learner_dir: Path) -> list[tuple[int, Path]]:

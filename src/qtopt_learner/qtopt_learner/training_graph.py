@@ -1,18 +1,24 @@
 """The simulated training graph as data (DESIGN.md rule 7): cells with the learned policy
 served by the policy node, and the learner node fed by every cell's live episodes (Sec. 4.3,
-App. F.3). ``launch/sim.launch.py`` and the main job's fine-tuning phase start this graph."""
+App. F.3). ``launch/sim.launch.py`` and the main job's collect-while-train loop start this
+graph."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
 
 from qtopt_collector.graph import CellGraphConfig, NodeSpec, cell_namespace, sim_cell_graph
 from qtopt_collector.runner import CollectionStats, run_graph
+from qtopt_learner.collection import CollectionConfig, CollectionSchedule
 from qtopt_learner.learner_config import LearnerConfig
 from qtopt_learner.learner_node import LearnerNodeConfig
 from qtopt_msgs.msg import TrainingStatus
@@ -26,18 +32,21 @@ def learner_node_spec(config: LearnerNodeConfig) -> NodeSpec:
                     "learner", parameters)
 
 
-def sim_training_graph(cells: CellGraphConfig, learner: LearnerConfig) -> list[NodeSpec]:
+def sim_training_graph(cells: CellGraphConfig, learner: LearnerConfig | LearnerNodeConfig
+                       ) -> list[NodeSpec]:
     """``cells`` (policy greedy or noisy, served from ``cells.model_path``) plus a learner
     node that trains on their episodes and announces each export to the policy node."""
     topics = tuple(f"/{cell_namespace(i)}/episodes" for i in range(cells.cells))
+    node = learner if isinstance(learner, LearnerNodeConfig) else LearnerNodeConfig(
+        learner=learner)
     return sim_cell_graph(cells) + [
-        learner_node_spec(LearnerNodeConfig(episode_topics=topics, learner=learner))]
+        learner_node_spec(dataclasses.replace(node, episode_topics=topics))]
 
 
-def wait_for_learner(episodes: int = 0, timeout_s: float = 300.0) -> TrainingStatus:
-    """Block until the learner node publishes a TrainingStatus with at least ``episodes`` live
-    episodes received: 0 waits until it is up (before the cells start, so it misses none),
-    the number run waits until it has them all (before the graph stops)."""
+def wait_for_status(done: Callable[[TrainingStatus], bool], what: str,
+                    stall_s: float = 300.0) -> TrainingStatus:
+    """Block until a TrainingStatus of the learner node satisfies ``done``; give up when no
+    status came for ``stall_s`` or the learner's step stood still that long."""
     context = Context()
     rclpy.init(context=context)
     last: list[TrainingStatus] = []
@@ -46,16 +55,61 @@ def wait_for_learner(episodes: int = 0, timeout_s: float = 300.0) -> TrainingSta
         node.create_subscription(TrainingStatus, "/training_status", last.append, 10)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
-        deadline = time.monotonic() + timeout_s
-        while not last or last[-1].online_episodes_received < episodes:
-            if time.monotonic() > deadline:
-                got = last[-1].online_episodes_received if last else "no status"
-                raise TimeoutError(f"learner node: {got} of {episodes} live episodes received "
-                                   f"after {timeout_s:.0f} s")
+        progress, moved = None, time.monotonic()
+        while not last or not done(last[-1]):
+            if last and (last[-1].step, last[-1].online_episodes_received) != progress:
+                progress, moved = (last[-1].step, last[-1].online_episodes_received), \
+                    time.monotonic()
+            if time.monotonic() - moved > stall_s:
+                seen = (f"step {last[-1].step}, {last[-1].online_episodes_received} live "
+                        "episodes received") if last else "no status"
+                raise TimeoutError(f"learner node: still waiting for {what} after "
+                                   f"{stall_s:.0f} s without progress ({seen})")
             executor.spin_once(timeout_sec=0.1)
         return last[-1]
     finally:
         rclpy.shutdown(context=context)
+
+
+def wait_for_learner(episodes: int = 0, timeout_s: float = 300.0) -> TrainingStatus:
+    """Block until the learner node has received at least ``episodes`` live episodes: 0 waits
+    until it is up (before the cells start, so it misses none), the number run waits until
+    it has them all (before the graph stops)."""
+    return wait_for_status(lambda s: s.online_episodes_received >= episodes,
+                           f"{episodes} live episodes", timeout_s)
+
+
+@dataclass(frozen=True)
+class ConcurrentStats:
+    collection: CollectionStats
+    chosen: dict[str, int]  # episodes per collecting policy
+
+
+def run_concurrent_graph(cells: CellGraphConfig, learner: LearnerConfig,
+                         collection: CollectionConfig, episodes: int, log_dir: Path,
+                         online_dir: Path, seed: int = 0,
+                         progress: bool = True) -> ConcurrentStats:
+    """QT-Opt's collect-while-train loop (App. C, F.1): ``cells`` record ``episodes`` into
+    ``online_dir`` while the learner node trains on them live (after reloading those already
+    there); each goal's policy follows a :class:`CollectionSchedule` driven by the learner's
+    status. Once every episode reached the learner, the graph runs on until the trainer has
+    used the steps its balancer allows (or reached its last step), then stops."""
+    node = LearnerNodeConfig(online_dir=str(online_dir), persist_online=False, learner=learner)
+    schedule = CollectionSchedule(collection)
+
+    def watch(driver: Node) -> None:
+        driver.create_subscription(TrainingStatus, "/training_status",
+                                   lambda s: schedule.observe(s.step, s.model_version), 10)
+
+    def drain(stats: CollectionStats) -> None:
+        wait_for_learner(stats.episodes)
+        wait_for_status(lambda s: s.finished or s.waiting_for_data, "training to catch up")
+
+    stats = run_graph(sim_training_graph(cells, node),
+                      [cell_namespace(i) for i in range(cells.cells)], episodes, log_dir,
+                      seed=seed, progress=progress, after_start=wait_for_learner,
+                      before_stop=drain, policy=schedule.choose, watch=watch)
+    return ConcurrentStats(stats, dict(schedule.chosen))
 
 
 def run_training_graph(cells: CellGraphConfig, learner: LearnerConfig, episodes: int,

@@ -106,9 +106,11 @@ class TrainingLoop:
         """TorchScript of Q_bar_1 (the policy network, Sec. 4.2) as ``models/model-<step>.pt``
         (kept, for learning curves) and ``model.pt`` (the latest); announced via the hub."""
         step = self.trainer.step
-        metadata = ModelMetadata(preset=self.config.preset, network=self.config.network,
-                                 bounds=ActionBounds(), cem=self.config.updater.cem,
-                                 version=step, training_step=step)
+        cfg = self.config
+        metadata = ModelMetadata(preset=cfg.preset, network=cfg.network, bounds=ActionBounds(),
+                                 cem=cfg.updater.cem, version=step, training_step=step,
+                                 camera=cfg.camera if cfg.camera.known else None,
+                                 label_source=cfg.label_source)
         path = self.run_dir / MODELS_DIR / f"model-{step:09d}.pt"
         sha = export_model(self.trainer.target_1, path, metadata)
         latest = self.run_dir / MODEL_FILE

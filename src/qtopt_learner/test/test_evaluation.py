@@ -1,5 +1,8 @@
-"""Evaluation protocols (Sec. 6.1): grasps with replacement and bin emptying, interval maths
-and real sim runs."""
+"""Evaluation protocols (Sec. 6.1): grasps with replacement and bin emptying, interval maths,
+real sim runs, and the camera check that keeps a model to the view it was trained on."""
+
+import dataclasses
+import re
 
 import numpy as np
 import pybullet as pb
@@ -10,6 +13,7 @@ from qtopt_collector.sim_cell import FLOOR_Z, TIP_LINKS, TRAY_POSITION, SimCell,
 from qtopt_learner.evaluation import (
     BinEmptyingResult,
     bin_emptying,
+    check_camera,
     evaluate,
     make_policy,
     wilson_interval,
@@ -88,3 +92,23 @@ def test_bin_emptying_rates_over_the_first_attempts():
     assert result.rate_first(10) == pytest.approx((5 + 10) / 20)
     assert "first 30: 75%" in result.summary()
     assert BinEmptyingResult("p", 3, ((True, False, False),)).checkpoints == [3]
+
+
+def test_evaluation_refuses_a_model_trained_with_another_camera(tmp_path):
+    torch.manual_seed(0)
+    cell_a, cell_b = SimCellConfig(), SimCellConfig(camera_fov_deg=60.0)
+    meta = ModelMetadata("sim", PRESETS["sim"], ActionBounds(), CEMConfig(), 1, 1,
+                         camera=cell_a.camera(), label_source="truth")
+    model = str(tmp_path / "q.pt")
+    export_model(QNetwork(PRESETS["sim"]).eval(), model, meta)
+    message = (f"model {model} was trained with camera {cell_a.camera().describe()} but the "
+               f"cell's camera is {cell_b.camera().describe()}: expected the same camera")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        evaluate(model, 1, cell_config=cell_b, progress=False)
+    with pytest.raises(ValueError, match="fov_deg 48.*fov_deg 60"):
+        bin_emptying(model, objects=1, attempts=1, cell_config=cell_b, progress=False)
+    assert evaluate(model, 1, cell_config=cell_a, progress=False).attempts == 1
+    # a model from before cameras were recorded is evaluated in any cell
+    old = str(tmp_path / "old.pt")
+    export_model(QNetwork(PRESETS["sim"]).eval(), old, dataclasses.replace(meta, camera=None))
+    check_camera(old, cell_b)

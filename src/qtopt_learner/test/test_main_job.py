@@ -1,16 +1,37 @@
-"""The main job end to end on the smoke budget: scripted_noisy bootstrap through the ROS 2 cell
-graph, off-policy training, on-policy fine-tuning with cells + policy node + learner node,
-both evaluation protocols, the report; then a rerun that skips every finished phase."""
+"""The main job end to end on the smoke budget: cells collect through the ROS 2 cell graph
+while a learner node trains on their episodes (scripted_noisy, then pi_noisy from the policy
+node serving the newest export), both evaluation protocols, the report; resuming from episodes
+already recorded; then a rerun that skips every finished phase."""
 
 import json
 
 import cv2
 import pytest
 
-from qtopt_collector.bag_recorder import read_episodes
+from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes
+from qtopt_collector.episode import run_episode
+from qtopt_collector.sim_cell import SimCell
 from qtopt_learner.main_job import BUDGETS, AblationConfig, MainJob, MainJobConfig
 from qtopt_learner.report import difference_interval
+from qtopt_policy.policies import local_policy
+from qtopt_policy.spec import ActionBounds
 from qtopt_policy.torchscript_model import load_model
+
+
+def _record_scripted(job: MainJob, episodes: int) -> list[str]:
+    """Episodes an interrupted run would have left in the run folder."""
+    cell = SimCell(job.config.sim("train"))
+    recorder = BagRecorder(RecorderConfig(str(job.episodes_dir), "cell0"))
+    ids = []
+    try:
+        for seed in range(episodes):
+            record = run_episode(cell, local_policy("scripted_noisy", ActionBounds(), seed),
+                                 seed, job.config.ablation.episode, "cell0")
+            recorder.write(record)
+            ids.append(record.episode_id)
+    finally:
+        cell.close()
+    return ids
 
 
 @pytest.mark.ros
@@ -18,27 +39,29 @@ from qtopt_policy.torchscript_model import load_model
 def test_main_job_runs_every_phase_and_writes_the_report(ros_domain, tmp_path, capsys):
     plan = BUDGETS["smoke"]
     config = MainJobConfig(run_dir=str(tmp_path / "run"), budget="smoke", bin_objects=3)
-    report = MainJob(config, progress=False).run_all()
+    job = MainJob(config, progress=False)
+    earlier = _record_scripted(job, 5)
+    report = job.run_all()
     run = tmp_path / "run"
     state = json.loads((run / "state.json").read_text())
 
-    assert state["bootstrap"]["episodes"] == plan.bootstrap_episodes
-    bootstrap = list(read_episodes(run / "bootstrap"))
-    assert len(bootstrap) == plan.bootstrap_episodes
-    assert {e.policy_name for e in bootstrap} == {"scripted_noisy"}
-    assert state["off_policy"]["step"] == plan.offline_steps
-    assert load_model(state["off_policy"]["model"]).metadata.training_step == plan.offline_steps
-    # fine-tuning: the live episodes reached the learner node, which persisted them and
-    # exported the model the evaluation used as "fine-tuned"
-    assert state["on_policy"]["episodes"] == plan.finetune_episodes
-    online = list(read_episodes(run / "learner" / "online"))
-    assert len(online) == plan.finetune_episodes
-    assert {e.policy_name for e in online} == {"noisy"}
-    fine_tuned = load_model(state["on_policy"]["model"])
-    assert fine_tuned.metadata.training_step == state["on_policy"]["step"] > plan.offline_steps
+    # the interrupted run's episodes count: only the rest is collected, under new seeds
+    recorded = list(read_episodes(run / "episodes"))
+    assert state["train"]["episodes"] == len(recorded) == plan.episodes
+    ids = [e.episode_id for e in recorded]
+    assert len(set(ids)) == len(ids) and set(earlier) <= set(ids)
+    assert {e.policy_name for e in recorded} <= {"scripted_noisy", "noisy"}
+    assert sum(state["train"]["chosen"].values()) == plan.episodes - len(earlier)
+    assert [c["policy"] for c in state["train"]["collection"]][:5] == ["scripted_noisy"] * 5
+    # the learner trained on them and exported the model the evaluation used
+    learned = load_model(state["train"]["model"])
+    assert 0 < learned.metadata.training_step == state["train"]["step"] <= plan.steps
+    # provenance: the camera and label source of the data it learned from
+    assert learned.metadata.camera == config.sim("test").camera()
+    assert learned.metadata.label_source == "truth"
 
     policies = state["evaluation"]["policies"]
-    assert list(policies) == ["scripted", "off-policy", "fine-tuned"]
+    assert list(policies) == ["scripted", "learned"]
     for result in policies.values():
         assert result["grasps"]["attempts"] == plan.eval_attempts
         assert len(result["bin_outcomes"][0]) == plan.bin_attempts
@@ -46,7 +69,8 @@ def test_main_job_runs_every_phase_and_writes_the_report(ros_domain, tmp_path, c
     text = report.read_text()
     for name in policies:
         assert f"| {name} | " in text
-    assert "scripted baseline**: margin" in text
+    assert "scripted baseline**: margin" in text and "simulator's truth" in text
+    assert "of Q(s, stop) on" in text and state["evaluation"]["stop_probe"]["states"] >= 0
     for png in ("learning_curves.png", "filmstrips.png"):
         image = cv2.imread(str(run / "figures" / png))
         assert image is not None and image.shape[0] > 100
@@ -54,30 +78,47 @@ def test_main_job_runs_every_phase_and_writes_the_report(ros_domain, tmp_path, c
 
     capsys.readouterr()
     MainJob(config, progress=False).run_all()  # everything done: phases are skipped
-    assert capsys.readouterr().out.count("(done, skipped)") == 4
+    assert capsys.readouterr().out.count("(done, skipped)") == 2
     assert json.loads((run / "state.json").read_text()) == state
 
 
 def test_ablations_reach_the_learner_and_the_cells(tmp_path):
     job = MainJob(MainJobConfig(run_dir=str(tmp_path), ablation=AblationConfig(
-        state="image", reward="discount", termination="scripted", target="double_q")))
-    learner = job.learner_config(100)
+        state="image", reward="penalty", termination="scripted", target="double_q")))
+    learner = job.learner_config()
     assert not learner.network.use_gripper_status and not learner.network.use_height
     assert not learner.updater.target.clipped_double_q
     assert not learner.updater.cem.learned_termination
-    cells = job.cell_config("scripted")
-    assert cells.scripted_termination and cells.step_penalty == 0.0
+    # given bags are relabeled under the run's reward
+    assert learner.hub.relabel_rewards and learner.hub.step_penalty == -0.05
+    cells = job.cell_config()
+    assert cells.scripted_termination and cells.step_penalty == -0.05
     default = MainJob(MainJobConfig(run_dir=str(tmp_path / "d")))
-    assert default.learner_config(100).network.use_height
-    assert default.cell_config("scripted").step_penalty == -0.05
+    assert default.learner_config().network.use_height
+    assert default.learner_config().updater.cem.learned_termination
+    assert default.cell_config().step_penalty == 0.0  # discount only
+    assert default.learner_config().hub.step_penalty == 0.0
     paper = MainJob(MainJobConfig(run_dir=str(tmp_path / "p"), preset="paper"))
-    sim = paper.cell_config("scripted").sim
+    sim = paper.cell_config().sim
     assert (sim.camera_width, sim.camera_height) == (640, 512)  # the 472 px crop fits
-    assert paper.learner_config(100).network.image_size == 472
+    assert paper.learner_config().network.image_size == 472
     with pytest.raises(ValueError, match="ablation state 'depth'"):
         AblationConfig(state="depth")
-    with pytest.raises(ValueError, match="budget '2h'"):
-        MainJobConfig(run_dir=str(tmp_path), budget="2h")
+    with pytest.raises(ValueError, match="budget '3h'"):
+        MainJobConfig(run_dir=str(tmp_path), budget="3h")
+    with pytest.raises(ValueError, match="learned_share 1.5"):
+        MainJobConfig(run_dir=str(tmp_path), learned_share=1.5)
+
+
+def test_training_cells_keep_their_bin_and_evaluation_cells_do_not(tmp_path):
+    config = MainJobConfig(run_dir=str(tmp_path))
+    train, test = config.sim("train"), config.sim("test")
+    assert train.respawn_every > 1 and test.respawn_every == 1
+    assert (train.object_split, test.object_split) == ("train", "test")
+    assert train.label == test.label == "truth"
+    assert train.camera_target_height == test.camera_target_height > 0  # the in-view camera
+    assert MainJobConfig(run_dir=str(tmp_path), budget="gpu").num_cells >= 1
+    assert MainJobConfig(run_dir=str(tmp_path), cells=3).num_cells == 3
 
 
 def test_difference_interval_by_hand():

@@ -6,6 +6,8 @@ fields derive from these tuples; a test keeps ``qtopt_msgs`` in step with them.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from enum import Enum
@@ -198,3 +200,58 @@ class Action:
                 f"rotation {self.rotation}: expected |r| <= {bounds.max_rotation:.4f} rad"
             )
         return self
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """The camera a model was trained on or a cell renders with: image size, field of view and
+    pose (distance from the bin centre, yaw, pitch, aim height above the bin floor).
+
+    The Q-network learns from raw pixels over the shoulder (Sec. 5, App. D.1), so a policy only
+    transfers to the view it was trained on; models and bags record this to make that checkable.
+    Width 0 (the default) means unknown: ROS parameters have no null, so configs that mirror them
+    use this value where older runs recorded nothing.
+    """
+
+    width: int = 0  # px
+    height: int = 0  # px
+    fov_deg: float = 0.0  # vertical field of view
+    distance: float = 0.0  # m from the point the camera aims at
+    yaw_deg: float = 0.0
+    pitch_deg: float = 0.0
+    target_height: float = 0.0  # m above the bin floor: the point the camera aims at
+
+    def __post_init__(self) -> None:
+        # ROS double parameters refuse ints, and a camera given as 48 must still equal 48.0
+        # after a JSON round trip; so every non-size field is stored as a float.
+        for name in ("fov_deg", "distance", "yaw_deg", "pitch_deg", "target_height"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "width", int(self.width))
+        object.__setattr__(self, "height", int(self.height))
+
+    @property
+    def known(self) -> bool:
+        return self.width > 0
+
+    def to_dict(self) -> dict[str, int | float]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, int | float]) -> CameraSpec:
+        return cls(**data)
+
+    def to_json(self) -> str:
+        """Compact JSON, e.g. for a bag's ``custom_data`` (a string map)."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> CameraSpec:
+        return cls.from_dict(json.loads(text))
+
+    def describe(self) -> str:
+        """One line for messages, named like the sim cell's ``camera_*`` parameters."""
+        if not self.known:
+            return "unknown"
+        return (f"{self.width}x{self.height} px (fov_deg {self.fov_deg:g}, distance "
+                f"{self.distance:g}, yaw_deg {self.yaw_deg:g}, pitch_deg {self.pitch_deg:g}, "
+                f"target_height {self.target_height:g})")

@@ -3,8 +3,9 @@
 The file is a frozen, scripted :class:`~qtopt_policy.qnetwork.QNetwork` (methods
 ``encode_state``, ``score``, ``score_logits``) plus a JSON metadata record in the archive's extra
 files: format version, preset name, network config, input size, action bounds, CEM config,
-model version and training step. :func:`load_model` needs no qtopt Python class to run the
-network, and rejects a corrupt or incompatible file with a :class:`ModelLoadError` that says why.
+model version and training step, and the provenance of its training data (camera and label
+source). :func:`load_model` needs no qtopt Python class to run the network, and rejects a
+corrupt or incompatible file with a :class:`ModelLoadError` that says why.
 Files are written atomically (temporary file + rename), so a reader never sees half a model.
 """
 
@@ -25,7 +26,7 @@ import torch
 
 from qtopt_policy.cem import CEMConfig
 from qtopt_policy.qnetwork import QNetwork, QNetworkConfig
-from qtopt_policy.spec import ACTION_DIM, LOW_DIM_STATE_DIM, ActionBounds
+from qtopt_policy.spec import ACTION_DIM, LOW_DIM_STATE_DIM, ActionBounds, CameraSpec
 
 FORMAT_VERSION = 1
 METADATA_FILE = "qtopt_metadata.json"
@@ -54,6 +55,9 @@ class ModelMetadata:
     cem: CEMConfig
     version: int = 0
     training_step: int = 0
+    # Provenance of the training data; None and "" where unknown (files from before these).
+    camera: CameraSpec | None = None
+    label_source: str = ""  # "detector" (image subtraction, App. D.3) or "truth" (simulator)
     format_version: int = FORMAT_VERSION
 
     @property
@@ -70,6 +74,8 @@ class ModelMetadata:
                 "cem": dataclasses.asdict(self.cem),
                 "version": self.version,
                 "training_step": self.training_step,
+                "camera": self.camera.to_dict() if self.camera is not None else None,
+                "label_source": self.label_source,
                 "action_dim": ACTION_DIM,
                 "low_dim_state_dim": LOW_DIM_STATE_DIM,
             },
@@ -90,13 +96,20 @@ class ModelMetadata:
                 f"model action_dim {data.get('action_dim')} / low_dim_state_dim "
                 f"{data.get('low_dim_state_dim')}: expected {ACTION_DIM} / {LOW_DIM_STATE_DIM}"
             )
+        cem = dict(data["cem"])
+        if "initial_terminate_probability" in cem:
+            # Files from before learned_termination: probability 0 was scripted termination.
+            cem.setdefault("learned_termination", cem.pop("initial_terminate_probability") > 0)
+        camera = data.get("camera")
         return cls(
             preset=data["preset"],
             network=QNetworkConfig.from_dict(data["network"]),
             bounds=ActionBounds(**data["bounds"]),
-            cem=CEMConfig(**data["cem"]),
+            cem=CEMConfig(**cem),
             version=int(data["version"]),
             training_step=int(data["training_step"]),
+            camera=CameraSpec.from_dict(camera) if camera is not None else None,
+            label_source=data.get("label_source", ""),
         )
 
 

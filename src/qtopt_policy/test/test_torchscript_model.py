@@ -1,5 +1,8 @@
-"""TorchScript export: one file, loads without the Python class, agrees with eager."""
+"""TorchScript export: one file, loads without the Python class, agrees with eager, and
+records the provenance of its training data."""
 
+import dataclasses
+import json
 import subprocess
 import sys
 
@@ -8,7 +11,7 @@ import torch
 
 from qtopt_policy.cem import CEMConfig
 from qtopt_policy.qnetwork import PRESETS, QNetwork
-from qtopt_policy.spec import ACTION_DIM, ActionBounds
+from qtopt_policy.spec import ACTION_DIM, ActionBounds, CameraSpec
 from qtopt_policy.torchscript_model import (
     ModelLoadError,
     ModelMetadata,
@@ -94,3 +97,36 @@ def test_rejects_metadata_that_does_not_match_the_network(tmp_path):
     net = _trained_like("sim")
     with pytest.raises(ValueError, match="differs"):
         export_model(net, tmp_path / "x.pt", _metadata("paper"))
+
+
+CAMERA = CameraSpec(72, 72, 48, 0.75, 0, -65, 0.05)
+
+
+def test_camera_spec_round_trips_and_describes_itself():
+    assert CAMERA.fov_deg == 48.0 and isinstance(CAMERA.fov_deg, float)  # ROS double params
+    assert CameraSpec.from_json(CAMERA.to_json()) == CAMERA
+    assert CameraSpec.from_dict(CAMERA.to_dict()) == CAMERA
+    assert CAMERA.describe() == ("72x72 px (fov_deg 48, distance 0.75, yaw_deg 0, pitch_deg -65, "
+                                 "target_height 0.05)")
+    assert not CameraSpec().known and CameraSpec().describe() == "unknown"
+
+
+def test_model_file_round_trips_camera_and_label_source(tmp_path):
+    meta = dataclasses.replace(_metadata("sim"), camera=CAMERA, label_source="truth")
+    export_model(_trained_like("sim"), tmp_path / "q.pt", meta)
+    loaded = load_model(tmp_path / "q.pt").metadata
+    assert (loaded.camera, loaded.label_source) == (CAMERA, "truth")
+    assert loaded == meta
+
+
+def test_older_metadata_without_provenance_still_loads():
+    data = json.loads(_metadata("sim").to_json())
+    del data["camera"], data["label_source"]
+    # a file from before learned_termination replaced initial_terminate_probability
+    del data["cem"]["learned_termination"]
+    data["cem"]["initial_terminate_probability"] = 0.0
+    old = ModelMetadata.from_json(json.dumps(data))
+    assert old.camera is None and old.label_source == ""
+    assert old.cem == CEMConfig(learned_termination=False)  # 0: scripted termination
+    data["cem"]["initial_terminate_probability"] = 0.5
+    assert ModelMetadata.from_json(json.dumps(data)).cem == CEMConfig()
