@@ -53,14 +53,16 @@ def cell_namespace(index: int) -> str:
 
 
 def _episode_nodes(ns: str, policy: str, out_dir: str, timeout_s: float,
+                   provenance: dict[str, str] | None = None,
                    **runner_parameters: Any) -> list[NodeSpec]:
-    """The episode runner and recorder every cell runs, sim or real."""
+    """The episode runner and recorder every cell runs, sim or real; ``provenance`` (camera,
+    label source) goes into every bag the recorder writes."""
     return [
         NodeSpec("qtopt_collector", "episode_runner_node", "qtopt_collector.episode_runner_node",
                  ns, "episode_runner", {"cell_id": ns, "policy": policy,
                                         "timeout_s": timeout_s, **runner_parameters}),
         NodeSpec("qtopt_collector", "recorder_node", "qtopt_collector.recorder_node", ns,
-                 "recorder", {"out_dir": out_dir, "cell_id": ns}),
+                 "recorder", {"out_dir": out_dir, "cell_id": ns, **(provenance or {})}),
     ]
 
 
@@ -83,9 +85,11 @@ def sim_cell_graph(config: CellGraphConfig) -> list[NodeSpec]:
                      parameters=config_to_parameters(config.sim)),
             NodeSpec("qtopt_collector", "success_node", "qtopt_collector.success_node", ns,
                      "success_detector",
-                     {"ground_truth_service": "sim/held_object",
+                     {"ground_truth_service": "sim/held_object", "label": config.sim.label,
                       "lift_height": config.sim.lift_height, "timeout_s": config.timeout_s}),
             *_episode_nodes(ns, config.policy, config.out_dir, config.timeout_s,
+                            {"camera": config.sim.camera().to_json(),
+                             "label_source": config.sim.label},
                             scripted_termination=config.scripted_termination,
                             step_penalty=config.step_penalty),
         ]

@@ -46,6 +46,7 @@ MAX_BIN_OBJECTS = 30  # bin emptying (Sec. 6.1): the paper's bin held 28 objects
 LAYER = 10  # objects dropped per layer before the pile settles
 REST_CHECK_STEPS = 60  # physics steps between checks for rest while settling
 LABELS = ("detector", "truth")
+OFF_TRAY_DEPTH = 0.05  # m below the tray's floor: an object there fell off the tray
 MAX_REDRAWS = 10  # a world that settles to an empty bin is drawn again, at most this often
 
 
@@ -144,16 +145,22 @@ class SimCell:
         [min_objects, max_objects]. A world that settles to an empty bin is drawn again."""
         if objects is not None and not 1 <= objects <= MAX_BIN_OBJECTS:
             raise ValueError(f"objects {objects}: expected 1..{MAX_BIN_OBJECTS}")
-        if objects is None and self.objects and \
-                0 < self._world_episodes < self.config.respawn_every:
-            self._world_episodes += 1
-            self.rng = np.random.default_rng(seed)
-            return self.restart()
+        if objects is None and 0 < self._world_episodes < self.config.respawn_every:
+            # A grasped object dropped back may still be falling, or have left the tray.
+            self._remove_objects(sorted(set(self.settle(min_steps=0)) | set(self._outside())))
+            if self.objects:
+                self._world_episodes += 1
+                self.rng = np.random.default_rng(seed)
+                return self.restart()
         for redraw in range(MAX_REDRAWS):
             self._build_world(seed if redraw == 0 else [seed, redraw], objects)
             if self.objects:
                 break
-        self._world_episodes = 1
+        else:
+            raise RuntimeError(f"seed {seed}: {MAX_REDRAWS} worlds in a row settled to an "
+                               "empty bin")
+        # A bin-emptying world (``objects`` given) is not kept for plain episodes.
+        self._world_episodes = 1 if objects is None else self.config.respawn_every
         return self.restart()
 
     def _build_world(self, seed: int | list[int], objects: int | None) -> None:
@@ -203,8 +210,9 @@ class SimCell:
                 self.settle()
         # Objects still moving after the longest wait (meshes that interpenetrate and push each
         # other apart forever) would change the bin between the drop test's two images and
-        # label a failure a success; they leave the world, which stays a function of the seed.
-        self._remove_objects(self.settle())
+        # label a failure a success; they leave the world, which stays a function of the seed,
+        # as do objects that fell out of the tray.
+        self._remove_objects(sorted(set(self.settle()) | set(self._outside())))
 
     # -- state --------------------------------------------------------------------------
     def fingertip_height(self) -> float:
@@ -337,7 +345,7 @@ class SimCell:
         """From out of view back above the bin centre (at the lift height by default)."""
         cx, cy = TRAY_POSITION[:2]
         h = self.config.out_of_view_height
-        self._move_through([(cx, cy, h), (cx, cy, height or self.config.lift_height)])
+        self._move_through([(cx, cy, h), (cx, cy, height or self._lift_height)])
 
     def set_gripper(self, closed: bool, steps: int | None = None) -> None:
         """Open or close the fingers and let them move; commanding the current state is a
@@ -383,8 +391,14 @@ class SimCell:
         self.client = -1
 
     # -- drop test rig (App. D.3) -------------------------------------------------------
+    @property
+    def _lift_height(self) -> float:
+        # float32, as ArmCommand carries it: a kept bin must not make the in-process loop and
+        # the ROS graph drift apart through rounding.
+        return float(np.float32(self.config.lift_height))
+
     def lift(self) -> None:
-        self.move_to(self.target[:2], self.config.lift_height)
+        self.move_to(self.target[:2], self._lift_height)
 
     def capture(self) -> np.ndarray:
         return self.render()
@@ -405,6 +419,13 @@ class SimCell:
         result = detect_grasp_success(drop.before, drop.after, self.config.success_detector)
         return GraspLabel(result.success, drop.ground_truth, result)
 
+    def _outside(self) -> list[int]:
+        """Indices of the objects that came to rest below the tray's floor (off the tray)."""
+        c = self.client
+        return [k for k, uid in enumerate(self.objects)
+                if pb.getBasePositionAndOrientation(uid, physicsClientId=c)[0][2]
+                < FLOOR_Z - OFF_TRAY_DEPTH]
+
     def _restless(self) -> list[int]:
         """Indices of the objects moving faster than ``rest_speed`` or ``rest_spin``."""
         c, cfg = self.client, self.config
@@ -415,12 +436,14 @@ class SimCell:
                 out.append(k)
         return out
 
-    def settle(self) -> list[int]:
-        """Step the physics ``settle_steps`` times, then on until every object is at rest or
-        ``max_settle_steps`` have passed (objects rolling or sliding down the tray's walls take
-        seconds); returns the indices of the objects still moving (empty: all at rest)."""
+    def settle(self, min_steps: int | None = None) -> list[int]:
+        """Step the physics ``min_steps`` times (default ``settle_steps``), then on until every
+        object is at rest or ``max_settle_steps`` have passed (objects rolling or sliding down
+        the tray's walls take seconds); returns the indices of the objects still moving
+        (empty: all at rest)."""
         cfg = self.config
-        steps, chunk = 0, cfg.settle_steps
+        steps = 0
+        chunk = cfg.settle_steps if min_steps is None else min_steps
         while True:
             for _ in range(chunk):
                 pb.stepSimulation(physicsClientId=self.client)

@@ -4,6 +4,11 @@
 choreography as the in-process simulator, :func:`run_drop_test`) and labels the grasp with
 :func:`detect_grasp_success`. Where ``ground_truth_service`` names a service (the simulator's
 ``sim/held_object``), its answer is reported beside the label.
+
+With ``label`` "truth" (simulation only) the node instead lifts, asks the ground-truth service
+and opens the gripper so the object falls back into the bin, as ``SimCell.label_grasp`` does in
+process. The paper labels by the drop test (Kalashnikov et al. 2018, App. D.3); in simulation
+the truth gives the label without the drop test's motions.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from rclpy.node import Node
 from std_srvs.srv import SetBool, Trigger
 
 from qtopt_collector.service_calls import ServiceCaller
+from qtopt_collector.sim_cell import LABELS
 from qtopt_collector.success_detection import (
+    DropTestRig,
     SuccessDetectorConfig,
     detect_grasp_success,
     run_drop_test,
@@ -32,8 +39,29 @@ from qtopt_policy.ros_params import declare_config
 class SuccessNodeConfig:
     lift_height: float = 0.30  # m above the bin floor before the drop test
     ground_truth_service: str = ""  # "sim/held_object" in simulation; "" on a real cell
+    # "detector": drop test and image subtraction (App. D.3, what a real cell does); "truth":
+    # the ground-truth service's answer after the lift (needs ground_truth_service).
+    label: str = "detector"
     timeout_s: float = 60.0
     detector: SuccessDetectorConfig = field(default_factory=SuccessDetectorConfig)
+
+    def __post_init__(self) -> None:
+        if self.label not in LABELS:
+            raise ValueError(f"label {self.label!r}: expected one of {LABELS}")
+        if self.label == "truth" and not self.ground_truth_service:
+            raise ValueError("label 'truth' needs a ground_truth_service (the simulator's "
+                             "sim/held_object); a real cell labels with the detector")
+
+
+def label_by_truth(rig: DropTestRig) -> bool:
+    """Lift, read the simulator's truth, open the gripper so a held object falls back into the
+    bin; return the truth. Raises RuntimeError where the rig cannot know it (a real cell)."""
+    rig.lift()
+    held = rig.held_object_ground_truth()
+    if held is None:
+        raise RuntimeError("no ground truth: label 'truth' needs a ground_truth_service")
+    rig.open_gripper()
+    return held
 
 
 class RosDropTestRig:
@@ -80,6 +108,15 @@ class SuccessNode(Node):
                             callback_group=MutuallyExclusiveCallbackGroup())
 
     def _on_detect(self, request, response: DetectGraspSuccess.Response):
+        if self.config.label == "truth":
+            try:
+                held = label_by_truth(self.rig)
+            except (TimeoutError, RuntimeError) as err:
+                response.ok, response.message = False, f"truth label failed: {err}"
+                return response
+            # No drop test: the images stay empty and the changed fractions 0.
+            response.success, response.ground_truth, response.ok = held, int(held), True
+            return response
         try:
             drop = run_drop_test(self.rig)
         except (TimeoutError, RuntimeError, ValueError) as err:

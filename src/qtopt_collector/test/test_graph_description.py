@@ -1,10 +1,12 @@
-"""The graph description that both the launch file and the runner read."""
+"""The graph description that both the launch file and the runner read, and the success
+node's label source it configures."""
 
 import ast
 import importlib
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qtopt_collector.graph import (
@@ -14,6 +16,8 @@ from qtopt_collector.graph import (
     sim_cell_graph,
 )
 from qtopt_collector.runner import node_command
+from qtopt_collector.sim_cell import SimCellConfig
+from qtopt_collector.success_node import SuccessNodeConfig, label_by_truth
 from qtopt_policy.ros_env import package_share_directory
 
 SCRIPTS = {ep.name: ep for ep in entry_points(group="console_scripts")}
@@ -41,6 +45,10 @@ def test_sim_graph_has_one_of_each_node_per_cell_and_a_shared_policy_node():
     assert [s.executable for s in specs if not s.namespace] == ["policy_node"]
     runner = next(s for s in specs if s.executable == "episode_runner_node")
     assert runner.parameters["policy"] == "greedy"
+    # every bag records the camera and the label source it was collected with
+    recorder = next(s for s in specs if s.executable == "recorder_node")
+    assert recorder.parameters["camera"] == SimCellConfig().camera().to_json()
+    assert recorder.parameters["label_source"] == "detector"
 
 
 def test_runner_command_line_carries_namespace_name_and_typed_parameters():
@@ -72,3 +80,55 @@ def test_launch_file_is_installed_and_reads_the_graph_description():
     helper = importlib.import_module("qtopt_collector.launch_description")
     assert "ROS_AUTOMATIC_DISCOVERY_RANGE" in Path(helper.__file__).read_text()
     assert helper.DISCOVERY_RANGE[0] == "LOCALHOST"
+
+
+@pytest.mark.parametrize("label", ["detector", "truth"])
+def test_sim_graph_gives_the_cells_label_source_to_the_success_node(label):
+    specs = sim_cell_graph(CellGraphConfig(sim=SimCellConfig(respawn_every=10, label=label)))
+    sim = next(s for s in specs if s.executable == "sim_cell_node")
+    assert (sim.parameters["respawn_every"], sim.parameters["label"]) == (10, label)
+    success = next(s for s in specs if s.executable == "success_node")
+    assert SuccessNodeConfig(**success.parameters).label == label  # a valid node config
+
+
+class _LoggingRig:
+    """A drop test rig (success_detection.DropTestRig) that logs what it is asked to do."""
+
+    def __init__(self, held: bool | None) -> None:
+        self.held, self.log = held, []
+
+    def lift(self) -> None:
+        self.log.append("lift")
+
+    def held_object_ground_truth(self) -> bool | None:
+        self.log.append("truth")
+        return self.held
+
+    def move_out_of_view(self) -> None:
+        self.log.append("out of view")
+
+    def capture(self) -> np.ndarray:
+        self.log.append("capture")
+        return np.zeros((4, 4, 3), np.uint8)
+
+    def return_over_bin(self) -> None:
+        self.log.append("over bin")
+
+    def open_gripper(self) -> None:
+        self.log.append("open")
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_truth_label_lifts_asks_the_simulator_and_drops_the_object_back(held):
+    rig = _LoggingRig(held)
+    assert label_by_truth(rig) is held
+    assert rig.log == ["lift", "truth", "open"]  # no drop test: no images, no out-of-view moves
+
+
+def test_truth_label_without_a_ground_truth_service_fails_clearly():
+    with pytest.raises(ValueError, match="'truth' needs a ground_truth_service"):
+        SuccessNodeConfig(label="truth")
+    with pytest.raises(ValueError, match="'foo'"):
+        SuccessNodeConfig(ground_truth_service="sim/held_object", label="foo")
+    with pytest.raises(RuntimeError, match="no ground truth"):
+        label_by_truth(_LoggingRig(None))

@@ -1,12 +1,15 @@
-"""PyBullet cell: object split, determinism, camera aim, workspace bounds, objects at rest."""
+"""PyBullet cell: object split, determinism, camera aim, workspace bounds, objects at rest,
+the paper's respawn protocol, truth labels, and re-drawn empty bins."""
 
 import numpy as np
 import pybullet as pb
 import pytest
 
+from qtopt_collector.episode import GraspLabel
 from qtopt_collector.sim_cell import FLOOR_Z, TRAY_POSITION, SimCell, SimCellConfig, object_split
 from qtopt_collector.success_detection import detect_grasp_success
-from qtopt_policy.spec import Action
+from qtopt_policy.policies import ScriptedGraspPolicy
+from qtopt_policy.spec import MAX_STEPS, Action, ActionBounds, Observation
 
 
 def test_object_split_follows_kuka_diverse_object_convention():
@@ -137,3 +140,136 @@ def test_objects_are_at_rest_when_an_episode_starts(seed):
 def test_config_rejects_a_settle_cap_below_the_settle_steps():
     with pytest.raises(ValueError, match="max_settle_steps 100"):
         SimCellConfig(settle_steps=240, max_settle_steps=100)
+
+
+def _positions(cell: SimCell) -> np.ndarray:
+    return np.array([pb.getBasePositionAndOrientation(u, physicsClientId=cell.client)[0]
+                     for u in cell.objects])
+
+
+def test_respawn_every_keeps_the_bin_for_k_episodes_then_rebuilds_from_the_seed():
+    """The paper's protocol (App. C, D.3): the bin is re-drawn every K episodes; in between,
+    only the arm restarts and the objects stay where the last episode left them."""
+    cfg = SimCellConfig(respawn_every=3, min_objects=3, max_objects=3)
+    cell, fresh = SimCell(cfg), SimCell(cfg)
+    try:
+        cell.reset(40)
+        ids, uids = list(cell.object_ids), list(cell.objects)
+        for k, seed in enumerate((41, 42)):
+            # Move an object by hand: a rebuild from the seed would put it back.
+            pb.resetBasePositionAndOrientation(
+                cell.objects[k], [TRAY_POSITION[0] + 0.05 * k, TRAY_POSITION[1], FLOOR_Z + 0.05],
+                [0, 0, 0, 1], physicsClientId=cell.client)
+            cell.settle()
+            cell.execute(Action((0.03, 0.0, -0.05), 0.2, True, False))
+            end = _positions(cell)
+            observation = cell.reset(seed)
+            assert (cell.object_ids, cell.objects) == (ids, uids)
+            np.testing.assert_allclose(_positions(cell), end, atol=0.005)
+            assert not observation.gripper_closed
+            assert observation.height_to_bottom == pytest.approx(cfg.start_height, abs=0.01)
+        rebuilt, expected = cell.reset(43), fresh.reset(43)
+        assert cell.object_ids == fresh.object_ids != ids
+        np.testing.assert_array_equal(_positions(cell), _positions(fresh))
+        np.testing.assert_array_equal(rebuilt.image, expected.image)
+    finally:
+        cell.close()
+        fresh.close()
+
+
+def _run_scripted(cell: SimCell, seed: int, observation: Observation) -> None:
+    """pi_scripted (App. B) from the episode's first observation to its stop."""
+    policy = ScriptedGraspPolicy(ActionBounds(), seed=seed)
+    for step in range(MAX_STEPS):
+        action = policy.select_action(observation, step).action
+        if action.terminate:
+            return
+        cell.execute(action)
+        observation = cell.observe()
+
+
+@pytest.mark.parametrize("seed, held", [(0, True), (17, False)])
+def test_truth_label_is_the_held_object_check_and_drops_the_object_back(seed, held):
+    """label='truth': the simulator's check after the lift instead of the drop test; the
+    gripper then opens over the bin, so a grasped object falls back for the next episode."""
+    cfg = SimCellConfig(label="truth", min_objects=4, max_objects=4)
+    cell = SimCell(cfg)
+    try:
+        _run_scripted(cell, seed, cell.reset(seed))
+        count = len(cell.objects)
+        grasped = int(np.argmax(_positions(cell)[:, 2]))  # if one is held, it is the highest
+        assert cell.label_grasp() == GraspLabel(held, held, None)
+        assert not cell.gripper_closed and len(cell.objects) == count
+        # Still over the bin at the lift height: none of the drop test's out-of-view motions.
+        centre, half = np.array(TRAY_POSITION[:2]), np.array(cfg.workspace_half_extent)
+        assert cell.target[2] == pytest.approx(cfg.lift_height, abs=1e-6)
+        assert np.all(np.abs(cell.target[:2] - centre) <= half + 1e-9)
+        cell.settle()
+        assert not cell.held_object_ground_truth()
+        if held:  # back in the bin, not on the floor below the tray
+            assert 0.0 < _positions(cell)[grasped, 2] - FLOOR_Z < cfg.success_height
+    finally:
+        cell.close()
+
+
+def test_a_world_that_settles_to_an_empty_bin_is_drawn_again(monkeypatch):
+    """Seed 300000's first draw on test objects (1-3 of them) leaves none at rest: every one is
+    removed while settling, and an episode over an empty bin teaches nothing."""
+    cfg = SimCellConfig(object_split="test", max_objects=3)
+    builds = []
+    build = SimCell._build_world
+
+    def counting_build(self, seed, objects):
+        build(self, seed, objects)
+        builds.append((seed, len(self.objects)))
+
+    monkeypatch.setattr(SimCell, "_build_world", counting_build)
+    cell, again = SimCell(cfg), SimCell(cfg)
+    try:
+        cell.reset(300000)
+        assert builds[0] == (300000, 0), "the seed no longer settles empty; pick another"
+        assert len(builds) > 1 and builds[-1][1] == len(cell.objects) >= 1
+        again.reset(300000)
+        assert again.object_ids == cell.object_ids  # the redraw is a function of the seed
+    finally:
+        cell.close()
+        again.close()
+
+
+def test_config_rejects_bad_respawn_and_label_values():
+    with pytest.raises(ValueError, match="respawn_every 0"):
+        SimCellConfig(respawn_every=0)
+    with pytest.raises(ValueError, match="'foo'"):
+        SimCellConfig(label="foo")
+
+
+def test_kept_bin_loses_objects_that_left_the_tray_and_bin_emptying_worlds_are_not_kept():
+    cfg = SimCellConfig(respawn_every=3, min_objects=3, max_objects=3)
+    cell, fresh = SimCell(cfg), SimCell(cfg)
+    try:
+        cell.reset(5)
+        fallen = cell.object_ids[0]
+        pb.resetBasePositionAndOrientation(cell.objects[0], [0.0, -0.6, -0.5], [0, 0, 0, 1],
+                                           physicsClientId=cell.client)
+        cell.reset(6)  # the same world, without the object on the ground
+        assert fallen not in cell.object_ids and len(cell.object_ids) == 2
+        cell.reset(7, objects=5)  # bin emptying: a fresh world of 5 ...
+        cell.reset(8)  # ... that the next plain episode does not inherit
+        fresh.reset(8)
+        assert cell.object_ids == fresh.object_ids
+    finally:
+        cell.close()
+        fresh.close()
+
+
+def test_a_seed_whose_worlds_all_settle_empty_is_an_error(monkeypatch):
+    def drop_nothing(self, n):
+        self.objects, self.object_ids = [], []
+
+    monkeypatch.setattr(SimCell, "_drop_objects", drop_nothing)
+    cell = SimCell(SimCellConfig())
+    try:
+        with pytest.raises(RuntimeError, match="seed 3: 10 worlds in a row settled to an empty"):
+            cell.reset(3)
+    finally:
+        cell.close()

@@ -96,3 +96,46 @@ def test_learner_node_trains_on_live_episodes_and_announces_models(ros_domain, t
         log.seek(0)
         print(log.read()[-3000:])
         log.close()
+
+
+def test_a_restarted_learner_node_reloads_the_recorded_episodes(ros_domain, tmp_path):
+    """The concurrent loop's resume: the cells' recorders keep the episodes (persist_online
+    off), and a learner node started on that folder trains on them from the start."""
+    recorded = tmp_path / "episodes"
+    write_bags(recorded, 20)
+    before = sorted(e.episode_id for e in read_episodes(recorded))
+    params = {
+        "episode_topics": "['/cell0/episodes']", "status_period_s": "0.2",
+        "online_dir": str(recorded), "persist_online": "false",
+        "learner.run_dir": str(tmp_path / "run"), "learner.steps": "40",
+        "learner.min_train_samples": "64", "learner.torch_threads": "1",
+        "learner.fine_tuning.enabled": "true", "learner.fine_tuning.initial_steps": "0",
+        "learner.fine_tuning.steps_per_transition": "1.0",
+    }
+    args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
+    log = open(tmp_path / "learner_node.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "qtopt_learner.learner_node", "--ros-args",
+                             *args], stdout=log, stderr=subprocess.STDOUT)
+    observer = Observer()
+    try:
+        observer.spin_until(lambda: observer.status, 120, "the learner node")
+        first = observer.status[-1]
+        # every recorded episode is in the online buffer; none came live
+        assert first.online_episodes_received == 0
+        assert first.online_transitions == sum(len(e.steps) for e in episodes(20))
+        # the reloaded episodes paid for the steps before the restart: new steps wait for new
+        # episodes
+        observer.spin_until(lambda: observer.status[-1].waiting_for_data, 60, "the balancer")
+        assert observer.status[-1].step == 0
+        live = episodes(30, seed=2000)  # ~50 transitions: the balancer allows the 40 steps
+        observer.publish(live)
+        observer.spin_until(lambda: observer.status[-1].finished, 120, "training to finish")
+        assert observer.status[-1].online_episodes_received == len(live)
+        # the live episodes were not written a second time beside the recorders' copy
+        assert sorted(e.episode_id for e in read_episodes(recorded)) == before
+    finally:
+        observer.close()
+        stop_process(proc)
+        log.seek(0)
+        print(log.read()[-3000:])
+        log.close()
