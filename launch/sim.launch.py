@@ -8,9 +8,9 @@ Simulated cells run pi_noisy (App. B) through the shared policy node, which serv
     ros2 launch launch/sim.launch.py cells:=2 model_path:=runs/off/model.pt \\
         run_dir:=runs/off offline_paths:=data steps:=30000
 
-The node list comes from ``qtopt_learner.training_graph``, the same description the main job's
-fine-tuning phase (``qtopt run``) starts with the project's runner on machines without
-``ros2 launch``. DDS stays on this machine unless ``discovery_range:=SUBNET``.
+The node list comes from ``qtopt_learner.training_graph``, the same description ``qtopt sim``
+and the main job's collect-while-train loop (``qtopt run``) start with the project's runner on
+machines without ``ros2 launch``. DDS stays on this machine unless ``discovery_range:=SUBNET``.
 """
 
 from qtopt_collector.graph import CellGraphConfig, NodeSpec

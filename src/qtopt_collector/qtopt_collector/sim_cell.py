@@ -7,9 +7,9 @@ number ends in 0 (100 objects) are held-out test objects, the other 900 are for 
 Control is Cartesian: each action moves the commanded end-effector position by a bounded
 translation, turns the gripper's azimuth, and opens or closes the fingers, then runs
 ``substeps`` physics steps. By default every episode rebuilds the world from the seed, so an
-episode is a pure function of (config, seed, actions). With ``respawn_every`` K > 1 the cell
-follows the paper's collection protocol instead (App. C, D.3): a grasped object is dropped back
-into the bin and the bin is re-drawn every K episodes, which saves the rebuild and settle.
+episode is a pure function of (config, seed, actions). With ``respawn_every`` K > 1 a grasped
+object is dropped back into the bin, as the paper's robots do (App. D.3), and the bin is
+re-drawn only every K episodes (this project's choice), which saves the rebuild and settle.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pybullet_data
 
 from qtopt_collector.episode import GraspLabel
 from qtopt_collector.success_detection import (
+    LABELS,
     DropTest,
     SuccessDetectorConfig,
     detect_grasp_success,
@@ -45,7 +46,6 @@ NUM_OBJECTS = 1000
 MAX_BIN_OBJECTS = 30  # bin emptying (Sec. 6.1): the paper's bin held 28 objects
 LAYER = 10  # objects dropped per layer before the pile settles
 REST_CHECK_STEPS = 60  # physics steps between checks for rest while settling
-LABELS = ("detector", "truth")
 OFF_TRAY_DEPTH = 0.05  # m below the tray's floor: an object there fell off the tray
 MAX_REDRAWS = 10  # a world that settles to an empty bin is drawn again, at most this often
 

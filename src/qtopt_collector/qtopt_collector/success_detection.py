@@ -15,6 +15,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+# How a cell labels an episode: "detector", this module's image subtraction after the drop
+# test (what a real cell does); "truth", a simulator's held-object check.
+LABELS = ("detector", "truth")
+
 
 @dataclass(frozen=True)
 class SuccessDetectorConfig:

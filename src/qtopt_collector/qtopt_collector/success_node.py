@@ -22,8 +22,8 @@ from rclpy.node import Node
 from std_srvs.srv import SetBool, Trigger
 
 from qtopt_collector.service_calls import ServiceCaller
-from qtopt_collector.sim_cell import LABELS
 from qtopt_collector.success_detection import (
+    LABELS,
     DropTestRig,
     SuccessDetectorConfig,
     detect_grasp_success,

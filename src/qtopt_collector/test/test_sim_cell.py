@@ -148,8 +148,9 @@ def _positions(cell: SimCell) -> np.ndarray:
 
 
 def test_respawn_every_keeps_the_bin_for_k_episodes_then_rebuilds_from_the_seed():
-    """The paper's protocol (App. C, D.3): the bin is re-drawn every K episodes; in between,
-    only the arm restarts and the objects stay where the last episode left them."""
+    """The bin is re-drawn every K episodes; in between, only the arm restarts and the objects
+    stay where the last episode left them (a grasped object dropped back in, as the paper's
+    robots do)."""
     cfg = SimCellConfig(respawn_every=3, min_objects=3, max_objects=3)
     cell, fresh = SimCell(cfg), SimCell(cfg)
     try:

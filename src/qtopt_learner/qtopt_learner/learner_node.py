@@ -56,12 +56,9 @@ class LearnerNode(Node):
             label_source=learner_config.label_source)) if self.config.persist_online else None
         self.learner = make_learner(learner_config, progress=False).start()
         self.hub = self.learner.hub
-        # Before the trainer starts, so its balancer allows steps for new episodes only: the
-        # reloaded ones paid for the steps of the checkpoint it resumes from.
-        reloaded = list(read_episodes(online_dir)) if online_dir.exists() else []
-        self.hub.add_episodes(ONLINE, reloaded)
+        reloaded = self._reload(online_dir) if online_dir.exists() else 0
         if reloaded:
-            self.get_logger().info(f"reloaded {len(reloaded)} live episodes from {online_dir}")
+            self.get_logger().info(f"reloaded {reloaded} live episodes from {online_dir}")
         self.episodes_received = 0
         self.model_version = 0
         self.updates = self.create_publisher(ModelUpdate, "model_updates", MODEL_UPDATE_QOS)
@@ -72,6 +69,18 @@ class LearnerNode(Node):
         self.summary: dict[str, float] | None = None
         self._thread = threading.Thread(target=self._train, name="trainer", daemon=True)
         self._thread.start()
+
+    def _reload(self, online_dir: Path, chunk: int = 100) -> int:
+        """Add the episodes kept in ``online_dir`` to the online buffer, a chunk at a time (one
+        call each to a remote hub, never all images at once)."""
+        count, records = 0, []
+        for record in read_episodes(online_dir):
+            records.append(record)
+            if len(records) == chunk:
+                self.hub.add_episodes(ONLINE, records)
+                count, records = count + len(records), []
+        self.hub.add_episodes(ONLINE, records)
+        return count + len(records)
 
     def _train(self) -> None:
         self.summary = self.learner.train()
@@ -113,8 +122,11 @@ class LearnerNode(Node):
         return msg
 
     def destroy_node(self) -> None:
+        # The trainer ends its run with a checkpoint and an export: let it finish before the
+        # engine's workers (Ray actors) go away.
+        self.hub.stop()
+        self._thread.join(timeout=60)
         self.learner.stop()
-        self._thread.join(timeout=30)
         super().destroy_node()
 
 

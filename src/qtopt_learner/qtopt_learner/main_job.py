@@ -25,12 +25,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from qtopt_collector.bag_recorder import METADATA, find_bags, read_episodes
+from qtopt_collector.bag_recorder import read_episodes, repair_bag
 from qtopt_collector.episode import EpisodeConfig, EpisodeRecord
 from qtopt_collector.graph import CellGraphConfig
 from qtopt_collector.sim_cell import SimCellConfig
+from qtopt_collector.success_detection import LABELS
 from qtopt_learner.bellman_updater import BellmanUpdaterConfig
 from qtopt_learner.collection import CollectionConfig
 from qtopt_learner.evaluation import bin_emptying, evaluate
@@ -62,12 +61,13 @@ class Budget:
 
 BUDGETS: dict[str, Budget] = {
     # 2 CPU cores, about 15 minutes: the default of the README's first command.
-    "15m": Budget(500, 8000, 2.0, 2000, 40, 20, 3, 16),
+    # Steps are sized to the episodes: about 10.7 transitions per episode times the ratio.
+    "15m": Budget(400, 8000, 2.0, 2000, 40, 20, 3, 16),
     # The long CPU budget: 2 cores, at most 2.5 h with evaluation (bench/concurrent_learning.py
     # runs the same recipe in one process).
     "2h": Budget(5000, 100_000, 2.0, 8000, 200, 30, 6, 40),
     # A machine with a GPU and more cores: cells on every core but two, a CUDA trainer.
-    "gpu": Budget(6000, 60_000, 4.0, 5000, 200, 30, 6, 40, cells=0),
+    "gpu": Budget(6000, 120_000, 2.0, 8000, 200, 30, 6, 40, cells=0),
     # A few of everything, for tests and a first look at the pipeline.
     "smoke": Budget(12, 120, 4.0, 40, 4, 3, 2, 2),
 }
@@ -80,11 +80,11 @@ SIM_CELL = SimCellConfig(camera_target_height=0.1, camera_pitch_deg=-60.0,
 CAMERAS = {"sim": (72, 72), "paper": (640, 512)}
 STATES = {"image": (False, False), "image+gripper": (True, False),
           "image+gripper+height": (True, True)}
-LABELS = ("truth", "detector")
 # Share of each replay sample taken from episodes' last transitions (docs/decisions.md).
 TERMINAL_FRACTION = 0.25
 EXPORT_EVERY = 500  # gradient steps between exports: the collecting policy reloads each one
 EPISODES_DIR = "episodes"
+OLD_PHASES = {"bootstrap", "off_policy", "on_policy"}  # state.json keys of the earlier job
 
 
 @dataclass(frozen=True)
@@ -162,13 +162,16 @@ class MainJobConfig:
         return self.plan.cells or max((os.cpu_count() or 3) - 2, 1)
 
     def sim(self, objects: str) -> SimCellConfig:
-        """Training cells (``train``) keep their bin for a few episodes; evaluation cells
-        (``test``) draw a fresh bin from every attempt's seed, the same for every policy."""
+        """Training cells (``train``) keep their bin for a few episodes and label as
+        configured; evaluation cells (``test``) draw a fresh bin from every attempt's seed, the
+        same for every policy, and run the drop test, so the report sets the detector's label
+        beside the simulator's truth that evaluation counts."""
         width, height = CAMERAS[self.preset]
-        respawn = SIM_CELL.respawn_every if objects == "train" else 1
-        return dataclasses.replace(SIM_CELL, camera_width=width, camera_height=height,
-                                   object_split=objects, respawn_every=respawn,
-                                   label=self.label)
+        train = objects == "train"
+        return dataclasses.replace(
+            SIM_CELL, camera_width=width, camera_height=height, object_split=objects,
+            respawn_every=SIM_CELL.respawn_every if train else 1,
+            label=self.label if train else "detector")
 
 
 class MainJob:
@@ -182,6 +185,10 @@ class MainJob:
         self.state_path = self.run / "state.json"
         self.state: dict = json.loads(self.state_path.read_text()) \
             if self.state_path.exists() else {}
+        if OLD_PHASES & set(self.state):
+            raise ValueError(f"run folder {self.run}: made by the earlier bootstrap/off-policy/"
+                             "fine-tuning job; expected a new run folder for the "
+                             "collect-while-train job")
         (self.run / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
 
     # -- bookkeeping ------------------------------------------------------------------
@@ -256,18 +263,21 @@ class MainJob:
                            f"pi_noisy joins at step {plan.switch_step}"):
             return
         started = time.monotonic()
-        done = _recorded_episodes(self.episodes_dir)
-        if done:
-            print(f"[qtopt] resuming: {done} episodes already recorded", flush=True)
+        seeds = _recorded_seeds(self.episodes_dir)
+        if seeds:
+            print(f"[qtopt] resuming: {len(seeds)} episodes already recorded", flush=True)
+        # New episodes (retries included) take seeds above every recorded one.
+        first_seed = max(seeds, default=config.seed * 1_000_000 - 1) + 1
         stats = run_concurrent_graph(
             self.cell_config(), self.learner_config(), self.collection_config(),
-            max(plan.episodes - done, 0), self.run / "logs", online_dir=self.episodes_dir,
-            seed=config.seed * 1_000_000 + done, progress=self.progress)
-        records = sorted(read_episodes(self.episodes_dir), key=lambda r: r.seed)
+            max(plan.episodes - len(seeds), 0), self.run / "logs",
+            online_dir=self.episodes_dir, seed=first_seed, progress=self.progress)
+        collection = [c for _, c in sorted((r.seed, _collected(r))
+                                           for r in read_episodes(self.episodes_dir))]
         step = _latest_export_step(self.learner_dir)
-        self._finish("train", started, episodes=len(records), step=step,
+        self._finish("train", started, episodes=len(collection), step=step,
                      model=str(self._model_at(step)), chosen=dict(stats.chosen),
-                     collection=[_collected(r) for r in records])
+                     collection=collection)
 
     def evaluate(self) -> None:
         plan, config = self.config.plan, self.config
@@ -339,12 +349,15 @@ def _collected(record: EpisodeRecord) -> dict:
             "model_version": record.model_version}
 
 
-def _recorded_episodes(root: Path) -> int:
-    """Episodes in the bags below ``root``, from their metadata (no message is read)."""
+def _recorded_seeds(root: Path) -> list[int]:
+    """Seeds of the episodes recorded below ``root``, after listing what an interrupted
+    recorder left unlisted (the cells' recorders do the same when they start)."""
     if not root.exists():
-        return 0
-    return sum(int(yaml.safe_load((bag / METADATA).read_text())
-                   ["rosbag2_bagfile_information"]["message_count"]) for bag in find_bags(root))
+        return []
+    for bag in root.iterdir():
+        if bag.is_dir() and not bag.name.startswith("."):
+            repair_bag(bag)
+    return [r.seed for r in read_episodes(root)]
 
 
 def _exports(learner_dir: Path) -> list[tuple[int, Path]]:

@@ -180,7 +180,8 @@ def write_report(run: Path, config, state: dict) -> Path:
         "## Held-out test objects (Sec. 6.1)", "",
         *_table(evaluation), "",
         "Success is the simulator's ground truth (an object held above the success height); "
-        "'labeled' counts the label the cell reported.", "",
+        "'labeled' counts the image-subtraction label of the drop test (App. D.3), what a "
+        "real cell would report.", "",
         f"Does the learned Q(s, stop) tell a held object from an empty gripper? "
         f"{StopValueProbe(**state['evaluation']['stop_probe']).summary()}, from scripted "
         "episodes on test objects (0.5 is chance).", "",

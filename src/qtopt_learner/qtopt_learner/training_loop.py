@@ -82,6 +82,7 @@ class TrainingLoop:
         self.resumed_from: Path | None = None
         self.history: list[dict[str, float]] = []
         self._last_checkpoint_step = -1
+        self._resume_announced = False
         self._target = config.steps
         loaded = load_latest_checkpoint(self.checkpoint_dir)
         if loaded is not None:
@@ -122,15 +123,23 @@ class TrainingLoop:
         hub.publish_model(announcement)
         return announcement
 
+    def _drop_exports_after(self, step: int) -> None:
+        """Exports newer than the checkpoint a run resumes from came from the steps it lost;
+        they would pass for its latest model."""
+        for path in (self.run_dir / MODELS_DIR).glob("model-*.pt"):
+            if int(path.stem.split("-")[1]) > step:
+                path.unlink()
+
     def _fine_tuning(self, hub: Hub) -> None:
         ft = self.config.fine_tuning
         if not ft.enabled:
             return
-        online = int(hub.stats()[f"{ONLINE}_transitions_added"])
         if self.fine_tune_start is None:
             self.fine_tune_start = self.trainer.step
         if self.balancer is None:
-            self.balancer = TrainingBalancer(ft, self.trainer.step, online)
+            # From where fine-tuning started, over every online transition, those reloaded on a
+            # resume included: a restarted learner takes the steps its data allows, no fewer.
+            self.balancer = TrainingBalancer(ft, self.fine_tune_start, 0)
         hub.set_on_policy_fraction(on_policy_fraction(self.trainer.step - self.fine_tune_start,
                                                       ft))
 
@@ -153,6 +162,10 @@ class TrainingLoop:
         if self.leader:
             hub.publish_targets(trainer.target_snapshot())
             writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=trainer.step)
+            if self.resumed_from is not None and not self._resume_announced:
+                self._resume_announced = True
+                self._drop_exports_after(trainer.step)
+                self.export(hub)  # policies learn the resumed model before the next export
         self._fine_tuning(hub)
         bar = tqdm(total=target, initial=trainer.step, desc="train", unit="step",
                    disable=not (self.progress and self.leader), dynamic_ncols=True)

@@ -100,7 +100,8 @@ def test_learner_node_trains_on_live_episodes_and_announces_models(ros_domain, t
 
 def test_a_restarted_learner_node_reloads_the_recorded_episodes(ros_domain, tmp_path):
     """The concurrent loop's resume: the cells' recorders keep the episodes (persist_online
-    off), and a learner node started on that folder trains on them from the start."""
+    off), and a learner node started on that folder trains on them from the start, as many
+    steps as they allow."""
     recorded = tmp_path / "episodes"
     write_bags(recorded, 20)
     before = sorted(e.episode_id for e in read_episodes(recorded))
@@ -123,11 +124,12 @@ def test_a_restarted_learner_node_reloads_the_recorded_episodes(ros_domain, tmp_
         # every recorded episode is in the online buffer; none came live
         assert first.online_episodes_received == 0
         assert first.online_transitions == sum(len(e.steps) for e in episodes(20))
-        # the reloaded episodes paid for the steps before the restart: new steps wait for new
-        # episodes
-        observer.spin_until(lambda: observer.status[-1].waiting_for_data, 60, "the balancer")
-        assert observer.status[-1].step == 0
-        live = episodes(30, seed=2000)  # ~50 transitions: the balancer allows the 40 steps
+        # no checkpoint yet: the reloaded transitions allow their steps (1 each), then the
+        # balancer waits for new episodes
+        observer.spin_until(lambda: observer.status[-1].waiting_for_data
+                            and observer.status[-1].step > 0, 60, "the balancer")
+        assert observer.status[-1].step == first.online_transitions < 40
+        live = episodes(30, seed=2000)  # ~50 transitions more: the 40 steps are allowed
         observer.publish(live)
         observer.spin_until(lambda: observer.status[-1].finished, 120, "training to finish")
         assert observer.status[-1].online_episodes_received == len(live)

@@ -57,7 +57,7 @@ def test_main_job_runs_every_phase_and_writes_the_report(ros_domain, tmp_path, c
     learned = load_model(state["train"]["model"])
     assert 0 < learned.metadata.training_step == state["train"]["step"] <= plan.steps
     # provenance: the camera and label source of the data it learned from
-    assert learned.metadata.camera == config.sim("test").camera()
+    assert learned.metadata.camera == config.sim("test").camera() == config.sim("train").camera()
     assert learned.metadata.label_source == "truth"
 
     policies = state["evaluation"]["policies"]
@@ -70,7 +70,7 @@ def test_main_job_runs_every_phase_and_writes_the_report(ros_domain, tmp_path, c
     for name in policies:
         assert f"| {name} | " in text
     assert "scripted baseline**: margin" in text and "simulator's truth" in text
-    assert "of Q(s, stop) on" in text and state["evaluation"]["stop_probe"]["states"] >= 0
+    assert "of Q(s, stop) on" in text and state["evaluation"]["stop_probe"]["states"] > 0
     for png in ("learning_curves.png", "filmstrips.png"):
         image = cv2.imread(str(run / "figures" / png))
         assert image is not None and image.shape[0] > 100
@@ -115,9 +115,14 @@ def test_training_cells_keep_their_bin_and_evaluation_cells_do_not(tmp_path):
     train, test = config.sim("train"), config.sim("test")
     assert train.respawn_every > 1 and test.respawn_every == 1
     assert (train.object_split, test.object_split) == ("train", "test")
-    assert train.label == test.label == "truth"
+    assert (train.label, test.label) == ("truth", "detector")
     assert train.camera_target_height == test.camera_target_height > 0  # the in-view camera
     assert MainJobConfig(run_dir=str(tmp_path), budget="gpu").num_cells >= 1
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "state.json").write_text('{"bootstrap": {"episodes": 500}}')
+    with pytest.raises(ValueError, match="earlier bootstrap/off-policy/fine-tuning job"):
+        MainJob(MainJobConfig(run_dir=str(old)))
     assert MainJobConfig(run_dir=str(tmp_path), cells=3).num_cells == 3
 
 

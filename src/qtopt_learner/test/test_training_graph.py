@@ -1,5 +1,5 @@
 """The simulated training graph (cells + policy node + learner node) that both
-launch/sim.launch.py and the main job's fine-tuning phase start."""
+launch/sim.launch.py and the main job's collect-while-train loop start."""
 
 import ast
 import importlib
