@@ -1,0 +1,106 @@
+"""Probe: what does a model's greedy policy do, step by step? (diagnosis of stalled runs)
+
+Runs ``--episodes`` greedy episodes of a TorchScript model on held-out test objects (the main
+job's evaluation cell, simulator truth) and summarizes the behaviour QT-Opt should learn:
+descend, close near the floor, lift, stop. Per episode: steps, where the gripper first closed
+(height), whether it closed again after opening, the highest point after closing, how it
+ended (learned stop, 20 steps), and the truth; then the Q-function's view: Q(s, stop) and the
+chosen action's Q at the first state, before closing and after the lift. With ``--verbose``
+every step is printed. It also scores Q(s, stop) on scripted episodes' lifted states
+(qtopt_learner.probes), so one command says whether the value sees a held object.
+
+    .venv/bin/python bench/trace_greedy.py MODEL.pt [--episodes 20] [--verbose]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from qtopt_collector.episode import EpisodeConfig, EpisodeRecord, Termination, run_episode
+from qtopt_collector.sim_cell import SimCell
+from qtopt_learner.evaluation import make_policy
+from qtopt_learner.main_job import MainJobConfig
+from qtopt_learner.probes import scripted_episodes, stop_value_auc
+
+EVAL_SEED = 100_000  # the evaluation's seeds, so traces match evaluated attempts
+
+
+def describe(record: EpisodeRecord) -> dict:
+    """The shape of one greedy episode."""
+    steps = record.steps
+    heights = [s.observation.height_to_bottom for s in steps]
+    closes = [i for i, s in enumerate(steps)
+              if s.action.gripper_close and not s.observation.gripper_closed]
+    first_close = closes[0] if closes else None
+    after = heights[first_close:] + [record.final_observation.height_to_bottom] \
+        if first_close is not None else []
+    return {
+        "seed": record.seed, "steps": len(steps), "truth": bool(record.ground_truth),
+        "ended": "stop" if record.termination == Termination.LEARNED else "max steps",
+        "close_height": heights[first_close] if first_close is not None else math.nan,
+        "closes": len(closes),
+        "lift_after_close": max(after) - heights[first_close] if after else math.nan,
+        "q_first": steps[0].q_value,
+        "q_before_close": steps[first_close].q_value if first_close is not None else math.nan,
+        "q_last": steps[-1].q_value,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("model", type=Path)
+    p.add_argument("--episodes", type=int, default=20)
+    p.add_argument("--probe-episodes", type=int, default=60,
+                   help="scripted episodes whose lifted states score Q(s, stop)")
+    p.add_argument("--step-penalty", type=float, default=0.0)
+    p.add_argument("--verbose", action="store_true")
+    p.add_argument("--json", type=Path, help="also write the per-episode rows here")
+    args = p.parse_args()
+    if not args.model.is_file() or args.episodes < 1:
+        raise SystemExit(f"trace_greedy: error: model {args.model} / --episodes "
+                         f"{args.episodes}: expected a model file and >= 1 episode")
+    cell_config = MainJobConfig(run_dir="/tmp").sim("test")
+    episode = EpisodeConfig(step_penalty=args.step_penalty)
+    policy = make_policy(str(args.model))
+    cell = SimCell(cell_config)
+    rows = []
+    try:
+        for k in range(args.episodes):
+            record = run_episode(cell, policy, EVAL_SEED + k, episode)
+            rows.append(describe(record))
+            if args.verbose:
+                for i, s in enumerate(record.steps):
+                    a, o = s.action, s.observation
+                    print(f"  seed {record.seed} step {i:2d}: h {o.height_to_bottom:.3f} "
+                          f"closed {int(o.gripper_closed)} -> dz {a.translation[2]:+.3f} "
+                          f"close {int(a.gripper_close)} stop {int(a.terminate)} "
+                          f"Q {s.q_value:.3f}")
+    finally:
+        cell.close()
+    print("\n| seed | steps | ended | truth | close at (m) | closes | lift after (m) | Q first | "
+          "Q before close | Q last |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['seed']} | {r['steps']} | {r['ended']} | {int(r['truth'])} | "
+              f"{r['close_height']:.3f} | {r['closes']} | {r['lift_after_close']:.3f} | "
+              f"{r['q_first']:.3f} | {r['q_before_close']:.3f} | {r['q_last']:.3f} |")
+    closed = [r for r in rows if r["closes"]]
+    print(f"\n{sum(r['truth'] for r in rows)}/{len(rows)} grasps; mean steps "
+          f"{np.mean([r['steps'] for r in rows]):.1f}; {len(closed)} close at all, at "
+          f"{np.nanmedian([r['close_height'] for r in closed]) if closed else math.nan:.3f} m "
+          f"(median); {sum(r['ended'] == 'stop' for r in rows)} stop by themselves")
+    probe = stop_value_auc(str(args.model), scripted_episodes(cell_config, episode,
+                                                              args.probe_episodes))
+    print(f"Q(s, stop) on scripted lifted states: {probe.summary()}")
+    if args.json:
+        args.json.write_text(json.dumps({"episodes": rows, "stop_probe": probe.__dict__},
+                                        indent=1))
+
+
+if __name__ == "__main__":
+    main()
