@@ -17,7 +17,7 @@ from qtopt_collector.graph import CellGraphConfig, NodeSpec
 from qtopt_collector.launch_description import graph_launch_description
 from qtopt_learner.fine_tuning import FineTuningConfig
 from qtopt_learner.learner_config import learner_preset
-from qtopt_learner.training_graph import sim_training_graph
+from qtopt_learner.training_graph import sim_for_model, sim_training_graph
 
 ARGUMENTS = {
     "cells": ("2", "number of simulated cells"),
@@ -32,12 +32,14 @@ ARGUMENTS = {
 
 
 def _specs(arg: dict[str, str]) -> list[NodeSpec]:
+    sim = sim_for_model(arg["model_path"])  # the camera the model was trained with
     learner = learner_preset(
         arg["preset"], run_dir=arg["run_dir"], steps=int(arg["steps"]),
         offline_paths=tuple(p for p in arg["offline_paths"].split(",") if p),
-        fine_tuning=FineTuningConfig(enabled=True))
+        fine_tuning=FineTuningConfig(enabled=True), camera=sim.camera(),
+        label_source=sim.label)
     cells = CellGraphConfig(cells=int(arg["cells"]), policy=arg["policy"],
-                            model_path=arg["model_path"], out_dir=arg["out_dir"])
+                            model_path=arg["model_path"], out_dir=arg["out_dir"], sim=sim)
     return sim_training_graph(cells, learner)
 
 

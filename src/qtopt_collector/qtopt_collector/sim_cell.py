@@ -14,6 +14,7 @@ re-drawn only every K episodes (this project's choice), which saves the rebuild 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -120,6 +121,14 @@ class SimCellConfig:
         return CameraSpec(self.camera_width, self.camera_height, self.camera_fov_deg,
                           self.camera_distance, self.camera_yaw_deg, self.camera_pitch_deg,
                           self.camera_target_height)
+
+    def with_camera(self, camera: CameraSpec) -> SimCellConfig:
+        """This cell rendering through ``camera`` (e.g. the one a model was trained with)."""
+        return dataclasses.replace(
+            self, camera_width=camera.width, camera_height=camera.height,
+            camera_fov_deg=camera.fov_deg, camera_distance=camera.distance,
+            camera_yaw_deg=camera.yaw_deg, camera_pitch_deg=camera.pitch_deg,
+            camera_target_height=camera.target_height)
 
 
 class SimCell:

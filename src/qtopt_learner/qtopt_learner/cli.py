@@ -68,15 +68,17 @@ def _sim(args: argparse.Namespace) -> int:
     from qtopt_collector.graph import CellGraphConfig
     from qtopt_learner.fine_tuning import FineTuningConfig
     from qtopt_learner.learner_config import learner_preset
-    from qtopt_learner.training_graph import run_training_graph
+    from qtopt_learner.training_graph import run_training_graph, sim_for_model
 
     run = Path(args.run_dir).resolve()
+    model = str(Path(args.model).resolve())
+    sim = sim_for_model(model)  # the camera the model was trained with
     learner = learner_preset(args.preset, run_dir=str(run), steps=args.steps,
                              offline_paths=tuple(str(Path(p).resolve()) for p in args.offline),
-                             fine_tuning=FineTuningConfig(enabled=True))
-    cells = CellGraphConfig(cells=args.cells, policy=args.policy,
-                            model_path=str(Path(args.model).resolve()),
-                            out_dir=str(run / "online_cells"))
+                             fine_tuning=FineTuningConfig(enabled=True), camera=sim.camera(),
+                             label_source=sim.label)
+    cells = CellGraphConfig(cells=args.cells, policy=args.policy, model_path=model,
+                            out_dir=str(run / "online_cells"), sim=sim)
     stats = run_training_graph(cells, learner, args.episodes, run / "online_cells" / "logs",
                                seed=args.seed)
     print(f"[qtopt] {stats.episodes} {args.policy} episodes, success label "

@@ -18,11 +18,13 @@ from rclpy.node import Node
 
 from qtopt_collector.graph import CellGraphConfig, NodeSpec, cell_namespace, sim_cell_graph
 from qtopt_collector.runner import CollectionStats, run_graph
+from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_learner.collection import CollectionConfig, CollectionSchedule
 from qtopt_learner.learner_config import LearnerConfig
 from qtopt_learner.learner_node import LearnerNodeConfig
 from qtopt_msgs.msg import TrainingStatus
 from qtopt_policy.ros_params import config_to_parameters
+from qtopt_policy.torchscript_model import load_model
 
 
 def learner_node_spec(config: LearnerNodeConfig) -> NodeSpec:
@@ -41,6 +43,16 @@ def sim_training_graph(cells: CellGraphConfig, learner: LearnerConfig | LearnerN
         learner=learner)
     return sim_cell_graph(cells) + [
         learner_node_spec(dataclasses.replace(node, episode_topics=topics))]
+
+
+def sim_for_model(model_path: str) -> SimCellConfig:
+    """The sim cell that renders what ``model_path`` was trained on (the camera its metadata
+    records), so cells serving it see the view it learned from; the default cell for no model
+    or one that records no camera."""
+    if not model_path:
+        return SimCellConfig()
+    camera = load_model(model_path).metadata.camera
+    return SimCellConfig() if camera is None else SimCellConfig().with_camera(camera)
 
 
 def wait_for_status(done: Callable[[TrainingStatus], bool], what: str,

@@ -6,11 +6,14 @@ import importlib
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import torch
+
 from qtopt_collector.graph import CellGraphConfig
 from qtopt_collector.runner import node_command
+from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_learner.fine_tuning import FineTuningConfig
 from qtopt_learner.learner_config import learner_preset
-from qtopt_learner.training_graph import sim_training_graph
+from qtopt_learner.training_graph import sim_for_model, sim_training_graph
 
 SCRIPTS = {ep.name: ep for ep in entry_points(group="console_scripts")}
 LAUNCH = Path(__file__).resolve().parents[3] / "launch" / "sim.launch.py"
@@ -45,3 +48,21 @@ def test_sim_launch_file_reads_the_training_graph():
     assert {"sim_training_graph", "graph_launch_description"} <= names
     assert "generate_launch_description" in {
         f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
+
+
+def test_cells_serving_a_model_render_the_camera_it_was_trained_with(tmp_path):
+    from qtopt_policy.cem import CEMConfig
+    from qtopt_policy.qnetwork import PRESETS, QNetwork
+    from qtopt_policy.spec import ActionBounds
+    from qtopt_policy.torchscript_model import ModelMetadata, export_model
+
+    trained = SimCellConfig(camera_target_height=0.1, camera_pitch_deg=-60.0,
+                            camera_fov_deg=55.0, camera_distance=0.8).camera()
+    torch.manual_seed(0)
+    for name, camera in (("with.pt", trained), ("without.pt", None)):
+        export_model(QNetwork(PRESETS["sim"]).eval(), tmp_path / name,
+                     ModelMetadata("sim", PRESETS["sim"], ActionBounds(), CEMConfig(),
+                                   camera=camera))
+    assert sim_for_model(str(tmp_path / "with.pt")).camera() == trained != SimCellConfig().camera()
+    assert sim_for_model(str(tmp_path / "without.pt")) == SimCellConfig()  # older files
+    assert sim_for_model("") == SimCellConfig()
