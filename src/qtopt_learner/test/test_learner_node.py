@@ -1,6 +1,7 @@
 """learner_node over real ROS 2 in its own process: live episodes are persisted and trained
 on under the fine-tuning balancer, exported models go out as ModelUpdate, status is published."""
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -52,6 +53,24 @@ class Observer:
         rclpy.shutdown(context=self.context)
 
 
+@contextlib.contextmanager
+def learner_node(tmp_path, params: dict[str, str]):
+    """A learner node process with ``params`` and an observer of its topics."""
+    args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
+    log = open(tmp_path / "learner_node.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "qtopt_learner.learner_node", "--ros-args",
+                             *args], stdout=log, stderr=subprocess.STDOUT)
+    observer = Observer()
+    try:
+        yield observer
+    finally:
+        observer.close()
+        stop_process(proc)
+        log.seek(0)
+        print(log.read()[-3000:])
+        log.close()
+
+
 def test_learner_node_trains_on_live_episodes_and_announces_models(ros_domain, tmp_path):
     write_bags(tmp_path / "bags", 60)
     run = tmp_path / "run"
@@ -64,12 +83,7 @@ def test_learner_node_trains_on_live_episodes_and_announces_models(ros_domain, t
         "learner.fine_tuning.steps_per_transition": "4.0",
         "learner.fine_tuning.ramp_steps": "100",
     }
-    args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
-    log = open(tmp_path / "learner_node.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "qtopt_learner.learner_node", "--ros-args",
-                             *args], stdout=log, stderr=subprocess.STDOUT)
-    observer = Observer()
-    try:
+    with learner_node(tmp_path, params) as observer:
         # 40 steps are allowed before live data arrives; then the balancer holds training
         observer.spin_until(lambda: any(s.waiting_for_data and s.step >= 40
                                         for s in observer.status), 120, "the balancer to wait")
@@ -90,12 +104,6 @@ def test_learner_node_trains_on_live_episodes_and_announces_models(ros_domain, t
         assert model.metadata.training_step == 240
         persisted = list(read_episodes(run / "online"))
         assert sorted(e.episode_id for e in persisted) == sorted(e.episode_id for e in live)
-    finally:
-        observer.close()
-        stop_process(proc)
-        log.seek(0)
-        print(log.read()[-3000:])
-        log.close()
 
 
 def test_a_restarted_learner_node_reloads_the_recorded_episodes(ros_domain, tmp_path):
@@ -113,12 +121,7 @@ def test_a_restarted_learner_node_reloads_the_recorded_episodes(ros_domain, tmp_
         "learner.fine_tuning.enabled": "true", "learner.fine_tuning.initial_steps": "0",
         "learner.fine_tuning.steps_per_transition": "1.0",
     }
-    args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
-    log = open(tmp_path / "learner_node.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "qtopt_learner.learner_node", "--ros-args",
-                             *args], stdout=log, stderr=subprocess.STDOUT)
-    observer = Observer()
-    try:
+    with learner_node(tmp_path, params) as observer:
         observer.spin_until(lambda: observer.status, 120, "the learner node")
         first = observer.status[-1]
         # every recorded episode is in the online buffer; none came live
@@ -135,9 +138,3 @@ def test_a_restarted_learner_node_reloads_the_recorded_episodes(ros_domain, tmp_
         assert observer.status[-1].online_episodes_received == len(live)
         # the live episodes were not written a second time beside the recorders' copy
         assert sorted(e.episode_id for e in read_episodes(recorded)) == before
-    finally:
-        observer.close()
-        stop_process(proc)
-        log.seek(0)
-        print(log.read()[-3000:])
-        log.close()
