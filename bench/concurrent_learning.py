@@ -45,12 +45,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes  # noqa: E402
 from qtopt_collector.episode import EpisodeConfig, EpisodeRecord, run_episode  # noqa: E402
 from qtopt_collector.sim_cell import SimCell  # noqa: E402
+from qtopt_learner.bellman_updater import BellmanUpdaterConfig  # noqa: E402
 from qtopt_learner.engine import InProcessLearner  # noqa: E402
 from qtopt_learner.evaluation import evaluate, make_policy, wilson_interval  # noqa: E402
 from qtopt_learner.hub import OFFLINE, ONLINE, HubConfig  # noqa: E402
 from qtopt_learner.learner_config import learner_preset  # noqa: E402
 from qtopt_learner.main_job import SIM_CELL  # noqa: E402
 from qtopt_learner.replay import ReplayConfig  # noqa: E402
+from qtopt_policy.cem import CEMConfig  # noqa: E402
 from qtopt_policy.policies import EpsilonGreedyPolicy, Policy, local_policy  # noqa: E402
 from qtopt_policy.spec import ActionBounds  # noqa: E402
 
@@ -70,6 +72,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--online-fraction", type=float, default=0.5,
                    help="share of each batch from pi_noisy episodes once there are 50")
     p.add_argument("--step-penalty", type=float, default=0.0, help="0: discount only")
+    p.add_argument("--termination", default="learned", choices=["learned", "scripted"],
+                   help="the policy's stop action, or Algorithm 2 (closed, above 0.13 m, up)")
     p.add_argument("--terminal-fraction", type=float, default=0.25)
     p.add_argument("--eval-every", type=int, default=10000)
     p.add_argument("--eval-attempts", type=int, default=40)
@@ -90,7 +94,9 @@ class Experiment:
             self.results_path.exists() else {"args": {}, "evals": [], "rounds": [],
                                               "elapsed_s": 0.0}
         self.results["args"] = {k: str(v) for k, v in vars(args).items()}
-        self.episode = EpisodeConfig(step_penalty=args.step_penalty)
+        scripted = args.termination == "scripted"
+        self.episode = EpisodeConfig(step_penalty=args.step_penalty,
+                                     scripted_termination=scripted)
         # The main job's training cell (the in-view camera), with this run's physics.
         self.train_cell = dataclasses.replace(SIM_CELL, substeps=args.substeps, label="truth",
                                               respawn_every=args.respawn_every)
@@ -101,7 +107,9 @@ class Experiment:
             "sim", run_dir=str(self.run / "learner"), steps=0, seed=args.seed,
             camera=self.train_cell.camera(), label_source=self.train_cell.label,
             export_every=args.eval_every, checkpoint_every=1000, log_every=100,
-            hub=HubConfig(offline=replay, online=replay, seed=args.seed))
+            hub=HubConfig(offline=replay, online=replay, seed=args.seed),
+            # Algorithm 2's termination: neither targets nor the policy ever choose to stop.
+            updater=BellmanUpdaterConfig(cem=CEMConfig(learned_termination=not scripted)))
         self.learner = InProcessLearner(self.config, progress=False)
         provenance = dict(camera=self.train_cell.camera().to_json(),
                           label_source=self.train_cell.label)
