@@ -41,7 +41,8 @@ def describe(record: EpisodeRecord) -> dict:
         if first_close is not None else []
     return {
         "seed": record.seed, "steps": len(steps), "truth": bool(record.ground_truth),
-        "ended": "stop" if record.termination == Termination.LEARNED else "max steps",
+        "ended": {Termination.LEARNED: "stop", Termination.SCRIPTED: "Algorithm 2",
+                  Termination.MAX_STEPS: "max steps"}[record.termination],
         "close_height": heights[first_close] if first_close is not None else math.nan,
         "closes": len(closes),
         "lift_after_close": max(after) - heights[first_close] if after else math.nan,
@@ -58,6 +59,8 @@ def main() -> None:
     p.add_argument("--probe-episodes", type=int, default=60,
                    help="scripted episodes whose lifted states score Q(s, stop)")
     p.add_argument("--step-penalty", type=float, default=0.0)
+    p.add_argument("--termination", default="learned", choices=["learned", "scripted"],
+                   help="the model's stop action, or Algorithm 2 (closed, above 0.13 m, up)")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--json", type=Path, help="also write the per-episode rows here")
     args = p.parse_args()
@@ -65,7 +68,8 @@ def main() -> None:
         raise SystemExit(f"trace_greedy: error: model {args.model} / --episodes "
                          f"{args.episodes}: expected a model file and >= 1 episode")
     cell_config = MainJobConfig(run_dir="/tmp").sim("test")
-    episode = EpisodeConfig(step_penalty=args.step_penalty)
+    episode = EpisodeConfig(step_penalty=args.step_penalty,
+                            scripted_termination=args.termination == "scripted")
     policy = make_policy(str(args.model))
     cell = SimCell(cell_config)
     rows = []
