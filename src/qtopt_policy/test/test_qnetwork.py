@@ -98,7 +98,7 @@ def test_sim_context_pre_activations_start_far_above_the_bn_epsilon():
     gen = torch.Generator().manual_seed(0)
     n = 256  # actions drawn uniformly within the bounds, one state
     continuous = (2 * torch.rand(1, n, 4, generator=gen) - 1) * continuous_bounds(ActionBounds())
-    actions = encode_actions(continuous, (torch.rand(1, n, 2, generator=gen) < 0.5).float())
+    actions = encode_actions(continuous, (torch.rand(1, n, 1, generator=gen) < 0.5).float())
     low = torch.tensor([[1.0, NOMINAL_HEIGHT / 2]])
     seen = []
     net.context[0].register_forward_hook(lambda module, inputs, out: seen.append(out))
