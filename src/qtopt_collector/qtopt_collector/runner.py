@@ -150,12 +150,14 @@ def run_episodes(
     progress: bool = True,
     max_lost: int | None = None,
     watch: Callable[[Node], None] | None = None,
+    ready: Callable[[], bool] | None = None,
 ) -> CollectionStats:
     """Send ``episodes`` RunEpisode goals across the cells (one in flight per cell). A goal
     succeeds only once its episode is recorded (episode runner's ``wait_for_recorder``); a
     lost one is rerun, up to ``max_lost`` (default: 10 + episodes / 10) before giving up.
     ``policy`` names every goal's policy, or chooses it per goal; ``watch`` may subscribe the
-    driving node to topics its chooser reads (they are spun with the goals)."""
+    driving node to topics its chooser reads (they are spun with the goals); while ``ready``
+    says no, no new goal is sent (those in flight finish)."""
     max_lost = 10 + episodes // 10 if max_lost is None else max_lost
     context = Context()
     rclpy.init(context=context)
@@ -180,7 +182,7 @@ def run_episodes(
         bar = tqdm(total=episodes, desc="episodes", disable=not progress, unit="ep")
         while pending or in_flight:
             for ns in namespaces:
-                if ns not in in_flight and pending:
+                if ns not in in_flight and pending and (ready is None or ready()):
                     goal = RunEpisode.Goal(policy=choose(sent), seed=pending.popleft())
                     sent += 1
                     in_flight[ns] = _Flight(clients[ns].send_goal_async(goal))
@@ -221,10 +223,11 @@ def run_graph(specs: list[NodeSpec], namespaces: list[str], episodes: int, log_d
               after_start: Callable[[], None] | None = None,
               before_stop: Callable[[CollectionStats], None] | None = None,
               policy: str | PolicyChooser = "",
-              watch: Callable[[Node], None] | None = None) -> CollectionStats:
+              watch: Callable[[Node], None] | None = None,
+              ready: Callable[[], bool] | None = None) -> CollectionStats:
     """Start ``specs`` on a leased, loopback-only ROS domain, call ``after_start`` (e.g. to wait
     until a consumer of the episodes is up), run ``episodes`` across the cells in
-    ``namespaces`` (``policy`` and ``watch`` as for :func:`run_episodes`), call
+    ``namespaces`` (``policy``, ``watch`` and ``ready`` as for :func:`run_episodes`), call
     ``before_stop`` (e.g. until that consumer has them all) and stop the graph (node logs
     under ``log_dir``)."""
     with lease_domain_id() as domain_id:
@@ -236,7 +239,7 @@ def run_graph(specs: list[NodeSpec], namespaces: list[str], episodes: int, log_d
             if after_start is not None:
                 after_start()
             stats = run_episodes(runner, namespaces, episodes, seed=seed, progress=progress,
-                                 policy=policy, watch=watch)
+                                 policy=policy, watch=watch, ready=ready)
             if before_stop is not None:
                 before_stop(stats)
             return stats

@@ -7,6 +7,12 @@ scripted side is ``scripted_noisy`` (pi_scripted under pi_noisy's random actions
 stops and toggles are seen to fail), and after the switch a ``learned_share`` of the episodes
 comes from pi_noisy, the rest stays scripted_noisy: the mix of scripted and learned-policy data
 that App. C.1 (Table 9) shows to work where either alone does not.
+
+The paper's 60 robots are paced by their number; two simulated cells on a small machine
+collect faster than one trainer learns, and would finish before the learned policy ever
+joins. So new episodes wait while the learner is more than ``max_lag_steps`` behind the steps
+its balancer allows for what was collected (App. F.3's balancer, the other way round, like
+Acme's sample-to-insert limiter with an error buffer).
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ class CollectionConfig:
     learned_share: float = 0.5  # share of learned-policy episodes after the switch
     scripted_policy: str = "scripted_noisy"
     learned_policy: str = "noisy"  # pi_noisy (App. B) around the newest export
+    max_lag_steps: int = 1000  # gradient steps the learner may lag behind; 0: never wait
 
     def __post_init__(self) -> None:
-        if self.switch_step < 0:
-            raise ValueError(f"switch_step {self.switch_step}: expected >= 0")
+        if self.switch_step < 0 or self.max_lag_steps < 0:
+            raise ValueError(f"switch_step {self.switch_step}, max_lag_steps "
+                             f"{self.max_lag_steps}: expected >= 0")
         if not 0.0 <= self.learned_share <= 1.0:
             raise ValueError(f"learned_share {self.learned_share}: expected a share in [0, 1]")
         if self.scripted_policy not in LOCAL_POLICIES:
@@ -44,17 +52,32 @@ class CollectionSchedule:
     scripted; after it, episodes interleave so that the learned share among the episodes
     chosen since the switch stays at ``learned_share``."""
 
-    def __init__(self, config: CollectionConfig = CollectionConfig()) -> None:
+    def __init__(self, config: CollectionConfig = CollectionConfig(),
+                 steps_per_transition: float = 0.0) -> None:
+        """``steps_per_transition``: the learner's balancer ratio (0: never wait)."""
         self.config = config
+        self.steps_per_transition = steps_per_transition
         self.step = 0
         self.model_version = 0
+        self.allowed_steps = 0.0
+        self.finished = False
         self.chosen: Counter[str] = Counter()
         self._since_switch = Counter[str]()
 
-    def observe(self, step: int, model_version: int) -> None:
-        """The learner's latest gradient step and exported model version."""
+    def observe(self, step: int, model_version: int, transitions: int = 0,
+                finished: bool = False) -> None:
+        """The learner's latest gradient step, exported model version, collected transitions
+        and whether it has reached its last step."""
         self.step = max(self.step, step)
         self.model_version = max(self.model_version, model_version)
+        self.allowed_steps = max(self.allowed_steps, self.steps_per_transition * transitions)
+        self.finished = self.finished or finished
+
+    def ready(self) -> bool:
+        """Whether a new episode may start: the learner is at most ``max_lag_steps`` behind
+        what the collected transitions allow (or will not train any more)."""
+        limit = self.config.max_lag_steps
+        return self.finished or not limit or self.allowed_steps - self.step <= limit
 
     @property
     def switched(self) -> bool:

@@ -103,15 +103,18 @@ def run_concurrent_graph(cells: CellGraphConfig, learner: LearnerConfig,
                          progress: bool = True) -> ConcurrentStats:
     """QT-Opt's collect-while-train loop (App. C, F.1): ``cells`` record ``episodes`` into
     ``online_dir`` while the learner node trains on them live (after reloading those already
-    there); each goal's policy follows a :class:`CollectionSchedule` driven by the learner's
-    status. Once every episode reached the learner, the graph runs on until the trainer has
-    used the steps its balancer allows (or reached its last step), then stops."""
+    there). Each goal's policy follows a :class:`CollectionSchedule` driven by the learner's
+    status, which also holds new goals back while the learner lags. Once every episode reached
+    the learner, the graph runs on until the trainer has used the steps its balancer allows
+    (or reached its last step), then stops."""
     node = LearnerNodeConfig(online_dir=str(online_dir), persist_online=False, learner=learner)
-    schedule = CollectionSchedule(collection)
+    schedule = CollectionSchedule(collection, learner.fine_tuning.steps_per_transition)
 
     def watch(driver: Node) -> None:
-        driver.create_subscription(TrainingStatus, "/training_status",
-                                   lambda s: schedule.observe(s.step, s.model_version), 10)
+        driver.create_subscription(
+            TrainingStatus, "/training_status",
+            lambda s: schedule.observe(s.step, s.model_version, s.online_transitions,
+                                       s.finished), 10)
 
     def drain(stats: CollectionStats) -> None:
         wait_for_learner(stats.episodes)
@@ -120,7 +123,8 @@ def run_concurrent_graph(cells: CellGraphConfig, learner: LearnerConfig,
     stats = run_graph(sim_training_graph(cells, node),
                       [cell_namespace(i) for i in range(cells.cells)], episodes, log_dir,
                       seed=seed, progress=progress, after_start=wait_for_learner,
-                      before_stop=drain, policy=schedule.choose, watch=watch)
+                      before_stop=drain, policy=schedule.choose, watch=watch,
+                      ready=schedule.ready)
     return ConcurrentStats(stats, dict(schedule.chosen))
 
 

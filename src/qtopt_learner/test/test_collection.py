@@ -29,8 +29,27 @@ def test_learned_share_is_held_among_episodes_after_the_switch(share, learned):
 
 @pytest.mark.parametrize("kwargs, bad", [
     ({"switch_step": -1}, "switch_step -1"), ({"learned_share": 1.2}, "learned_share 1.2"),
+    ({"max_lag_steps": -5}, "max_lag_steps -5"),
     ({"scripted_policy": "noisy"}, "scripted_policy 'noisy'"),
     ({"learned_policy": "scripted"}, "learned_policy 'scripted'")])
 def test_bad_config_names_the_value(kwargs, bad):
     with pytest.raises(ValueError, match=bad):
         CollectionConfig(**kwargs)
+
+
+def test_new_episodes_wait_while_the_learner_lags_behind_its_allowance():
+    schedule = CollectionSchedule(CollectionConfig(max_lag_steps=100), steps_per_transition=2.0)
+    assert schedule.ready()  # nothing collected yet
+    schedule.observe(step=0, model_version=0, transitions=50)  # 100 steps allowed, 0 taken
+    assert schedule.ready()
+    schedule.observe(step=0, model_version=0, transitions=51)  # 102 allowed: 102 behind
+    assert not schedule.ready()
+    schedule.observe(step=2, model_version=0, transitions=51)
+    assert schedule.ready()
+    schedule.observe(step=2, model_version=0, transitions=500)
+    assert not schedule.ready()
+    schedule.observe(step=2, model_version=0, transitions=500, finished=True)
+    assert schedule.ready()  # the learner takes no more steps: nothing to wait for
+    never = CollectionSchedule(CollectionConfig(max_lag_steps=0), steps_per_transition=2.0)
+    never.observe(step=0, model_version=0, transitions=10_000)
+    assert never.ready()
