@@ -61,7 +61,7 @@ class Budget:
 
 BUDGETS: dict[str, Budget] = {
     # 2 CPU cores, about 15 minutes: the default of the README's first command (measured
-    # 876 s: collection 232 s beside the learner, training to 572 s, evaluation 300 s).
+    # 792 s: collection paced to the learner 470 s, training to 526 s, evaluation 262 s).
     # Steps are sized to the episodes: about 10.7 transitions per episode times the ratio.
     "15m": Budget(400, 8000, 2.0, 2000, 40, 20, 3, 16),
     # The long CPU budget: 2 cores, at most 2.5 h with evaluation (bench/concurrent_learning.py
