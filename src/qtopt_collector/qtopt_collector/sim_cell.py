@@ -156,7 +156,7 @@ class SimCell:
             raise ValueError(f"objects {objects}: expected 1..{MAX_BIN_OBJECTS}")
         if objects is None and 0 < self._world_episodes < self.config.respawn_every:
             # A grasped object dropped back may still be falling, or have left the tray.
-            self._remove_objects(sorted(set(self.settle(min_steps=0)) | set(self._outside())))
+            self._settle_and_prune(min_steps=0)
             if self.objects:
                 self._world_episodes += 1
                 self.rng = np.random.default_rng(seed)
@@ -221,7 +221,7 @@ class SimCell:
         # other apart forever) would change the bin between the drop test's two images and
         # label a failure a success; they leave the world, which stays a function of the seed,
         # as do objects that fell out of the tray.
-        self._remove_objects(sorted(set(self.settle()) | set(self._outside())))
+        self._settle_and_prune()
 
     # -- state --------------------------------------------------------------------------
     def fingertip_height(self) -> float:
@@ -427,6 +427,11 @@ class SimCell:
         drop = self.drop_test()
         result = detect_grasp_success(drop.before, drop.after, self.config.success_detector)
         return GraspLabel(result.success, drop.ground_truth, result)
+
+    def _settle_and_prune(self, min_steps: int | None = None) -> None:
+        """Settle the bin (see :meth:`settle`), then remove the objects still moving or off
+        the tray."""
+        self._remove_objects(sorted(set(self.settle(min_steps)) | set(self._outside())))
 
     def _outside(self) -> list[int]:
         """Indices of the objects that came to rest below the tray's floor (off the tray)."""
