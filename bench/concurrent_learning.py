@@ -52,6 +52,7 @@ from qtopt_learner.hub import OFFLINE, ONLINE, HubConfig  # noqa: E402
 from qtopt_learner.learner_config import learner_preset  # noqa: E402
 from qtopt_learner.main_job import SIM_CELL  # noqa: E402
 from qtopt_learner.replay import ReplayConfig  # noqa: E402
+from qtopt_learner.targets import TargetConfig  # noqa: E402
 from qtopt_policy.cem import CEMConfig  # noqa: E402
 from qtopt_policy.policies import EpsilonGreedyPolicy, Policy, local_policy  # noqa: E402
 from qtopt_policy.spec import ActionBounds  # noqa: E402
@@ -75,6 +76,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--termination", default="learned", choices=["learned", "scripted"],
                    help="the policy's stop action, or Algorithm 2 (closed, above 0.13 m, up)")
     p.add_argument("--terminal-fraction", type=float, default=0.25)
+    p.add_argument("--mc-lower-bound", action="store_true",
+                   help="raise every Bellman target to its transition's Monte-Carlo return")
     p.add_argument("--eval-every", type=int, default=10000)
     p.add_argument("--eval-attempts", type=int, default=40)
     p.add_argument("--final-attempts", type=int, default=200)
@@ -109,7 +112,8 @@ class Experiment:
             export_every=args.eval_every, checkpoint_every=1000, log_every=100,
             hub=HubConfig(offline=replay, online=replay, seed=args.seed),
             # Algorithm 2's termination: neither targets nor the policy ever choose to stop.
-            updater=BellmanUpdaterConfig(cem=CEMConfig(learned_termination=not scripted)))
+            updater=BellmanUpdaterConfig(cem=CEMConfig(learned_termination=not scripted),
+                                         target=TargetConfig(mc_lower_bound=args.mc_lower_bound)))
         self.learner = InProcessLearner(self.config, progress=False)
         provenance = dict(camera=self.train_cell.camera().to_json(),
                           label_source=self.train_cell.label)

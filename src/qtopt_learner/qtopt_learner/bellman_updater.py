@@ -18,7 +18,12 @@ import torch
 from qtopt_learner.augmentation import AugmentConfig, apply_augmentation, draw_augmentation
 from qtopt_learner.hub import Hub, TargetSnapshot
 from qtopt_learner.replay import Batch
-from qtopt_learner.targets import TargetConfig, bellman_targets, next_state_values
+from qtopt_learner.targets import (
+    TargetConfig,
+    bellman_targets,
+    lower_bounded,
+    next_state_values,
+)
 from qtopt_learner.train_ring import LabeledBatch
 from qtopt_policy.cem import CEMConfig
 from qtopt_policy.cem_actor import CEMActor, StateBatch
@@ -87,6 +92,8 @@ class BellmanUpdater:
                                    generator=self._generator).cpu()
         targets = bellman_targets(torch.from_numpy(batch.rewards), torch.from_numpy(batch.dones),
                                   values, self.config.target.gamma)
+        if self.config.target.mc_lower_bound:
+            targets = lower_bounded(targets, torch.from_numpy(batch.returns))
         self.labeled += n
         return LabeledBatch(images.numpy(), batch.low_dim, batch.actions,
                             targets.numpy().astype(np.float32),

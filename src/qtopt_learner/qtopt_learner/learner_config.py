@@ -73,6 +73,11 @@ class LearnerConfig:
         if self.updaters < 1 or self.trainers < 1 or self.steps < 0:
             raise ValueError(f"updaters {self.updaters}, trainers {self.trainers}, steps "
                              f"{self.steps}: expected >= 1, >= 1, >= 0")
+        gamma = self.updater.target.gamma
+        for name, replay in (("offline", self.hub.offline), ("online", self.hub.online)):
+            if self.updater.target.mc_lower_bound and replay.return_gamma != gamma:
+                raise ValueError(f"hub.{name}.return_gamma {replay.return_gamma}: expected the "
+                                 f"targets' gamma {gamma} when mc_lower_bound is on")
 
     @property
     def network(self) -> QNetworkConfig:

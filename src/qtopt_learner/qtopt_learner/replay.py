@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from qtopt_collector.episode import EpisodeRecord
+from qtopt_policy.spec import GAMMA
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class ReplayConfig:
     # Share of every sample drawn from episodes' last transitions (the terminal ones, whose
     # targets are the reward alone); 0 samples all transitions uniformly, as the paper does.
     terminal_fraction: float = 0.0
+    # Discount of the Monte-Carlo return stored with every transition (the targets' lower
+    # bound when TargetConfig.mc_lower_bound is on); it must equal the targets' gamma.
+    return_gamma: float = GAMMA
 
     def __post_init__(self) -> None:
         if self.capacity_transitions < 1 or self.capacity_bytes < 1:
@@ -53,6 +57,7 @@ class Batch(NamedTuple):
     dones: np.ndarray  # [B] bool
     next_images: np.ndarray
     next_low_dim: np.ndarray
+    returns: np.ndarray  # [B] float32: the discounted reward from s to the episode's end
 
 
 @dataclass
@@ -62,6 +67,7 @@ class _StoredEpisode:
     actions: np.ndarray  # [T, A]
     rewards: np.ndarray  # [T]
     dones: np.ndarray  # [T]
+    returns: np.ndarray  # [T]
     nbytes: int
 
     @property
@@ -75,7 +81,17 @@ class _StoredEpisode:
         return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
-def _store(record: EpisodeRecord, compress: bool) -> _StoredEpisode:
+def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
+    """G_t = sum_k gamma^k r_{t+k} to the episode's end, for every t."""
+    returns = np.zeros(len(rewards), dtype=np.float32)
+    running = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        running = float(rewards[t]) + gamma * running
+        returns[t] = running
+    return returns
+
+
+def _store(record: EpisodeRecord, compress: bool, gamma: float) -> _StoredEpisode:
     observations = [s.observation for s in record.steps] + [record.final_observation]
     images = np.stack([o.image for o in observations])
     if compress:
@@ -91,8 +107,10 @@ def _store(record: EpisodeRecord, compress: bool) -> _StoredEpisode:
     actions = np.stack([s.action.to_vector() for s in record.steps]).astype(np.float32)
     rewards = np.array([s.reward for s in record.steps], dtype=np.float32)
     dones = np.array([s.done for s in record.steps], dtype=bool)
-    nbytes = frame_bytes + low_dim.nbytes + actions.nbytes + rewards.nbytes + dones.nbytes
-    return _StoredEpisode(frames, low_dim, actions, rewards, dones, nbytes)
+    returns = discounted_returns(rewards, gamma)
+    nbytes = (frame_bytes + low_dim.nbytes + actions.nbytes + rewards.nbytes + dones.nbytes
+              + returns.nbytes)
+    return _StoredEpisode(frames, low_dim, actions, rewards, dones, returns, nbytes)
 
 
 class EpisodeReplay:
@@ -118,7 +136,7 @@ class EpisodeReplay:
         """Append an episode; evict the oldest while over a capacity limit."""
         if not record.steps:
             raise ValueError(f"episode {record.episode_id} has no steps: nothing to replay")
-        stored = _store(record, self.config.compress_images)
+        stored = _store(record, self.config.compress_images, self.config.return_gamma)
         self._episodes.append(stored)
         self.transitions += stored.transitions
         self.nbytes += stored.nbytes
@@ -149,7 +167,7 @@ class EpisodeReplay:
         for e_i, t in zip(episode_index, step_index, strict=True):
             e = self._episodes[e_i]
             rows.append((e.frame(t), e.low_dim[t], e.actions[t], e.rewards[t], e.dones[t],
-                         e.frame(t + 1), e.low_dim[t + 1]))
+                         e.frame(t + 1), e.low_dim[t + 1], e.returns[t]))
         columns = list(zip(*rows, strict=True))
         return Batch(*(np.stack(c) for c in columns))
 

@@ -23,6 +23,9 @@ from qtopt_policy.spec import GAMMA
 class TargetConfig:
     gamma: float = GAMMA  # Sec. 4.1 / App. C: 0.9
     clipped_double_q: bool = True  # Sec. 4.1: min over the two target networks
+    # Not in the paper: raise every target to the transition's own discounted Monte-Carlo
+    # return, which the behaviour policy achieved and so bounds Q* from below (docs/decisions.md)
+    mc_lower_bound: bool = False
 
 
 def bellman_targets(
@@ -30,6 +33,11 @@ def bellman_targets(
 ) -> torch.Tensor:
     """r + gamma * V(s') for non-terminal transitions, r for terminal ones. All [B]."""
     return rewards + gamma * (1.0 - dones.float()) * next_values
+
+
+def lower_bounded(targets: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
+    """max(Q_T, G): the Bellman target raised to the transition's Monte-Carlo return. [B]."""
+    return torch.maximum(targets, returns)
 
 
 def next_state_values(

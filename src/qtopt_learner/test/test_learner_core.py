@@ -17,6 +17,7 @@ from qtopt_learner.hub import OFFLINE, HubConfig, LocalHub
 from qtopt_learner.log_replay import episode_files, run_log_reader, split_files
 from qtopt_learner.losses import cross_entropy_loss, squared_loss
 from qtopt_learner.replay import ReplayConfig
+from qtopt_learner.targets import TargetConfig
 from qtopt_learner.train_ring import LabeledBatch, TrainRing
 from qtopt_learner.trainer import Trainer, TrainerConfig
 from qtopt_policy.cem import CEMConfig
@@ -173,3 +174,21 @@ def test_updater_labels_terminal_transitions_with_their_reward_and_records_the_l
     inner = labeled.targets[~terminal]
     assert np.all((inner > -0.05) & (inner <= 0.85 + 1e-6))
     assert hub.stats()["updater_target_step_min"] == 3
+
+
+def test_monte_carlo_lower_bound_raises_targets_to_the_return():
+    trainer = Trainer(SIM, TrainerConfig())
+    hub = LocalHub()
+    hub.add_episodes(OFFLINE, episodes(20))
+    hub.publish_targets(trainer.target_snapshot())
+    batch = hub.sample_transitions(256)
+    labels = {}
+    for bound in (False, True):
+        updater = BellmanUpdater(SIM, config=BellmanUpdaterConfig(
+            cem=CEMConfig(num_samples=16, num_elites=4),
+            target=TargetConfig(mc_lower_bound=bound)), seed=7)
+        updater.load_targets(trainer.target_snapshot())
+        labels[bound] = updater.label(batch).targets
+    # the same seed draws the same crops and CEM samples, so only the bound differs
+    np.testing.assert_allclose(labels[True], np.maximum(labels[False], batch.returns), atol=1e-6)
+    assert np.any(batch.returns > labels[False] + 1e-3)  # an untrained Q lies below successes

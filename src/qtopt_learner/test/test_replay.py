@@ -14,8 +14,11 @@ from qtopt_collector.episode import (
     Termination,
     relabel_rewards,
 )
+from qtopt_learner.bellman_updater import BellmanUpdaterConfig
 from qtopt_learner.hub import OFFLINE, HubConfig, LocalHub
+from qtopt_learner.learner_config import learner_preset
 from qtopt_learner.replay import EpisodeReplay, ReplayConfig, ReplayMixer
+from qtopt_learner.targets import TargetConfig
 from qtopt_learner.train_command import add_train_arguments, config_from_args
 from qtopt_policy.spec import Action, Observation
 
@@ -48,13 +51,15 @@ def test_next_state_is_the_following_frame_and_stored_once():
     assert buffer.nbytes < 6 * SIZE * SIZE * 3 + 500  # 6 frames once, not 10
     batch = buffer.sample(200, np.random.default_rng(0))
     frames = [s.observation.image for s in ep.steps] + [ep.final_observation.image]
-    for img, nxt, reward, done, low, next_low in zip(
+    for img, nxt, reward, done, low, next_low, ret in zip(
         batch.images, batch.next_images, batch.rewards, batch.dones, batch.low_dim,
-        batch.next_low_dim, strict=True
+        batch.next_low_dim, batch.returns, strict=True
     ):
         t = next(i for i, f in enumerate(frames) if np.array_equal(f, img))
         np.testing.assert_array_equal(nxt, frames[t + 1])
         assert done == (t == 4) and reward == pytest.approx(1.0 if t == 4 else -0.05)
+        # G_t = sum_k 0.9^k r_{t+k}: the penalty on each step left, then 0.9^(4-t) for success
+        assert ret == pytest.approx(sum(-0.05 * 0.9**k for k in range(4 - t)) + 0.9 ** (4 - t))
         assert low[1] == pytest.approx(0.3 - 0.01 * t) and next_low[1] == pytest.approx(
             0.3 - 0.01 * (t + 1))
     assert batch.actions.shape == (200, 8) and batch.images.dtype == np.uint8
@@ -126,6 +131,9 @@ def test_bad_input_is_named():
         ReplayConfig(capacity_transitions=-1)
     with pytest.raises(ValueError, match="terminal_fraction 1.0"):
         ReplayConfig(terminal_fraction=1.0)
+    with pytest.raises(ValueError, match="hub.online.return_gamma 0.99: expected the targets'"):
+        learner_preset("sim", hub=HubConfig(online=ReplayConfig(return_gamma=0.99)),
+                       updater=BellmanUpdaterConfig(target=TargetConfig(mc_lower_bound=True)))
 
 
 def test_hub_relabels_recorded_rewards_for_the_discount_ablation():
