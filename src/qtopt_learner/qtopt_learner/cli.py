@@ -21,7 +21,8 @@ def _run(args: argparse.Namespace) -> int:
         label=args.label, learned_share=args.learned_share, bin_objects=args.bin_objects,
         eval_workers=args.eval_workers,
         ablation=AblationConfig(state=args.state, reward=args.reward,
-                                termination=args.termination, target=args.target))
+                                termination=args.termination, target=args.target,
+                                bound=args.bound))
     plan = config.plan
     print(f"[qtopt] QT-Opt in simulation, budget {config.budget}: {plan.episodes} episodes "
           f"collected on {config.num_cells} cells while the learner trains up to "
@@ -61,6 +62,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     ablations.add_argument("--termination", default="learned", choices=["learned", "scripted"])
     ablations.add_argument("--target", default="clipped_double_q",
                            choices=["clipped_double_q", "double_q"])
+    ablations.add_argument("--bound", default="none", choices=["none", "monte_carlo"],
+                           help="monte_carlo: raise each Bellman target to the transition's "
+                           "discounted return (not in the paper)")
 
 
 def _sim(args: argparse.Namespace) -> int:

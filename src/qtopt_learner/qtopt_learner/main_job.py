@@ -98,6 +98,8 @@ class AblationConfig:
     reward: str = "discount"
     termination: str = "learned"  # the e action; "scripted": Algorithm 2
     target: str = "clipped_double_q"  # min over two target networks; "double_q": Q_bar_1 only
+    # Not the paper's: "monte_carlo" raises each target to its transition's return
+    bound: str = "none"
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -105,6 +107,7 @@ class AblationConfig:
             ("reward", self.reward, ("penalty", "discount")),
             ("termination", self.termination, ("learned", "scripted")),
             ("target", self.target, ("clipped_double_q", "double_q")),
+            ("bound", self.bound, ("none", "monte_carlo")),
         ):
             if value not in allowed:
                 raise ValueError(f"ablation {name} {value!r}: expected one of {allowed}")
@@ -227,7 +230,8 @@ class MainJob:
         ablation = config.ablation
         gripper, height = STATES[ablation.state]
         updater = BellmanUpdaterConfig(
-            target=TargetConfig(clipped_double_q=ablation.target == "clipped_double_q"),
+            target=TargetConfig(clipped_double_q=ablation.target == "clipped_double_q",
+                                mc_lower_bound=ablation.bound == "monte_carlo"),
             cem=CEMConfig(learned_termination=not ablation.scripted_termination))
         replay = ReplayConfig(terminal_fraction=TERMINAL_FRACTION)
         # Bags keep the rewards they were recorded with: relabel them under this run's reward.

@@ -84,10 +84,12 @@ def test_main_job_runs_every_phase_and_writes_the_report(ros_domain, tmp_path, c
 
 def test_ablations_reach_the_learner_and_the_cells(tmp_path):
     job = MainJob(MainJobConfig(run_dir=str(tmp_path), ablation=AblationConfig(
-        state="image", reward="penalty", termination="scripted", target="double_q")))
+        state="image", reward="penalty", termination="scripted", target="double_q",
+        bound="monte_carlo")))
     learner = job.learner_config()
     assert not learner.network.use_gripper_status and not learner.network.use_height
     assert not learner.updater.target.clipped_double_q
+    assert learner.updater.target.mc_lower_bound
     assert not learner.updater.cem.learned_termination
     # given bags are relabeled under the run's reward
     assert learner.hub.relabel_rewards and learner.hub.step_penalty == -0.05
@@ -96,6 +98,7 @@ def test_ablations_reach_the_learner_and_the_cells(tmp_path):
     default = MainJob(MainJobConfig(run_dir=str(tmp_path / "d")))
     assert default.learner_config().network.use_height
     assert default.learner_config().updater.cem.learned_termination
+    assert not default.learner_config().updater.target.mc_lower_bound
     assert default.cell_config().step_penalty == 0.0  # discount only
     assert default.learner_config().hub.step_penalty == 0.0
     paper = MainJob(MainJobConfig(run_dir=str(tmp_path / "p"), preset="paper"))
