@@ -49,7 +49,7 @@ from qtopt_learner.bellman_updater import BellmanUpdaterConfig  # noqa: E402
 from qtopt_learner.engine import InProcessLearner  # noqa: E402
 from qtopt_learner.evaluation import evaluate, make_policy, wilson_interval  # noqa: E402
 from qtopt_learner.hub import OFFLINE, ONLINE, HubConfig  # noqa: E402
-from qtopt_learner.learner_config import learner_preset  # noqa: E402
+from qtopt_learner.learner_config import TRAINER_PRESETS, learner_preset  # noqa: E402
 from qtopt_learner.main_job import SIM_CELL  # noqa: E402
 from qtopt_learner.replay import ReplayConfig  # noqa: E402
 from qtopt_learner.targets import TargetConfig  # noqa: E402
@@ -76,6 +76,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--termination", default="learned", choices=["learned", "scripted"],
                    help="the policy's stop action, or Algorithm 2 (closed, above 0.13 m, up)")
     p.add_argument("--terminal-fraction", type=float, default=0.25)
+    p.add_argument("--lr", type=float, default=0.0, help="0: the sim preset's")
+    p.add_argument("--polyak", type=float, default=0.0, help="0: the sim preset's")
     p.add_argument("--mc-lower-bound", action="store_true",
                    help="raise every Bellman target to its transition's Monte-Carlo return")
     p.add_argument("--eval-every", type=int, default=10000)
@@ -106,8 +108,11 @@ class Experiment:
         # Held-out evaluation: a freshly seeded bin per attempt, the same for every policy.
         self.eval_cell = dataclasses.replace(self.train_cell, respawn_every=1)
         replay = ReplayConfig(terminal_fraction=args.terminal_fraction)
+        trainer = TRAINER_PRESETS["sim"]
+        trainer = dataclasses.replace(trainer, lr=args.lr or trainer.lr,
+                                      polyak=args.polyak or trainer.polyak)
         self.config = learner_preset(
-            "sim", run_dir=str(self.run / "learner"), steps=0, seed=args.seed,
+            "sim", run_dir=str(self.run / "learner"), steps=0, seed=args.seed, trainer=trainer,
             camera=self.train_cell.camera(), label_source=self.train_cell.label,
             export_every=args.eval_every, checkpoint_every=1000, log_every=100,
             hub=HubConfig(offline=replay, online=replay, seed=args.seed),
