@@ -17,6 +17,7 @@ ROS_ADAPTERS = {
     "qtopt_collector.runner",
     "qtopt_collector.service_calls",
     "qtopt_policy.transport_check",
+    "qtopt_policy.qos",
     "qtopt_learner.cli",
     "qtopt_learner.main_job",  # drives the ROS 2 cell graph through the runner
     "qtopt_learner.training_graph",

@@ -21,7 +21,6 @@ import numpy as np
 from rclpy.action import ActionServer
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
 
@@ -40,11 +39,9 @@ from qtopt_policy.policies import (
     PolicyOutput,
     local_policy,
 )
+from qtopt_policy.qos import EPISODE_QOS
 from qtopt_policy.ros_params import declare_config
 from qtopt_policy.spec import MAX_STEPS, Action, ActionBounds, Observation
-
-EPISODE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                         history=HistoryPolicy.KEEP_LAST)
 
 
 @dataclass(frozen=True)

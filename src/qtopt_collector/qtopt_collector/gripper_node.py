@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import Bool
 from std_srvs.srv import SetBool
 
 from qtopt_collector.backends import GripperBackend
-
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+from qtopt_policy.qos import LATCHED
 
 
 class GripperNode(Node):

@@ -16,9 +16,9 @@ from rclpy.serialization import deserialize_message
 from std_msgs.msg import String
 
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
-from qtopt_collector.episode_runner_node import EPISODE_QOS
 from qtopt_msgs.msg import Episode
 from qtopt_policy.node_main import spin_nodes
+from qtopt_policy.qos import EPISODE_QOS
 from qtopt_policy.ros_params import declare_config
 
 

@@ -22,13 +22,12 @@ from rclpy.node import Node
 
 from qtopt_collector.bag_format import deserialize_episode
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes
-from qtopt_collector.episode_runner_node import EPISODE_QOS
 from qtopt_learner.hub import ONLINE
 from qtopt_learner.learner_config import LearnerConfig
 from qtopt_learner.train_command import make_learner
 from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
 from qtopt_policy.node_main import spin_nodes
-from qtopt_policy.policy_node import MODEL_UPDATE_QOS
+from qtopt_policy.qos import EPISODE_QOS, MODEL_UPDATE_QOS
 from qtopt_policy.ros_params import declare_config
 
 

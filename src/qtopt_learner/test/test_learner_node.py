@@ -13,9 +13,8 @@ from rclpy.executors import SingleThreadedExecutor
 
 from qtopt_collector.bag_format import serialize_episode
 from qtopt_collector.bag_recorder import read_episodes
-from qtopt_collector.episode_runner_node import EPISODE_QOS
 from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
-from qtopt_policy.policy_node import MODEL_UPDATE_QOS
+from qtopt_policy.qos import EPISODE_QOS, MODEL_UPDATE_QOS
 from qtopt_policy.torchscript_model import load_model
 from qtopt_policy.transport_check import stop_process
 

@@ -12,20 +12,15 @@ import sys
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from qtopt_msgs.msg import ModelUpdate
 from qtopt_msgs.srv import SelectAction
 from qtopt_policy.msg_conversions import action_to_msg, observation_from_msg
 from qtopt_policy.node_main import spin_nodes
 from qtopt_policy.policy_server import NoModelError, PolicyServer, PolicyServerConfig
+from qtopt_policy.qos import MODEL_UPDATE_QOS
 from qtopt_policy.ros_params import declare_config
 from qtopt_policy.torchscript_model import ModelLoadError
-
-# Late joiners get the newest announcement.
-MODEL_UPDATE_QOS = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 
 
 class PolicyNode(Node):

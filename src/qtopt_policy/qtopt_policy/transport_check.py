@@ -25,18 +25,17 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 from qtopt_msgs.msg import Observation
 from qtopt_msgs.srv import SelectAction
 from qtopt_policy.msg_conversions import image_from_msg, observation_to_msg
+from qtopt_policy.qos import RELIABLE
 from qtopt_policy.ros_env import lease_domain_id, ros_environment
 
 OBSERVATION_TOPIC = "transport_check/observation"
 ACK_TOPIC = "transport_check/ack"
 SERVICE = "transport_check/select_action"
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def image_checksum(image: np.ndarray) -> int:
