@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from qtopt_policy.cem import cem_maximize, continuous_bounds
-from qtopt_policy.spec import ActionBounds
+from qtopt_policy.spec import ACTION, ActionBounds
 
 BEFORE = "1f27ccf"  # the last commit with the sampled terminate bit
 BOUNDS = ActionBounds()
@@ -57,13 +57,13 @@ class Problem:
         self.width = 0.3 * HALF
 
     def __call__(self, actions: torch.Tensor) -> torch.Tensor:
-        c = torch.cat([actions[..., :3], torch.atan2(actions[..., 3:4], actions[..., 4:5])],
-                      dim=-1)
+        angle = torch.atan2(ACTION.sin(actions), ACTION.cos(actions))
+        c = torch.cat([ACTION.translation(actions), angle.unsqueeze(-1)], dim=-1)
         d = ((c - self.centre[:, None]) / self.width).pow(2).sum(-1)
-        gripper = (actions[..., 5] == self.close[:, None]).float()
+        gripper = (ACTION.gripper_close(actions) == self.close[:, None]).float()
         moving = self.move[:, None] * torch.exp(-d / 2) * (0.5 + 0.5 * gripper)
         stop = self.stop[:, None].expand_as(moving)
-        return torch.where(actions[..., 7] > 0.5, stop, moving)
+        return torch.where(ACTION.terminate(actions) > 0.5, stop, moving)
 
     @property
     def best(self) -> torch.Tensor:
@@ -75,14 +75,14 @@ def run(name: str, maximize, noise, config, problem: Problem, states: int) -> di
     calls: list[int] = []
 
     def score(actions: torch.Tensor) -> torch.Tensor:
-        calls.append(int((actions[..., 7] <= 0.5).sum()))
+        calls.append(int((ACTION.terminate(actions) <= 0.5).sum()))
         return problem(actions)
 
     start = time.perf_counter()
     result = maximize(score, noise, BOUNDS, config)
     seconds = time.perf_counter() - start
     chosen = problem(result.actions[:, None])[:, 0]
-    stop_chosen = result.actions[:, 7] > 0.5
+    stop_chosen = ACTION.terminate(result.actions) > 0.5
     right_kind = (stop_chosen == (problem.stop > problem.move)).float().mean()
     return {"variant": name, "regret": float((problem.best - chosen).mean()),
             "right_kind": float(right_kind), "moving_samples": sum(calls) / states,

@@ -43,7 +43,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes  # noqa: E402
-from qtopt_collector.episode import EpisodeConfig, EpisodeRecord, run_episode  # noqa: E402
+from qtopt_collector.episode import EpisodeConfig, run_episode  # noqa: E402
 from qtopt_collector.sim_cell import SimCell  # noqa: E402
 from qtopt_learner.bellman_updater import BellmanUpdaterConfig  # noqa: E402
 from qtopt_learner.engine import InProcessLearner  # noqa: E402
@@ -54,6 +54,7 @@ from qtopt_learner.main_job import SIM_CELL  # noqa: E402
 from qtopt_learner.replay import ReplayConfig  # noqa: E402
 from qtopt_learner.targets import TargetConfig  # noqa: E402
 from qtopt_policy.cem import CEMConfig  # noqa: E402
+from qtopt_policy.episode_record import EpisodeRecord  # noqa: E402
 from qtopt_policy.policies import EpsilonGreedyPolicy, Policy, local_policy  # noqa: E402
 from qtopt_policy.spec import ActionBounds  # noqa: E402
 

@@ -38,7 +38,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes  # noqa: E402
-from qtopt_collector.episode import EpisodeConfig, EpisodeRecord, run_episode  # noqa: E402
+from qtopt_collector.episode import EpisodeConfig, run_episode  # noqa: E402
 from qtopt_collector.sim_cell import SimCell  # noqa: E402
 from qtopt_learner.augmentation import (  # noqa: E402
     AugmentConfig,
@@ -47,9 +47,10 @@ from qtopt_learner.augmentation import (  # noqa: E402
 )
 from qtopt_learner.main_job import MainJobConfig  # noqa: E402
 from qtopt_learner.probes import lifted_states, roc_auc  # noqa: E402
+from qtopt_policy.episode_record import EpisodeRecord  # noqa: E402
 from qtopt_policy.policies import local_policy  # noqa: E402
 from qtopt_policy.qnetwork import PRESETS, QNetwork, QNetworkConfig  # noqa: E402
-from qtopt_policy.spec import Action, ActionBounds, center_crop  # noqa: E402
+from qtopt_policy.spec import LOW_DIM_STATE, Action, ActionBounds, center_crop  # noqa: E402
 
 SIM = PRESETS["sim"]
 # name -> (network, rendered frame side); the network crops image_size from the frame.
@@ -113,7 +114,7 @@ def examples(records: list[EpisodeRecord]) -> Examples:
                                                                     strict=True)]
     return Examples(
         torch.from_numpy(np.stack([o.image for o, _, _, _ in rows])),
-        torch.tensor([[float(o.gripper_closed), o.height_to_bottom] for o, _, _, _ in rows]),
+        torch.from_numpy(LOW_DIM_STATE.encode_batch(o for o, _, _, _ in rows)),
         torch.from_numpy(np.stack([a.to_vector() for _, a, _, _ in rows])),
         torch.tensor([float(y) for _, _, y, _ in rows]),
         torch.tensor([t for _, _, _, t in rows]))

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from qtopt_collector.episode import EpisodeConfig, EpisodeRecord, Termination, run_episode
+from qtopt_collector.episode import EpisodeConfig, run_episode
 from qtopt_collector.sim_cell import SimCell
 from qtopt_learner.evaluation import make_policy
 from qtopt_learner.main_job import MainJobConfig
 from qtopt_learner.probes import scripted_episodes, stop_value_auc
+from qtopt_policy.episode_record import EpisodeRecord, Termination
 
 EVAL_SEED = 100_000  # the evaluation's seeds, so traces match evaluated attempts
 

@@ -15,9 +15,9 @@ import numpy as np
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
-from qtopt_collector.episode import EpisodeRecord, StepRecord, Termination
+from qtopt_policy.episode_record import EpisodeRecord, StepRecord, Termination
 from qtopt_policy.ros_env import package_share_directory
-from qtopt_policy.spec import Action, Observation
+from qtopt_policy.spec import ACTION, Action, Observation
 
 EPISODE_TYPE = "qtopt_msgs/msg/Episode"
 EPISODE_TOPIC = "/episodes"
@@ -57,12 +57,7 @@ def _observation(obs: Observation, stamp_ns: int):
 
 
 def _action(action: Action):
-    v = action.to_vector()
-    return _t("qtopt_msgs/msg/GraspAction")(
-        world_vector=v[0:3].astype(np.float32), vertical_rotation=v[3:5].astype(np.float32),
-        gripper_close=action.gripper_close, gripper_open=action.gripper_open,
-        terminate=action.terminate,
-    )
+    return _t("qtopt_msgs/msg/GraspAction")(**ACTION.message_fields(action.to_vector()))
 
 
 def serialize_episode(record: EpisodeRecord, stamp_ns: int | None = None) -> bytes:
@@ -106,10 +101,7 @@ def deserialize_episode(data: bytes | memoryview) -> EpisodeRecord:
     steps = [
         StepRecord(
             observation=_observation_from(t.observation),
-            action=Action.from_vector(np.concatenate([
-                t.action.world_vector, t.action.vertical_rotation,
-                [float(t.action.gripper_close), float(t.action.gripper_open),
-                 float(t.action.terminate)]])),
+            action=Action.from_vector(ACTION.encode_from(t.action)),
             reward=float(t.reward), done=bool(t.done),
             q_value=float(t.q_value),
         )

@@ -37,7 +37,7 @@ from qtopt_collector.bag_format import (
     serialize_episode,
     typestore,
 )
-from qtopt_collector.episode import EpisodeRecord
+from qtopt_policy.episode_record import EpisodeRecord
 from qtopt_policy.spec import CameraSpec
 
 log = logging.getLogger(__name__)

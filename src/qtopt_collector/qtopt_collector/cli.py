@@ -7,6 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+from qtopt_collector.episode import EpisodeConfig
 from qtopt_collector.graph import CellGraphConfig, cell_namespace, sim_cell_graph
 from qtopt_collector.runner import run_graph
 from qtopt_collector.sim_cell import SimCellConfig
@@ -31,7 +32,8 @@ def run_cell_command(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     config = CellGraphConfig(
         cells=args.cells, policy=args.policy, out_dir=str(out),
-        scripted_termination=args.scripted_termination, model_path=args.model,
+        episode=EpisodeConfig(scripted_termination=args.scripted_termination),
+        model_path=args.model,
         sim=dataclasses.replace(SimCellConfig(), object_split=args.objects),
     )
     start = time.monotonic()

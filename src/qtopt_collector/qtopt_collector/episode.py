@@ -17,22 +17,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Protocol
 
 from qtopt_collector.success_detection import SuccessResult
+from qtopt_policy.episode_record import EpisodeRecord, StepRecord, Termination
 from qtopt_policy.policies import Policy
 from qtopt_policy.spec import MAX_STEPS, STEP_PENALTY, SUCCESS_REWARD, Action, Observation
 
 SCRIPTED_TERMINATION_HEIGHT = 0.13  # m, Algorithm 2
-
-
-class Termination(IntEnum):
-    """Values match qtopt_msgs/Episode.TERMINATION_*."""
-
-    LEARNED = 0
-    SCRIPTED = 1
-    MAX_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -74,34 +66,6 @@ class EpisodeConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.max_steps <= 1000:
             raise ValueError(f"max_steps {self.max_steps}: expected 1..1000")
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    observation: Observation
-    action: Action
-    reward: float
-    done: bool
-    q_value: float
-
-
-@dataclass(frozen=True)
-class EpisodeRecord:
-    episode_id: str
-    cell_id: str
-    policy_name: str
-    model_version: int
-    termination: Termination
-    steps: list[StepRecord]
-    final_observation: Observation
-    success: bool
-    ground_truth: bool | None
-    object_ids: list[str]
-    seed: int
-
-    @property
-    def total_reward(self) -> float:
-        return float(sum(s.reward for s in self.steps))
 
 
 def scripted_termination(observation: Observation, action: Action) -> bool:

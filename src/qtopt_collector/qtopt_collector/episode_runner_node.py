@@ -15,7 +15,7 @@ import dataclasses
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from rclpy.action import ActionServer
@@ -41,17 +41,15 @@ from qtopt_policy.policies import (
 )
 from qtopt_policy.qos import EPISODE_QOS
 from qtopt_policy.ros_params import declare_config
-from qtopt_policy.spec import MAX_STEPS, Action, ActionBounds, Observation
+from qtopt_policy.spec import Action, ActionBounds, Observation
 
 
 @dataclass(frozen=True)
 class EpisodeRunnerConfig:
     cell_id: str = "cell0"
     policy: str = "scripted"  # scripted, scripted_noisy (local); greedy, noisy (policy node)
-    scripted_termination: bool = False  # Algorithm 2 instead of the learned e bit
-    max_steps: int = MAX_STEPS
-    step_penalty: float = -0.05
-    success_min_height: float = EpisodeConfig.success_min_height  # App. D.4, m
+    # A goal's max_steps and scripted_termination, when set, override these.
+    episode: EpisodeConfig = field(default_factory=EpisodeConfig)
     select_action_service: str = "/select_action"
     timeout_s: float = 60.0
     wait_for_recorder: bool = True  # succeed only once the recorder has the episode on disk
@@ -168,12 +166,10 @@ class EpisodeRunnerNode(Node):
     def _execute(self, goal_handle) -> RunEpisode.Result:
         goal = goal_handle.request
         result = RunEpisode.Result()
-        config = EpisodeConfig(
-            max_steps=goal.max_steps or self.config.max_steps,
-            scripted_termination=goal.scripted_termination or self.config.scripted_termination,
-            step_penalty=self.config.step_penalty,
-            success_min_height=self.config.success_min_height,
-        )
+        episode = self.config.episode
+        config = dataclasses.replace(
+            episode, max_steps=goal.max_steps or episode.max_steps,
+            scripted_termination=goal.scripted_termination or episode.scripted_termination)
 
         def feedback(step: int, action: Action, q: float, observation: Observation) -> None:
             msg = RunEpisode.Feedback(step=step, q_value=q,

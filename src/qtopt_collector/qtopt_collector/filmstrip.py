@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from qtopt_collector.episode import EpisodeRecord
+from qtopt_policy.episode_record import EpisodeRecord
 
 FRAME_PX = 144
 MAX_FRAMES = 12

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from qtopt_collector.episode import EpisodeConfig
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_policy.policies import LOCAL_POLICIES, SERVED_POLICIES
 from qtopt_policy.ros_params import config_to_parameters
@@ -31,8 +32,8 @@ class CellGraphConfig:
     cells: int = 1
     policy: str = "scripted"
     out_dir: str = "data"
-    scripted_termination: bool = False  # App. C ablation: Algorithm 2 instead of the e bit
-    step_penalty: float = -0.05  # App. C ablation: 0 rewards by the discount alone
+    # Every runner's loop, App. C's termination and step-penalty ablations among its fields.
+    episode: EpisodeConfig = field(default_factory=EpisodeConfig)
     model_path: str = ""  # TorchScript model for greedy/noisy
     timeout_s: float = 60.0
     sim: SimCellConfig = field(default_factory=SimCellConfig)
@@ -53,14 +54,17 @@ def cell_namespace(index: int) -> str:
 
 
 def _episode_nodes(ns: str, policy: str, out_dir: str, timeout_s: float,
-                   provenance: dict[str, str] | None = None,
-                   **runner_parameters: Any) -> list[NodeSpec]:
-    """The episode runner and recorder every cell runs, sim or real; ``provenance`` (camera,
-    label source) goes into every bag the recorder writes."""
+                   episode: EpisodeConfig | None = None,
+                   provenance: dict[str, str] | None = None) -> list[NodeSpec]:
+    """The episode runner and recorder every cell runs, sim or real; ``episode`` configures the
+    runner's loop (its defaults where None), ``provenance`` (camera, label source) goes into
+    every bag the recorder writes."""
+    runner: dict[str, Any] = {"cell_id": ns, "policy": policy, "timeout_s": timeout_s}
+    if episode is not None:
+        runner.update(config_to_parameters(episode, "episode."))
     return [
         NodeSpec("qtopt_collector", "episode_runner_node", "qtopt_collector.episode_runner_node",
-                 ns, "episode_runner", {"cell_id": ns, "policy": policy,
-                                        "timeout_s": timeout_s, **runner_parameters}),
+                 ns, "episode_runner", runner),
         NodeSpec("qtopt_collector", "recorder_node", "qtopt_collector.recorder_node", ns,
                  "recorder", {"out_dir": out_dir, "cell_id": ns, **(provenance or {})}),
     ]
@@ -86,12 +90,11 @@ def sim_cell_graph(config: CellGraphConfig) -> list[NodeSpec]:
             NodeSpec("qtopt_collector", "success_node", "qtopt_collector.success_node", ns,
                      "success_detector",
                      {"ground_truth_service": "sim/held_object", "label": config.sim.label,
-                      "lift_height": config.sim.lift_height, "timeout_s": config.timeout_s}),
-            *_episode_nodes(ns, config.policy, config.out_dir, config.timeout_s,
+                      "timeout_s": config.timeout_s,
+                      **config_to_parameters(config.sim.drop_test, "drop_test.")}),
+            *_episode_nodes(ns, config.policy, config.out_dir, config.timeout_s, config.episode,
                             {"camera": config.sim.camera().to_json(),
-                             "label_source": config.sim.label},
-                            scripted_termination=config.scripted_termination,
-                            step_penalty=config.step_penalty),
+                             "label_source": config.sim.label}),
         ]
     return specs + _policy_node(config.policy, config.model_path)
 

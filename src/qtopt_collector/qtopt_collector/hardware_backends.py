@@ -97,7 +97,7 @@ class _CartesianArm:
     def _start_pose(self) -> tuple[list[str], float]:
         """Episode start: above the bin centre at the start height, azimuth 0."""
         g = self.config.geometry
-        self._go_to(g.bin_center[0], g.bin_center[1], g.start_height, 0.0)
+        self._go_to(g.bin_center[0], g.bin_center[1], g.workspace.start_height, 0.0)
         return [], self.tip()[2]
 
     def over_bin(self, height: float) -> float:

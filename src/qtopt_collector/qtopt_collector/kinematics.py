@@ -8,11 +8,13 @@ pointing down and turned by an azimuth (Sec. 5's action frame). Heights are abov
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pybullet as pb
 import pybullet_data
+
+from qtopt_collector.workspace import WorkspaceConfig
 
 JOINT_NAMES = tuple(f"lbr_iiwa_joint_{i}" for i in range(1, 8))
 HOME = (0.0, 0.41, 0.0, -1.59, 0.0, 1.14, 0.0)
@@ -29,12 +31,7 @@ class CellGeometry:
     bin_center: tuple[float, float] = (0.74, 0.075)  # m, base frame
     floor_z: float = -0.254  # m, bin floor in the base frame
     tool_length: float = 0.25  # m from the flange to the fingertips
-    workspace_half_extent: tuple[float, float] = (0.15, 0.15)
-    start_height: float = 0.30  # fingertip height above the bin centre at episode start
-    min_height: float = 0.005
-    max_height: float = 0.40
-    out_of_view_height: float = 0.45
-    out_of_view_offset_y: float = 0.30
+    workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
 
 
 class KukaKinematics:
@@ -77,17 +74,16 @@ class KukaKinematics:
 
     def clip(self, x: float, y: float, height: float) -> tuple[float, float, float]:
         """Workspace hard bounds (Sec. 6: the cell must never leave them)."""
-        g = self.geometry
-        cx, cy = g.bin_center
-        hx, hy = g.workspace_half_extent
+        (cx, cy), w = self.geometry.bin_center, self.geometry.workspace
+        hx, hy = w.half_extent
         return (float(np.clip(x, cx - hx, cx + hx)), float(np.clip(y, cy - hy, cy + hy)),
-                float(np.clip(height, g.min_height, g.max_height)))
+                float(np.clip(height, w.min_height, w.max_height)))
 
     def out_of_view_waypoints(self, x: float, y: float) -> list[tuple[float, float, float]]:
-        g = self.geometry
-        return [(x, y, g.out_of_view_height),
-                (g.bin_center[0], g.bin_center[1] + g.out_of_view_offset_y, g.out_of_view_height)]
+        (cx, cy), w = self.geometry.bin_center, self.geometry.workspace
+        h = w.out_of_view_height
+        return [(x, y, h), (cx, cy + w.out_of_view_offset_y, h)]
 
     def over_bin_waypoints(self, height: float) -> list[tuple[float, float, float]]:
         g = self.geometry
-        return [(*g.bin_center, g.out_of_view_height), (*g.bin_center, height)]
+        return [(*g.bin_center, g.workspace.out_of_view_height), (*g.bin_center, height)]

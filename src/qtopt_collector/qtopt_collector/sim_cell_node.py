@@ -1,7 +1,7 @@
 """sim_cell_node: one simulated cell in one process (a component container in spirit).
 
-The camera, arm and gripper nodes run with simulated backends that share one PyBullet world,
-next to a ``sim`` node holding the SimCellConfig parameters and the simulator-only
+The camera, arm and gripper nodes serve the camera, arm and gripper of one SimCell (one PyBullet
+world), next to a ``sim`` node holding the SimCellConfig parameters and the simulator-only
 ``sim/held_object`` ground-truth service. A single-threaded executor serializes access to the
 physics. On a real cell the same three node classes run with hardware backends instead.
 """
@@ -14,7 +14,6 @@ from rclpy.node import Node
 from std_srvs.srv import Trigger
 
 from qtopt_collector.arm_node import ArmNode
-from qtopt_collector.backends import SimArm, SimCamera, SimGripper
 from qtopt_collector.camera_node import CameraNode
 from qtopt_collector.gripper_node import GripperNode
 from qtopt_collector.sim_cell import SimCell, SimCellConfig
@@ -39,9 +38,9 @@ def main(args: list[str] | None = None) -> int:
     def make_nodes() -> list[Node]:
         sim = SimNode()
         cell = sim.cell
-        return [sim, CameraNode(lambda _: SimCamera(cell)),
-                ArmNode(lambda _: SimArm(cell), sim.config.bounds),
-                GripperNode(lambda _: SimGripper(cell))]
+        return [sim, CameraNode(lambda _: cell.camera),
+                ArmNode(lambda _: cell.arm, sim.config.bounds),
+                GripperNode(lambda _: cell.gripper)]
 
     # One thread: the PyBullet world is not thread-safe and serial callbacks keep it
     # deterministic.

@@ -9,7 +9,7 @@ image. Small objects are the known risk (the paper saw 3 of 28 failures mislabel
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import cv2
@@ -25,6 +25,14 @@ class SuccessDetectorConfig:
     pixel_threshold: int = 25  # 0-255, largest channel |difference|
     open_kernel: int = 2  # px, side of the square opening kernel (1 disables)
     min_area_fraction: float = 0.001  # of the image, for the largest changed blob
+
+
+@dataclass(frozen=True)
+class DropTestConfig:
+    """The drop test and its label (App. D.3); the sim cell and the success node both run it."""
+
+    lift_height: float = 0.30  # m above the bin floor: after the episode, and to drop from
+    detector: SuccessDetectorConfig = field(default_factory=SuccessDetectorConfig)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from std_srvs.srv import SetBool, Trigger
 from qtopt_collector.service_calls import ServiceCaller
 from qtopt_collector.success_detection import (
     LABELS,
+    DropTestConfig,
     DropTestRig,
-    SuccessDetectorConfig,
     detect_grasp_success,
     run_drop_test,
 )
@@ -37,13 +37,14 @@ from qtopt_policy.ros_params import declare_config
 
 @dataclass(frozen=True)
 class SuccessNodeConfig:
-    lift_height: float = 0.30  # m above the bin floor before the drop test
     ground_truth_service: str = ""  # "sim/held_object" in simulation; "" on a real cell
     # "detector": drop test and image subtraction (App. D.3, what a real cell does); "truth":
     # the ground-truth service's answer after the lift (needs ground_truth_service).
     label: str = "detector"
     timeout_s: float = 60.0
-    detector: SuccessDetectorConfig = field(default_factory=SuccessDetectorConfig)
+    # In simulation the graph passes the sim cell's, so the node labels as the cell does in
+    # process.
+    drop_test: DropTestConfig = field(default_factory=DropTestConfig)
 
     def __post_init__(self) -> None:
         if self.label not in LABELS:
@@ -76,7 +77,7 @@ class RosDropTestRig:
                                                                       height=height))
 
     def lift(self) -> None:
-        self._arm(ArmCommand.Request.MOVE_TO_HEIGHT, self.config.lift_height)
+        self._arm(ArmCommand.Request.MOVE_TO_HEIGHT, self.config.drop_test.lift_height)
 
     def held_object_ground_truth(self) -> bool | None:
         if not self.config.ground_truth_service:
@@ -93,7 +94,7 @@ class RosDropTestRig:
         return image_from_msg(response.image).copy()
 
     def return_over_bin(self) -> None:
-        self._arm(ArmCommand.Request.OVER_BIN, self.config.lift_height)
+        self._arm(ArmCommand.Request.OVER_BIN, self.config.drop_test.lift_height)
 
     def open_gripper(self) -> None:
         self.calls.call(SetBool, "gripper/command", SetBool.Request(data=False))
@@ -122,7 +123,8 @@ class SuccessNode(Node):
         except (TimeoutError, RuntimeError, ValueError) as err:
             response.ok, response.message = False, f"drop test failed: {err}"
             return response
-        result = detect_grasp_success(drop.before, drop.after, self.config.detector)
+        result = detect_grasp_success(drop.before, drop.after,
+                                      self.config.drop_test.detector)
         response.success = result.success
         response.changed_fraction = result.changed_fraction
         response.largest_blob_fraction = result.largest_blob_fraction

@@ -6,12 +6,12 @@ import pytest
 
 from qtopt_collector.episode import (
     EpisodeConfig,
-    Termination,
     run_episode,
     scripted_termination,
     step_rewards,
 )
 from qtopt_collector.sim_cell import SimCell, SimCellConfig
+from qtopt_policy.episode_record import Termination
 from qtopt_policy.policies import PolicyOutput, ScriptedGraspPolicy
 from qtopt_policy.spec import Action, ActionBounds, Observation
 

@@ -5,6 +5,8 @@ import ast
 import importlib
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,8 +21,21 @@ from qtopt_collector.runner import node_command
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_collector.success_node import SuccessNodeConfig, label_by_truth
 from qtopt_policy.ros_env import package_share_directory
+from qtopt_policy.ros_params import declare_config
 
 SCRIPTS = {ep.name: ep for ep in entry_points(group="console_scripts")}
+
+
+class _ParameterNode:
+    """Stands in for a node: ``declare_config`` reads a NodeSpec's parameters as the started
+    node would, and ``declared`` collects the names it declares."""
+
+    def __init__(self, parameters: dict[str, Any]) -> None:
+        self.parameters, self.declared = parameters, set()
+
+    def declare_parameter(self, name: str, default: Any) -> SimpleNamespace:
+        self.declared.add(name)
+        return SimpleNamespace(value=self.parameters.get(name, default))
 
 
 @pytest.mark.parametrize("specs", [
@@ -56,10 +71,10 @@ def test_runner_command_line_carries_namespace_name_and_typed_parameters():
     cmd = node_command(spec)
     assert cmd[1:3] == ["-m", "qtopt_collector.success_node"]
     assert "__ns:=/cell0" in cmd and "__node:=success_detector" in cmd
-    assert "lift_height:=0.3" in cmd and "ground_truth_service:=sim/held_object" in cmd
+    assert "drop_test.lift_height:=0.3" in cmd and "ground_truth_service:=sim/held_object" in cmd
     sim = next(s for s in sim_cell_graph(CellGraphConfig()) if s.executable == "sim_cell_node")
     sim_cmd = node_command(sim)
-    assert "workspace_half_extent:=[0.15, 0.15]" in sim_cmd
+    assert "workspace.half_extent:=[0.15, 0.15]" in sim_cmd
     assert "bounds.max_translation_z:=0.08" in sim_cmd
 
 
@@ -88,7 +103,9 @@ def test_sim_graph_gives_the_cells_label_source_to_the_success_node(label):
     sim = next(s for s in specs if s.executable == "sim_cell_node")
     assert (sim.parameters["respawn_every"], sim.parameters["label"]) == (10, label)
     success = next(s for s in specs if s.executable == "success_node")
-    assert SuccessNodeConfig(**success.parameters).label == label  # a valid node config
+    node = _ParameterNode(success.parameters)
+    assert declare_config(node, SuccessNodeConfig).label == label  # a valid node config
+    assert set(success.parameters) <= node.declared  # the node reads every one
 
 
 class _LoggingRig:

@@ -96,10 +96,10 @@ def test_workspace_hard_bounds_hold_and_bad_actions_are_rejected():
         cell.reset(0)
         for _ in range(8):
             cell.execute(Action((0.05, 0.05, 0.08), 0.0, False, False))
-        half = np.array(cfg.workspace_half_extent)
+        half = np.array(cfg.workspace.half_extent)
         assert np.all(cell.target[:2] <= np.array(TRAY_POSITION[:2]) + half + 1e-9)
-        assert cell.target[2] <= cfg.max_height
-        assert cell.observe().height_to_bottom <= cfg.max_height + 0.01
+        assert cell.target[2] <= cfg.workspace.max_height
+        assert cell.observe().height_to_bottom <= cfg.workspace.max_height + 0.01
         with pytest.raises(ValueError, match="translation"):
             cell.execute(Action((0.2, 0.0, 0.0), 0.0, False, False))
     finally:
@@ -168,7 +168,8 @@ def test_respawn_every_keeps_the_bin_for_k_episodes_then_rebuilds_from_the_seed(
             assert (cell.object_ids, cell.objects) == (ids, uids)
             np.testing.assert_allclose(_positions(cell), end, atol=0.005)
             assert not observation.gripper_closed
-            assert observation.height_to_bottom == pytest.approx(cfg.start_height, abs=0.01)
+            assert observation.height_to_bottom == pytest.approx(cfg.workspace.start_height,
+                                                                 abs=0.01)
         rebuilt, expected = cell.reset(43), fresh.reset(43)
         assert cell.object_ids == fresh.object_ids != ids
         np.testing.assert_array_equal(_positions(cell), _positions(fresh))
@@ -202,8 +203,8 @@ def test_truth_label_is_the_held_object_check_and_drops_the_object_back(seed, he
         assert cell.label_grasp() == GraspLabel(held, held, None)
         assert not cell.gripper_closed and len(cell.objects) == count
         # Still over the bin at the lift height: none of the drop test's out-of-view motions.
-        centre, half = np.array(TRAY_POSITION[:2]), np.array(cfg.workspace_half_extent)
-        assert cell.target[2] == pytest.approx(cfg.lift_height, abs=1e-6)
+        centre, half = np.array(TRAY_POSITION[:2]), np.array(cfg.workspace.half_extent)
+        assert cell.target[2] == pytest.approx(cfg.drop_test.lift_height, abs=1e-6)
         assert np.all(np.abs(cell.target[:2] - centre) <= half + 1e-9)
         cell.settle()
         assert not cell.held_object_ground_truth()

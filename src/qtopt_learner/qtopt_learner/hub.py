@@ -15,9 +15,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from qtopt_collector.episode import EpisodeConfig, EpisodeRecord, relabel_rewards
+from qtopt_collector.episode import EpisodeConfig, relabel_rewards
 from qtopt_learner.replay import Batch, EpisodeReplay, ReplayConfig, ReplayMixer
 from qtopt_learner.train_ring import LabeledBatch, TrainRing
+from qtopt_policy.episode_record import EpisodeRecord
 from qtopt_policy.spec import STEP_PENALTY
 
 OFFLINE, ONLINE = "offline", "online"

@@ -20,8 +20,8 @@ from pathlib import Path
 from mcap.reader import make_reader
 
 from qtopt_collector.bag_format import EPISODE_TOPIC, deserialize_episode
-from qtopt_collector.episode import EpisodeRecord
 from qtopt_learner.hub import OFFLINE, Hub
+from qtopt_policy.episode_record import EpisodeRecord
 
 log = logging.getLogger("qtopt_learner.log_replay")
 RESIDENT_POLL_S = 0.5

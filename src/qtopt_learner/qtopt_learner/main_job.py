@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qtopt_collector.bag_recorder import read_episodes, repair_bag
-from qtopt_collector.episode import EpisodeConfig, EpisodeRecord
+from qtopt_collector.episode import EpisodeConfig
 from qtopt_collector.graph import CellGraphConfig
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_collector.success_detection import LABELS
@@ -42,6 +42,7 @@ from qtopt_learner.report import write_report
 from qtopt_learner.targets import TargetConfig
 from qtopt_learner.training_graph import run_concurrent_graph
 from qtopt_policy.cem import CEMConfig
+from qtopt_policy.episode_record import EpisodeRecord
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class MainJobConfig:
     # How training episodes are labeled: the simulator's truth, or image subtraction after
     # the drop test as on a real cell (App. D.3); evaluation counts the truth either way.
     label: str = "truth"
-    learned_share: float = 0.5  # pi_noisy's share of the episodes after the switch
+    learned_share: float = CollectionConfig.learned_share  # pi_noisy's share after the switch
     bin_objects: int = 28  # Sec. 6.1: the paper's bin held 28 objects
     eval_workers: int = 2
     ablation: AblationConfig = field(default_factory=AblationConfig)
@@ -252,12 +253,10 @@ class MainJob:
     def cell_config(self) -> CellGraphConfig:
         """Cells that run scripted_noisy or pi_noisy as each goal asks; the policy node
         serves the learner's newest export (``model.pt``, reloaded when it changes)."""
-        ablation = self.config.ablation
         return CellGraphConfig(
             cells=self.config.num_cells, policy="noisy",
             model_path=str(self.learner_dir / "model.pt"), out_dir=str(self.episodes_dir),
-            scripted_termination=ablation.scripted_termination,
-            step_penalty=ablation.step_penalty, sim=self.config.sim("train"))
+            episode=self.config.ablation.episode, sim=self.config.sim("train"))
 
     # -- phases -------------------------------------------------------------------------
     def collect_and_train(self) -> None:

@@ -15,14 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from qtopt_collector.episode import (
-    SCRIPTED_TERMINATION_HEIGHT,
-    EpisodeConfig,
-    EpisodeRecord,
-    run_episode,
-)
+from qtopt_collector.episode import SCRIPTED_TERMINATION_HEIGHT, EpisodeConfig, run_episode
 from qtopt_collector.sim_cell import SimCell, SimCellConfig
 from qtopt_policy.cem_actor import StateBatch, evaluate_actions
+from qtopt_policy.episode_record import EpisodeRecord
 from qtopt_policy.policies import local_policy
 from qtopt_policy.spec import Action, ActionBounds
 from qtopt_policy.torchscript_model import load_model

@@ -20,8 +20,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from qtopt_collector.episode import EpisodeRecord
-from qtopt_policy.spec import GAMMA
+from qtopt_policy.episode_record import EpisodeRecord
+from qtopt_policy.spec import GAMMA, LOW_DIM_STATE
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Batch(NamedTuple):
     """Transitions (s, a, r, s', done) as arrays; images uint8 [B, H, W, 3]."""
 
     images: np.ndarray
-    low_dim: np.ndarray  # [B, 2] float32: gripper closed, height (m)
+    low_dim: np.ndarray  # [B, 2] float32 laid out by spec.LOW_DIM_STATE
     actions: np.ndarray  # [B, ACTION_DIM] float32
     rewards: np.ndarray  # [B] float32
     dones: np.ndarray  # [B] bool
@@ -102,8 +102,7 @@ def _store(record: EpisodeRecord, compress: bool, gamma: float) -> _StoredEpisod
         frame_bytes = sum(len(f) for f in frames)
     else:
         frames, frame_bytes = images, images.nbytes
-    low_dim = np.array([[float(o.gripper_closed), o.height_to_bottom] for o in observations],
-                       dtype=np.float32)
+    low_dim = LOW_DIM_STATE.encode_batch(observations)
     actions = np.stack([s.action.to_vector() for s in record.steps]).astype(np.float32)
     rewards = np.array([s.reward for s in record.steps], dtype=np.float32)
     dones = np.array([s.done for s in record.steps], dtype=bool)

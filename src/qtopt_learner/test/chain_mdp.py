@@ -13,7 +13,8 @@ import math
 import numpy as np
 
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
-from qtopt_collector.episode import EpisodeConfig, EpisodeRecord, GraspLabel, run_episode
+from qtopt_collector.episode import EpisodeConfig, GraspLabel, run_episode
+from qtopt_policy.episode_record import EpisodeRecord
 from qtopt_policy.policies import PolicyOutput
 from qtopt_policy.spec import Action, Observation
 

@@ -12,13 +12,15 @@ from qtopt_learner.engine import InProcessLearner
 from qtopt_learner.learner_config import LearnerConfig
 from qtopt_learner.trainer import TrainerConfig
 from qtopt_policy.cem_actor import CEMActor, StateBatch, evaluate_actions
-from qtopt_policy.spec import ActionBounds, center_crop
+from qtopt_policy.spec import ACTION, LOW_DIM_STATE, ActionBounds, center_crop
 from qtopt_policy.torchscript_model import load_model
 
 from .chain_mdp import Q_STAR, observation, probe_actions, write_bags
 
 STEPS = 900
 TOLERANCE = 0.1
+# The low-dim state of every chain observation: gripper open, 0.3 m above the floor.
+LOW_DIM = torch.from_numpy(LOW_DIM_STATE.encode(gripper_closed=0.0, height_to_bottom=0.3))
 
 
 def chain_config(run_dir, data_dir, **overrides) -> LearnerConfig:
@@ -34,7 +36,7 @@ def q_values(model, rng) -> dict:
     for (state, choice), action in probes.items():
         states = StateBatch(torch.from_numpy(np.stack(
             [center_crop(observation(state, rng).image, 64) for _ in range(16)])),
-            torch.tensor([[0.0, 0.3]] * 16))
+            LOW_DIM.repeat(16, 1))
         actions = torch.from_numpy(np.stack([action] * 16))
         out[(state, choice)] = float(evaluate_actions(model, states, actions).mean())
     return out
@@ -57,9 +59,9 @@ def test_converges_to_optimal_q_values(tmp_path):
     actor = CEMActor(model.module, ActionBounds())
     for state, expect_close, expect_terminate in (("A", None, False), ("B", True, None)):
         best = actor.argmax(StateBatch(torch.from_numpy(
-            center_crop(observation(state, rng).image, 64)[None]), torch.tensor([[0.0, 0.3]])))
+            center_crop(observation(state, rng).image, 64)[None]), LOW_DIM[None]))
         action = best.actions[0]
         if expect_terminate is not None:
-            assert bool(action[7] > 0.5) == expect_terminate
+            assert bool(ACTION.terminate(action) > 0.5) == expect_terminate
         if expect_close is not None:
-            assert bool(action[5] > action[6]) == expect_close
+            assert bool(ACTION.gripper_close(action) > ACTION.gripper_open(action)) == expect_close

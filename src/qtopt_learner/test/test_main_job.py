@@ -94,12 +94,12 @@ def test_ablations_reach_the_learner_and_the_cells(tmp_path):
     # given bags are relabeled under the run's reward
     assert learner.hub.relabel_rewards and learner.hub.step_penalty == -0.05
     cells = job.cell_config()
-    assert cells.scripted_termination and cells.step_penalty == -0.05
+    assert cells.episode.scripted_termination and cells.episode.step_penalty == -0.05
     default = MainJob(MainJobConfig(run_dir=str(tmp_path / "d")))
     assert default.learner_config().network.use_height
     assert default.learner_config().updater.cem.learned_termination
     assert not default.learner_config().updater.target.mc_lower_bound
-    assert default.cell_config().step_penalty == 0.0  # discount only
+    assert default.cell_config().episode.step_penalty == 0.0  # discount only
     assert default.learner_config().hub.step_penalty == 0.0
     paper = MainJob(MainJobConfig(run_dir=str(tmp_path / "p"), preset="paper"))
     sim = paper.cell_config().sim

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import torch
 
-from qtopt_collector.episode import EpisodeRecord, StepRecord, Termination
 from qtopt_learner.probes import lifted_states, roc_auc, stop_value_auc
 from qtopt_policy.cem import CEMConfig
+from qtopt_policy.episode_record import EpisodeRecord, StepRecord, Termination
 from qtopt_policy.qnetwork import PRESETS, QNetwork
 from qtopt_policy.spec import Action, ActionBounds, Observation
 from qtopt_policy.torchscript_model import ModelMetadata, export_model

@@ -7,20 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from qtopt_collector.episode import (
-    EpisodeConfig,
-    EpisodeRecord,
-    StepRecord,
-    Termination,
-    relabel_rewards,
-)
+from qtopt_collector.episode import EpisodeConfig, relabel_rewards
 from qtopt_learner.bellman_updater import BellmanUpdaterConfig
 from qtopt_learner.hub import OFFLINE, HubConfig, LocalHub
 from qtopt_learner.learner_config import learner_preset
 from qtopt_learner.replay import EpisodeReplay, ReplayConfig, ReplayMixer
 from qtopt_learner.targets import TargetConfig
 from qtopt_learner.train_command import add_train_arguments, config_from_args
-from qtopt_policy.spec import Action, Observation
+from qtopt_policy.episode_record import EpisodeRecord, StepRecord, Termination
+from qtopt_policy.spec import LOW_DIM_STATE, Action, Observation
 
 SIZE = 8
 
@@ -60,8 +55,9 @@ def test_next_state_is_the_following_frame_and_stored_once():
         assert done == (t == 4) and reward == pytest.approx(1.0 if t == 4 else -0.05)
         # G_t = sum_k 0.9^k r_{t+k}: the penalty on each step left, then 0.9^(4-t) for success
         assert ret == pytest.approx(sum(-0.05 * 0.9**k for k in range(4 - t)) + 0.9 ** (4 - t))
-        assert low[1] == pytest.approx(0.3 - 0.01 * t) and next_low[1] == pytest.approx(
-            0.3 - 0.01 * (t + 1))
+        height, next_height = (LOW_DIM_STATE.entry(x, "height_to_bottom") for x in (low, next_low))
+        assert height == pytest.approx(0.3 - 0.01 * t)
+        assert next_height == pytest.approx(0.3 - 0.01 * (t + 1))
     assert batch.actions.shape == (200, 8) and batch.images.dtype == np.uint8
 
 

@@ -5,7 +5,7 @@ from torch import nn
 
 from qtopt_learner.targets import TargetConfig, bellman_targets, next_state_values
 from qtopt_policy.cem_actor import CEMActor, StateBatch
-from qtopt_policy.spec import ActionBounds
+from qtopt_policy.spec import ACTION, ActionBounds
 
 
 def test_bellman_targets_by_hand():
@@ -28,7 +28,7 @@ class LinearQ(nn.Module):
 
     def score(self, features, low_dim, actions):
         bias = features.reshape(-1, 1)
-        return torch.sigmoid(self.scale * actions[..., 0] + bias)
+        return torch.sigmoid(self.scale * ACTION.translation(actions)[..., 0] + bias)
 
 
 def _states():

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from qtopt_policy.spec import ACTION_DIM, Action, ActionBounds
+from qtopt_policy.spec import ACTION, ACTION_DIM, Action, ActionBounds
 
 # [B, N, ACTION_DIM] candidate actions -> [B, N] scores (higher is better).
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
@@ -111,10 +111,10 @@ def encode_actions(continuous: torch.Tensor, close: torch.Tensor) -> torch.Tenso
     """[..., 4] continuous + [..., 1] {0,1} gripper close -> [..., ACTION_DIM] network layout
     of a non-terminating action."""
     angle = continuous[..., 3:4]
-    return torch.cat(
-        [continuous[..., :3], torch.sin(angle), torch.cos(angle), close, 1.0 - close,
-         torch.zeros_like(close)],
-        dim=-1,
+    return ACTION.encode(
+        world_vector=continuous[..., :3],
+        vertical_rotation=torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1),
+        gripper_close=close, gripper_open=1.0 - close, terminate=torch.zeros_like(close),
     )
 
 

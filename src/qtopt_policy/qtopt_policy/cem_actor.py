@@ -15,13 +15,14 @@ from torch import nn
 
 from qtopt_policy.cem import CEMConfig, CEMNoise, CEMResult, cem_maximize, draw_noise
 from qtopt_policy.qnetwork import preprocess_images
-from qtopt_policy.spec import ActionBounds, Observation, center_crop
+from qtopt_policy.spec import LOW_DIM_STATE, ActionBounds, Observation, center_crop
 
 
 @dataclass(frozen=True)
 class StateBatch:
-    """States as tensors: uint8 images [B, H, W, 3] and low-dim state [B, 2]. Built from
-    observations, images are centre-cropped to the model's input size (App. D.1)."""
+    """States as tensors: uint8 images [B, H, W, 3] and low-dim state [B, 2] laid out by
+    ``spec.LOW_DIM_STATE``. Built from observations, images are centre-cropped to the model's
+    input size (App. D.1)."""
 
     images: torch.Tensor
     low_dim: torch.Tensor
@@ -34,10 +35,7 @@ class StateBatch:
             obs.validate(image_size)
         images = torch.from_numpy(np.stack([center_crop(o.image, image_size)
                                             for o in observations]))
-        low = torch.tensor(
-            [[float(o.gripper_closed), float(o.height_to_bottom)] for o in observations],
-            dtype=torch.float32,
-        )
+        low = torch.from_numpy(LOW_DIM_STATE.encode_batch(observations))
         return cls(images.to(device), low.to(device))
 
 

@@ -69,15 +69,8 @@ def observation_from_msg(msg: Observation) -> spec.Observation:
 
 
 def action_to_msg(action: spec.Action) -> GraspAction:
-    vector = action.to_vector()
-    s = spec.action_slices()
-    return GraspAction(
-        world_vector=vector[s["world_vector"]],
-        vertical_rotation=vector[s["vertical_rotation"]],
-        gripper_close=action.gripper_close,
-        gripper_open=action.gripper_open,
-        terminate=action.terminate,
-    )
+    """The ``GraspAction`` message of ``action``: its fields are the spec's action fields."""
+    return GraspAction(**spec.ACTION.message_fields(action.to_vector()))
 
 
 def action_from_msg(msg: GraspAction) -> spec.Action:
@@ -86,9 +79,4 @@ def action_from_msg(msg: GraspAction) -> spec.Action:
             f"gripper_close={msg.gripper_close} and gripper_open={msg.gripper_open}: expected "
             "exactly one of them true"
         )
-    vector = np.array(
-        [*msg.world_vector, *msg.vertical_rotation, float(msg.gripper_close),
-         float(msg.gripper_open), float(msg.terminate)],
-        dtype=np.float32,
-    )
-    return spec.Action.from_vector(vector)
+    return spec.Action.from_vector(spec.ACTION.encode_from(msg))

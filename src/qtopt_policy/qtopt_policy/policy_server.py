@@ -10,7 +10,7 @@ is rejected with a reason and the old model keeps serving.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -38,7 +38,7 @@ class PolicyServerConfig:
     default_policy: str = "greedy"  # policy for requests that name none: greedy or noisy
     reload_period_s: float = 600.0  # App. F.1: reload every 10 minutes
     image_size: int = 0  # required model input size; 0 takes the first model's
-    epsilon: float = 0.2  # App. B: pi_noisy's random-action probability
+    noise: NoiseConfig = field(default_factory=NoiseConfig)  # App. B: pi_noisy's exploration
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
     seed: int = 0
 
@@ -128,7 +128,7 @@ class PolicyServer:
         noisy = EpsilonGreedyPolicy(
             GreedyCEMPolicy(actor, meta.image_size, seed=self.config.seed + 1),
             meta.bounds,
-            NoiseConfig(epsilon=self.config.epsilon),
+            self.config.noise,
             seed=self.config.seed + 2,
         )
         return {"greedy": greedy, "noisy": noisy}

@@ -25,11 +25,12 @@ import torch
 from torch import nn
 
 from qtopt_policy.spec import (
+    ACTION,
     ACTION_DIM,
+    LOW_DIM_STATE,
     LOW_DIM_STATE_DIM,
     Action,
     context_input_scale,
-    terminate_index,
 )
 
 WEIGHT_INITS = ("paper", "fan_in")
@@ -130,8 +131,9 @@ class QNetwork(nn.Module):
     """Q(s, a) with a reusable per-state image encoding. Inputs:
 
     - ``images``: float [B, 3, H, W] in [0, 1] (``preprocess_images`` converts uint8 NHWC);
-    - ``low_dim``: float [B, 2] = (gripper_closed, height_to_bottom in m);
-    - ``actions``: float [B, N, ACTION_DIM] in the layout of ``spec.ACTION_FIELDS``.
+    - ``low_dim``: float [B, 2] = (gripper_closed, height_to_bottom in m), the layout of
+      ``spec.LOW_DIM_STATE``;
+    - ``actions``: float [B, N, ACTION_DIM] in the layout of ``spec.ACTION``.
     """
 
     def __init__(self, config: QNetworkConfig) -> None:
@@ -160,15 +162,17 @@ class QNetwork(nn.Module):
             side = math.ceil(side / config.head_pool)
         self.fc = nn.Sequential(*_fc_norm_relu(c * side * side, config.fc_hidden, config),
                                 nn.Linear(config.fc_hidden, 1))
-        mask = [float(config.use_gripper_status), float(config.use_height)]
-        self.register_buffer("low_dim_mask", torch.tensor(mask), persistent=False)
+        mask = LOW_DIM_STATE.encode(gripper_closed=float(config.use_gripper_status),
+                                    height_to_bottom=float(config.use_height))
+        self.register_buffer("low_dim_mask", torch.from_numpy(mask), persistent=False)
         # Actions, gripper status and height at about unit range before the context layers
         # (translations are a few cm, the height a few dm).
         self.register_buffer("context_scale", torch.from_numpy(context_input_scale()),
                              persistent=False)
         self.register_buffer("stop_action", torch.from_numpy(Action.stop().to_vector()),
                              persistent=False)
-        self.terminate_index = terminate_index()
+        # TorchScript cannot call the codec: score_logits slices with this int.
+        self.terminate_index = ACTION.terminate_index
         self.reset_parameters()
 
     def feature_side(self) -> int:

@@ -1,7 +1,9 @@
 """The QT-Opt MDP spec: one place that defines the state and action layout.
 
 Kalashnikov et al. 2018, Sec. 5 and App. D. Messages (``qtopt_msgs``), network inputs and bag
-fields derive from these tuples; a test keeps ``qtopt_msgs`` in step with them.
+fields derive from these tuples; a test keeps ``qtopt_msgs`` in step with them. The codecs
+:data:`ACTION` and :data:`LOW_DIM_STATE` are the only code that knows where a field sits in a
+flat vector.
 """
 
 from __future__ import annotations
@@ -9,10 +11,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    import torch
+
+# Vectors the codecs index: numpy arrays or torch tensors, fields along the last axis.
+ArrayT = TypeVar("ArrayT", np.ndarray, "torch.Tensor")
 
 
 class FieldKind(str, Enum):
@@ -29,13 +41,19 @@ class Field:
     size: int
     kind: FieldKind
     doc: str
+    # Factors that bring the block to about unit range as a network input (App. E's context
+    # layers), from the workspace bounds; None leaves it as it is.
+    input_scale: Callable[[ActionBounds], ArrayLike] | None = None
 
 
 # Action a (Sec. 5): Cartesian translation, azimuth change as (sin, cos), one-hot gripper
 # command (close, open) and the learned termination bit.
 ACTION_FIELDS: tuple[Field, ...] = (
-    Field("world_vector", 3, FieldKind.CONTINUOUS, "gripper translation, m, base frame"),
-    Field("vertical_rotation", 2, FieldKind.CONTINUOUS, "(sin, cos) of the azimuth change"),
+    Field("world_vector", 3, FieldKind.CONTINUOUS, "gripper translation, m, base frame",
+          lambda bounds: 1.0 / bounds.translation_limits()),
+    # The cosine stays as it is: it is near 1 for per-step turns.
+    Field("vertical_rotation", 2, FieldKind.CONTINUOUS, "(sin, cos) of the azimuth change",
+          lambda bounds: (1.0 / math.sin(bounds.max_rotation), 1.0)),
     Field("gripper_close", 1, FieldKind.BINARY, "close the gripper (one-hot with open)"),
     Field("gripper_open", 1, FieldKind.BINARY, "open the gripper (one-hot with close)"),
     Field("terminate", 1, FieldKind.BINARY, "end the episode now; the rest is not executed"),
@@ -45,12 +63,9 @@ ACTION_FIELDS: tuple[Field, ...] = (
 STATE_FIELDS: tuple[Field, ...] = (
     Field("image", 0, FieldKind.IMAGE, "rgb8 crop, H x W x 3"),
     Field("gripper_closed", 1, FieldKind.BINARY, "gripper is closed"),
-    Field("height_to_bottom", 1, FieldKind.CONTINUOUS, "gripper height above bin floor, m"),
+    Field("height_to_bottom", 1, FieldKind.CONTINUOUS, "gripper height above bin floor, m",
+          lambda bounds: (1.0 / NOMINAL_HEIGHT,)),
 )
-
-ACTION_DIM = sum(f.size for f in ACTION_FIELDS)
-# Non-image state entries fed to the network beside the action (App. E).
-LOW_DIM_STATE_DIM = sum(f.size for f in STATE_FIELDS if f.kind is not FieldKind.IMAGE)
 
 MAX_STEPS = 20  # Sec. 5: episodes last at most 20 time steps.
 SUCCESS_REWARD = 1.0  # Sec. 5: reward 1 when an object is held above a height at the end.
@@ -58,20 +73,6 @@ STEP_PENALTY = -0.05  # Sec. 5: -0.05 for every step before termination.
 GAMMA = 0.9  # Sec. 4 / App. C: discount factor.
 PAPER_IMAGE_SIZE = 472  # App. E: the network sees a 472x472 crop of the 640x512 image.
 CAMERA_SIZE = (640, 512)  # App. D: width x height of the real cell's camera.
-
-
-def action_slices() -> dict[str, slice]:
-    """Where each action field lives in the flat action vector of length ``ACTION_DIM``."""
-    out, start = {}, 0
-    for f in ACTION_FIELDS:
-        out[f.name] = slice(start, start + f.size)
-        start += f.size
-    return out
-
-
-def terminate_index() -> int:
-    """Index of the ``terminate`` bit in the flat action vector."""
-    return action_slices()["terminate"].start
 
 
 @dataclass(frozen=True)
@@ -96,15 +97,119 @@ class ActionBounds:
 NOMINAL_HEIGHT = 0.3  # m: the gripper starts about this high above the bin floor
 
 
+class VectorCodec:
+    """A flat float32 vector made of ``fields`` in order (Sec. 5): where each field sits, and
+    encoding to it, for numpy arrays and torch tensors alike (any leading dimensions)."""
+
+    def __init__(self, fields: tuple[Field, ...]) -> None:
+        self.fields = fields
+        self.slices: dict[str, slice] = {}
+        start = 0
+        for f in fields:
+            self.slices[f.name] = slice(start, start + f.size)
+            start += f.size
+        self.size = start
+
+    def index(self, name: str) -> int:
+        """Position of the one-entry field ``name``."""
+        s = self.slices[name]
+        if s.stop - s.start != 1:
+            raise ValueError(f"field {name!r} has {s.stop - s.start} entries: expected 1")
+        return s.start
+
+    def block(self, vector: ArrayT, name: str) -> ArrayT:
+        """The entries of field ``name``: [..., size of the field] (a view)."""
+        return vector[..., self.slices[name]]
+
+    def entry(self, vector: ArrayT, name: str) -> ArrayT:
+        """The one-entry field ``name``: [...]."""
+        return vector[..., self.index(name)]
+
+    def encode(self, **blocks: Any) -> np.ndarray | torch.Tensor:
+        """Concatenate one block per field, named as the fields: torch tensors [..., size]
+        stay tensors; anything else (numbers, sequences, arrays) becomes a float32 array."""
+        if set(blocks) != set(self.slices):
+            raise ValueError(f"fields {sorted(blocks)}: expected {sorted(self.slices)}")
+        parts = [blocks[f.name] for f in self.fields]
+        # A tensor exists only once torch is imported: the spec itself stays free of torch.
+        torch = sys.modules.get("torch")
+        is_torch = torch is not None and any(isinstance(p, torch.Tensor) for p in parts)
+        if not is_torch:
+            parts = [np.atleast_1d(np.asarray(p, dtype=np.float32)) for p in parts]
+        for f, p in zip(self.fields, parts, strict=True):
+            if p.shape[-1] != f.size:
+                raise ValueError(f"{f.name} block of shape {tuple(p.shape)}: expected "
+                                 f"{f.size} entries on the last axis")
+        return torch.cat(parts, dim=-1) if is_torch else np.concatenate(parts, axis=-1)
+
+    def encode_from(self, source: object) -> np.ndarray:
+        """The vector of an object whose attributes are named as the fields (an
+        :class:`Observation`, a ``qtopt_msgs`` message)."""
+        return self.encode(**{f.name: getattr(source, f.name) for f in self.fields})
+
+    def encode_batch(self, sources: Iterable[object]) -> np.ndarray:
+        """:meth:`encode_from` for each source, stacked: [N, size] float32."""
+        return np.stack([self.encode_from(s) for s in sources])
+
+    def message_fields(self, vector: np.ndarray) -> dict[str, np.ndarray | bool]:
+        """The fields of a message laid out like the spec (``qtopt_msgs/GraspAction``):
+        continuous blocks as views of ``vector``, binary entries as bools."""
+        return {f.name: self.block(vector, f.name) if f.kind is FieldKind.CONTINUOUS
+                else bool(self.entry(vector, f.name) > 0.5) for f in self.fields}
+
+    def input_scale(self, bounds: ActionBounds) -> np.ndarray:
+        """Each field's ``input_scale`` under ``bounds`` (1 where it has none), float32."""
+        return np.concatenate([
+            np.ones(f.size, dtype=np.float32) if f.input_scale is None
+            else np.asarray(f.input_scale(bounds), dtype=np.float32)
+            for f in self.fields
+        ])
+
+
+class ActionCodec(VectorCodec):
+    """The action vector a = (t, sin r, cos r, g_close, g_open, e) of Sec. 5, with named
+    accessors; every module reads and builds action vectors through :data:`ACTION`."""
+
+    def __init__(self) -> None:
+        super().__init__(ACTION_FIELDS)
+        # vertical_rotation holds (sin, cos) of the azimuth change, in that order.
+        self.sin_index = self.slices["vertical_rotation"].start
+        self.cos_index = self.sin_index + 1
+        self.terminate_index = self.index("terminate")
+
+    def translation(self, vector: ArrayT) -> ArrayT:
+        """t in m, base frame: [..., 3]."""
+        return self.block(vector, "world_vector")
+
+    def sin(self, vector: ArrayT) -> ArrayT:
+        return vector[..., self.sin_index]
+
+    def cos(self, vector: ArrayT) -> ArrayT:
+        return vector[..., self.cos_index]
+
+    def gripper_close(self, vector: ArrayT) -> ArrayT:
+        return self.entry(vector, "gripper_close")
+
+    def gripper_open(self, vector: ArrayT) -> ArrayT:
+        return self.entry(vector, "gripper_open")
+
+    def terminate(self, vector: ArrayT) -> ArrayT:
+        return self.entry(vector, "terminate")
+
+
+ACTION = ActionCodec()
+# The non-image state the network sees beside the action (App. E): gripper status and height.
+LOW_DIM_STATE = VectorCodec(tuple(f for f in STATE_FIELDS if f.kind is not FieldKind.IMAGE))
+ACTION_DIM = ACTION.size
+LOW_DIM_STATE_DIM = LOW_DIM_STATE.size
+
+
 def context_input_scale(bounds: ActionBounds = ActionBounds()) -> np.ndarray:
     """Per-entry factors that bring the network's non-image inputs (the action vector, then
-    gripper status and height) to about unit range: translations and the azimuth's sine by
-    their per-step bounds, the height by ``NOMINAL_HEIGHT``; binary entries and the cosine
-    (near 1 for per-step turns) as they are."""
-    action = [*(1.0 / bounds.translation_limits()), 1.0 / math.sin(bounds.max_rotation),
-              1.0, 1.0, 1.0, 1.0]  # sin, cos, close, open, terminate
-    state = [1.0, 1.0 / NOMINAL_HEIGHT]  # gripper_closed, height_to_bottom
-    return np.array(action + state, dtype=np.float32)
+    the low-dim state) to about unit range, from the fields' ``input_scale``: translations and
+    the azimuth's sine by their per-step bounds, the height by ``NOMINAL_HEIGHT``; binary
+    entries and the cosine as they are (App. E)."""
+    return np.concatenate([ACTION.input_scale(bounds), LOW_DIM_STATE.input_scale(bounds)])
 
 
 @dataclass(frozen=True)
@@ -158,11 +263,12 @@ class Action:
         return not self.gripper_close
 
     def to_vector(self) -> np.ndarray:
-        """The flat ``ACTION_DIM`` vector the Q-network sees."""
-        return np.array(
-            [*self.translation, math.sin(self.rotation), math.cos(self.rotation),
-             float(self.gripper_close), float(not self.gripper_close), float(self.terminate)],
-            dtype=np.float32,
+        """The flat ``ACTION_DIM`` float32 vector the Q-network sees."""
+        return ACTION.encode(
+            world_vector=self.translation,
+            vertical_rotation=(math.sin(self.rotation), math.cos(self.rotation)),
+            gripper_close=float(self.gripper_close), gripper_open=float(self.gripper_open),
+            terminate=float(self.terminate),
         )
 
     @classmethod
@@ -170,19 +276,17 @@ class Action:
         v = np.asarray(vector, dtype=np.float64)
         if v.shape != (ACTION_DIM,) or not np.all(np.isfinite(v)):
             raise ValueError(f"action vector {v!r}: expected {ACTION_DIM} finite values")
-        s = action_slices()
-        sin, cos = v[s["vertical_rotation"]]
         return cls(
-            translation=tuple(float(x) for x in v[s["world_vector"]]),
-            rotation=math.atan2(sin, cos),
-            gripper_close=bool(v[s["gripper_close"]][0] > v[s["gripper_open"]][0]),
-            terminate=bool(v[s["terminate"]][0] > 0.5),
+            translation=tuple(float(x) for x in ACTION.translation(v)),
+            rotation=math.atan2(ACTION.sin(v), ACTION.cos(v)),
+            gripper_close=bool(ACTION.gripper_close(v) > ACTION.gripper_open(v)),
+            terminate=bool(ACTION.terminate(v) > 0.5),
         )
 
     @classmethod
     def stop(cls) -> Action:
         """The canonical terminating action: a terminating action is not executed, so every
-        action with ``terminate`` set means this one (see :func:`terminate_index`)."""
+        action with ``terminate`` set means this one (``ACTION.terminate_index``)."""
         return cls((0.0, 0.0, 0.0), 0.0, False, True)
 
     def validate(self, bounds: ActionBounds) -> Action:

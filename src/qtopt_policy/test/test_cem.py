@@ -12,7 +12,7 @@ from qtopt_policy.cem import (
     draw_noise,
     encode_actions,
 )
-from qtopt_policy.spec import ActionBounds
+from qtopt_policy.spec import ACTION, ActionBounds
 
 BOUNDS = ActionBounds()
 HALF = continuous_bounds(BOUNDS)
@@ -20,7 +20,8 @@ STATES = 400
 
 
 def _continuous(a: torch.Tensor) -> torch.Tensor:
-    return torch.cat([a[..., :3], torch.atan2(a[..., 3:4], a[..., 4:5])], dim=-1)
+    angle = torch.atan2(ACTION.sin(a), ACTION.cos(a))
+    return torch.cat([ACTION.translation(a), angle.unsqueeze(-1)], dim=-1)
 
 
 def two_peaks(a: torch.Tensor, width: float = 0.35) -> torch.Tensor:
@@ -33,7 +34,7 @@ def two_peaks(a: torch.Tensor, width: float = 0.35) -> torch.Tensor:
     w = width * HALF
     v = torch.exp(-(((c - p1) / w) ** 2).sum(-1) / 2)
     v = v + 0.7 * torch.exp(-(((c - p2) / w) ** 2).sum(-1) / 2)
-    return v + 0.3 * a[..., 5] - 0.3 * a[..., 7]
+    return v + 0.3 * ACTION.gripper_close(a) - 0.3 * ACTION.terminate(a)
 
 
 def ridge_in_height_and_angle(a: torch.Tensor) -> torch.Tensor:
@@ -62,7 +63,7 @@ def test_finds_global_mode_of_low_dimensional_multimodal_function():
     c = _continuous(result.actions) / HALF
     near_global = ((c[:, 2] + 0.6).abs() < 0.3) & ((c[:, 3] - 0.5).abs() < 0.3)
     assert near_global.float().mean() >= 0.9
-    assert (result.actions[:, 7] == 0).all()
+    assert (ACTION.terminate(result.actions) == 0).all()
 
 
 def test_beats_random_search_with_the_same_budget_on_the_full_mixed_space():
@@ -70,8 +71,8 @@ def test_beats_random_search_with_the_same_budget_on_the_full_mixed_space():
     random_search = _run(two_peaks, CEMConfig(num_samples=128, iterations=1), seed=1)
     assert cem.values.mean() > random_search.values.mean() + 0.03  # measured: +0.05 to +0.10
     # Discrete parts: close the gripper, do not terminate, in nearly every state.
-    assert (cem.actions[:, 5] == 1).float().mean() >= 0.95
-    assert (cem.actions[:, 7] == 0).float().mean() >= 0.95
+    assert (ACTION.gripper_close(cem.actions) == 1).float().mean() >= 0.95
+    assert (ACTION.terminate(cem.actions) == 0).float().mean() >= 0.95
 
 
 def test_more_iterations_get_closer_to_the_maximum():
@@ -81,14 +82,18 @@ def test_more_iterations_get_closer_to_the_maximum():
 
 
 def test_actions_respect_bounds_and_encoding():
-    result = _run(lambda a: a[..., 0] / HALF[0] + a[..., 2] / HALF[2], CEMConfig(), seed=3)
-    a = result.actions
-    assert torch.all(a[:, :3].abs() <= torch.tensor(BOUNDS.translation_limits()) + 1e-7)
-    assert torch.allclose(a[:, 3] ** 2 + a[:, 4] ** 2, torch.ones(STATES), atol=1e-6)
-    assert torch.all(torch.atan2(a[:, 3], a[:, 4]).abs() <= BOUNDS.max_rotation + 1e-6)
-    assert torch.all(a[:, 5] + a[:, 6] == 1)
+    def t_x_plus_t_z(a: torch.Tensor) -> torch.Tensor:
+        t = ACTION.translation(a)
+        return t[..., 0] / HALF[0] + t[..., 2] / HALF[2]
+
+    a = _run(t_x_plus_t_z, CEMConfig(), seed=3).actions
+    t, sin, cos = ACTION.translation(a), ACTION.sin(a), ACTION.cos(a)
+    assert torch.all(t.abs() <= torch.tensor(BOUNDS.translation_limits()) + 1e-7)
+    assert torch.allclose(sin ** 2 + cos ** 2, torch.ones(STATES), atol=1e-6)
+    assert torch.all(torch.atan2(sin, cos).abs() <= BOUNDS.max_rotation + 1e-6)
+    assert torch.all(ACTION.gripper_close(a) + ACTION.gripper_open(a) == 1)
     # Maximizing t_x + t_z drives both to their upper bounds.
-    assert (a[:, 0] > 0.7 * BOUNDS.max_translation_xy).float().mean() > 0.9
+    assert (t[:, 0] > 0.7 * BOUNDS.max_translation_xy).float().mean() > 0.9
 
 
 def test_batched_equals_per_state_with_the_same_seeds():
@@ -146,7 +151,8 @@ def test_encode_actions_layout():
 
 def _stop_pays(value: float):
     """two_peaks for moving actions; the canonical stop scores ``value``."""
-    return lambda a: torch.where(a[..., 7] > 0.5, torch.full(a.shape[:-1], value), two_peaks(a))
+    return lambda a: torch.where(ACTION.terminate(a) > 0.5, torch.full(a.shape[:-1], value),
+                                 two_peaks(a))
 
 
 def test_stop_is_scored_exactly_and_chosen_only_where_it_beats_every_sample():
@@ -155,14 +161,14 @@ def test_stop_is_scored_exactly_and_chosen_only_where_it_beats_every_sample():
     assert torch.equal(wins.actions, stop.expand(STATES, -1))
     assert torch.all(wins.values == 5.0)
     loses = _run(_stop_pays(-1.0), CEMConfig(), seed=0)
-    assert (loses.actions[:, 7] == 0).all()
+    assert (ACTION.terminate(loses.actions) == 0).all()
     # Samples never terminate, so every one of them explores a moving action.
     seen = []
-    _run(lambda a: seen.append(a[..., 7].clone()) or two_peaks(a), CEMConfig(), seed=0)
+    _run(lambda a: seen.append(ACTION.terminate(a).clone()) or two_peaks(a), CEMConfig(), seed=0)
     assert all(s.sum() == 0 for s in seen[:-1]) and seen[-1].eq(1).all()
 
 
 def test_scripted_termination_never_stops():
     config = CEMConfig(learned_termination=False)
     result = _run(_stop_pays(5.0), config, seed=0)
-    assert (result.actions[:, 7] == 0).all()
+    assert (ACTION.terminate(result.actions) == 0).all()

@@ -18,7 +18,7 @@ from qtopt_policy.policies import (
     ScriptedGraspPolicy,
 )
 from qtopt_policy.qnetwork import PRESETS, QNetwork
-from qtopt_policy.spec import MAX_STEPS, Action, ActionBounds, Observation
+from qtopt_policy.spec import ACTION, MAX_STEPS, Action, ActionBounds, Observation
 
 BOUNDS = ActionBounds()
 TARGET = torch.tensor([0.02, -0.01, -0.04])
@@ -31,8 +31,8 @@ class PeakQ(nn.Module):
         return images.mean(dim=(1, 2, 3)).reshape(-1, 1, 1, 1)
 
     def score(self, features, low_dim, actions):
-        d = ((actions[..., :3] - TARGET) / 0.03).pow(2).sum(-1)
-        return torch.exp(-d) * (0.5 + 0.5 * actions[..., 5])
+        d = ((ACTION.translation(actions) - TARGET) / 0.03).pow(2).sum(-1)
+        return torch.exp(-d) * (0.5 + 0.5 * ACTION.gripper_close(actions))
 
 
 def _obs(height=0.3, closed=False, size=64):

@@ -10,12 +10,20 @@ import torch
 from qtopt_policy.cem import continuous_bounds, encode_actions
 from qtopt_policy.qnetwork import PRESETS, QNetwork, QNetworkConfig, parameter_count
 from qtopt_policy.spec import (
+    ACTION,
     ACTION_DIM,
+    LOW_DIM_STATE,
     NOMINAL_HEIGHT,
     Action,
     ActionBounds,
     context_input_scale,
 )
+
+
+def _low_dim(gripper_closed: float, height_to_bottom: float) -> torch.Tensor:
+    """One state's [1, 2] low-dim input."""
+    return torch.from_numpy(LOW_DIM_STATE.encode(gripper_closed=gripper_closed,
+                                                 height_to_bottom=height_to_bottom))[None]
 
 
 def test_paper_preset_has_about_1_2m_parameters():
@@ -99,7 +107,7 @@ def test_sim_context_pre_activations_start_far_above_the_bn_epsilon():
     n = 256  # actions drawn uniformly within the bounds, one state
     continuous = (2 * torch.rand(1, n, 4, generator=gen) - 1) * continuous_bounds(ActionBounds())
     actions = encode_actions(continuous, (torch.rand(1, n, 1, generator=gen) < 0.5).float())
-    low = torch.tensor([[1.0, NOMINAL_HEIGHT / 2]])
+    low = _low_dim(1.0, NOMINAL_HEIGHT / 2)
     seen = []
     net.context[0].register_forward_hook(lambda module, inputs, out: seen.append(out))
     with torch.no_grad():
@@ -110,9 +118,11 @@ def test_sim_context_pre_activations_start_far_above_the_bn_epsilon():
 def test_context_inputs_are_scaled_to_about_unit_range():
     bounds = ActionBounds()
     scale = context_input_scale(bounds)
+    action, state = scale[:ACTION_DIM], scale[ACTION_DIM:]  # the action, then the low-dim state
     limits = np.array([*bounds.translation_limits(), math.sin(bounds.max_rotation)])
-    np.testing.assert_allclose(scale[:4] * limits, 1.0, rtol=1e-6)
-    assert scale[-1] * NOMINAL_HEIGHT == pytest.approx(1.0)
+    np.testing.assert_allclose(np.append(ACTION.translation(action), ACTION.sin(action)) * limits,
+                               1.0, rtol=1e-6)
+    assert LOW_DIM_STATE.entry(state, "height_to_bottom") * NOMINAL_HEIGHT == pytest.approx(1.0)
 
 
 def test_state_ablation_masks_gripper_and_height():
@@ -122,8 +132,8 @@ def test_state_ablation_masks_gripper_and_height():
     f = net.encode_state(torch.rand(1, 3, 64, 64))
     a = torch.randn(1, 3, ACTION_DIM)
     with torch.no_grad():
-        q1 = net.score(f, torch.tensor([[0.0, 0.1]]), a)
-        q2 = net.score(f, torch.tensor([[1.0, 0.3]]), a)
+        q1 = net.score(f, _low_dim(0.0, 0.1), a)
+        q2 = net.score(f, _low_dim(1.0, 0.3), a)
     torch.testing.assert_close(q1, q2)
 
 
