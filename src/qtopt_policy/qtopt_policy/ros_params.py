@@ -16,15 +16,25 @@ T = TypeVar("T")
 
 
 def declare_config(node: Node, config_type: type[T], prefix: str = "") -> T:
-    """Declare one ROS parameter per field (default = the field's default) and build the
-    config from their values; the dataclass validates them."""
-    defaults = config_type()
+    """Declare one ROS parameter per field and build the config from their values; the
+    dataclass validates them.
+
+    Defaults come from one default instance, ``config_type()``, walked recursively, so a
+    nested config's defaults are the parent's (its ``default_factory``), not the nested
+    type's own; they equal ``config_to_parameters(config_type(), prefix)``.
+    """
+    return _declare(node, config_type(), prefix)
+
+
+def _declare(node: Node, defaults: T, prefix: str) -> T:
+    """Declare the fields of ``defaults`` (an instance) with its values as defaults and
+    build an instance of its type from the declared values."""
     values: dict[str, Any] = {}
-    for field in dataclasses.fields(config_type):
+    for field in dataclasses.fields(defaults):
         default = getattr(defaults, field.name)
         name = f"{prefix}{field.name}"
         if dataclasses.is_dataclass(default):
-            values[field.name] = declare_config(node, type(default), f"{name}.")
+            values[field.name] = _declare(node, default, f"{name}.")
         elif isinstance(default, tuple) and not default:
             # an empty list has no type for ROS; these are lists of strings (paths, topics)
             from rclpy.parameter import Parameter  # only reached with a node, i.e. with rclpy
@@ -35,7 +45,7 @@ def declare_config(node: Node, config_type: type[T], prefix: str = "") -> T:
             values[field.name] = tuple(node.declare_parameter(name, list(default)).value)
         else:
             values[field.name] = node.declare_parameter(name, default).value
-    return config_type(**values)
+    return type(defaults)(**values)
 
 
 def config_to_parameters(config: Any, prefix: str = "") -> dict[str, Any]:
