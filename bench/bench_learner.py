@@ -24,9 +24,9 @@ from tqdm import tqdm
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
 from qtopt_collector.episode import run_episode
 from qtopt_collector.sim_cell import SimCell, SimCellConfig
+from qtopt_learner.distributed.log_replay import episode_files, read_episode_file
+from qtopt_learner.distributed.replay import EpisodeReplay, ReplayConfig
 from qtopt_learner.learner_config import LearnerConfig
-from qtopt_learner.log_replay import episode_files, read_episode_file
-from qtopt_learner.replay import EpisodeReplay, ReplayConfig
 from qtopt_learner.train_command import make_learner
 from qtopt_policy.policies import ScriptedGraspPolicy
 from qtopt_policy.spec import ActionBounds
@@ -45,15 +45,15 @@ def collect(episodes: int) -> str:
 def measure(config: LearnerConfig, warmup: int, steps: int) -> dict[str, float]:
     with make_learner(config, progress=False) as learner:
         learner.train(steps=warmup)
-        before = learner.hub.stats()
+        before = learner.hub.ring_stats()
         start = time.perf_counter()
         learner.train(steps=warmup + steps)
         wall = time.perf_counter() - start
-        after = learner.hub.stats()
+        after = learner.hub.ring_stats()
         history = learner.history
-    lags = [h["target_lag"] for h in history if h["step"] > warmup]
-    written = after["train_written"] - before["train_written"]
-    sampled = after["train_sampled"] - before["train_sampled"]
+    lags = [h.metrics.target_lag for h in history if h.step > warmup]
+    written = after.written - before.written
+    sampled = after.sampled - before.sampled
     return {"steps_per_s": steps / wall, "targets_per_s": written / wall,
             "reuse": sampled / max(written, 1), "lag": float(np.mean(lags)) if lags else 0.0}
 
@@ -88,7 +88,8 @@ def main() -> int:
     results = {}
     for engine, updaters in rows:
         if engine == "ray":
-            from qtopt_learner.ray_engine import init_ray  # one local Ray for both rows
+            # one local Ray for both rows
+            from qtopt_learner.distributed.ray_engine import init_ray
             init_ray(num_cpus=max(r[1] for r in rows) + 1)
         config = LearnerConfig(run_dir=tempfile.mkdtemp(prefix="qtopt_bench_run_"),
                                offline_paths=(data,), engine=engine, updaters=updaters,

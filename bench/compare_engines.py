@@ -60,7 +60,7 @@ def main() -> int:
                     model = load_model(run / "model.pt").module
                     q = learning.q_values(model, np.random.default_rng(0))
                     errors[engine][seed, i] = max(abs(q[k] - chain.Q_STAR[k]) for k in q)
-                    losses[engine][seed, i] = learner.history[-1]["loss"]
+                    losses[engine][seed, i] = learner.history[-1].metrics.loss
             print(f"{engine} seed {seed}: max |Q - Q*| {errors[engine][seed].round(3)}",
                   flush=True)
     print(f"\nchain MDP, {args.seeds} seeds per engine, 1 updater, same bags and budget\n")

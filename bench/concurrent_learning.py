@@ -45,13 +45,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes  # noqa: E402
 from qtopt_collector.episode import EpisodeConfig, run_episode  # noqa: E402
 from qtopt_collector.sim_cell import SimCell  # noqa: E402
-from qtopt_learner.bellman_updater import BellmanUpdaterConfig  # noqa: E402
-from qtopt_learner.engine import InProcessLearner  # noqa: E402
+from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig  # noqa: E402
+from qtopt_learner.distributed.engine import InProcessLearner  # noqa: E402
+from qtopt_learner.distributed.hub import HubConfig  # noqa: E402
+from qtopt_learner.distributed.replay import ReplayConfig  # noqa: E402
+from qtopt_learner.distributed.roles import OFFLINE, ONLINE  # noqa: E402
 from qtopt_learner.evaluation import evaluate, make_policy, wilson_interval  # noqa: E402
-from qtopt_learner.hub import OFFLINE, ONLINE, HubConfig  # noqa: E402
 from qtopt_learner.learner_config import TRAINER_PRESETS, learner_preset  # noqa: E402
 from qtopt_learner.main_job import SIM_CELL  # noqa: E402
-from qtopt_learner.replay import ReplayConfig  # noqa: E402
 from qtopt_learner.targets import TargetConfig  # noqa: E402
 from qtopt_policy.cem import CEMConfig  # noqa: E402
 from qtopt_policy.episode_record import EpisodeRecord  # noqa: E402

@@ -15,7 +15,7 @@ machines without ``ros2 launch``. DDS stays on this machine unless ``discovery_r
 
 from qtopt_collector.graph import CellGraphConfig, NodeSpec
 from qtopt_collector.launch_description import graph_launch_description
-from qtopt_learner.fine_tuning import FineTuningConfig
+from qtopt_learner.distributed.fine_tuning import FineTuningConfig
 from qtopt_learner.learner_config import learner_preset
 from qtopt_learner.training_graph import sim_for_model, sim_training_graph
 

@@ -70,7 +70,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def _sim(args: argparse.Namespace) -> int:
     """launch/sim.launch.py's graph through the project's runner (no ``ros2 launch`` here)."""
     from qtopt_collector.graph import CellGraphConfig
-    from qtopt_learner.fine_tuning import FineTuningConfig
+    from qtopt_learner.distributed.fine_tuning import FineTuningConfig
     from qtopt_learner.learner_config import learner_preset
     from qtopt_learner.training_graph import run_training_graph, sim_for_model
 

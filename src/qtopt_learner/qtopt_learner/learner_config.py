@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 
-from qtopt_learner.bellman_updater import BellmanUpdaterConfig
-from qtopt_learner.fine_tuning import FineTuningConfig
-from qtopt_learner.hub import HubConfig
-from qtopt_learner.log_replay import LogReplayConfig
+from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig
+from qtopt_learner.distributed.fine_tuning import FineTuningConfig
+from qtopt_learner.distributed.hub import HubConfig
+from qtopt_learner.distributed.log_replay import LogReplayConfig
 from qtopt_learner.trainer import TrainerConfig
 from qtopt_policy.qnetwork import PRESETS, QNetworkConfig
 from qtopt_policy.spec import CameraSpec

@@ -4,15 +4,14 @@ Subscribes to live episodes (one ``Episode`` topic per cell, raw CDR), persists 
 (the online data is kept, like the paper's online buffer on disk) unless the cells' recorders
 already do, and adds it to the "online" replay buffer; on start it reloads the live episodes
 kept in ``online_dir``, so a restarted learner trains on everything collected before. Trains
-in a background thread on the configured engine; forwards every exported model as a
-``ModelUpdate`` (transient local, so a policy node that starts later still gets the newest)
-and publishes ``TrainingStatus`` periodically. Parameters mirror LearnerNodeConfig, with the
-learner's own config under ``learner.``.
+in a background thread on the configured engine; the engine calls back with every exported
+model, which goes out as a ``ModelUpdate`` (transient local, so a policy node that starts later
+still gets the newest); ``TrainingStatus`` is published periodically. Parameters mirror
+LearnerNodeConfig, with the learner's own config under ``learner.``.
 """
 
 from __future__ import annotations
 
-import math
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -22,7 +21,8 @@ from rclpy.node import Node
 
 from qtopt_collector.bag_format import deserialize_episode
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes
-from qtopt_learner.hub import ONLINE
+from qtopt_learner.distributed.roles import ONLINE, ModelAnnouncement
+from qtopt_learner.distributed.training_loop import TrainingSummary
 from qtopt_learner.learner_config import LearnerConfig
 from qtopt_learner.train_command import make_learner
 from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
@@ -61,11 +61,12 @@ class LearnerNode(Node):
         self.episodes_received = 0
         self.model_version = 0
         self.updates = self.create_publisher(ModelUpdate, "model_updates", MODEL_UPDATE_QOS)
+        self.learner.on_model(self._on_model)
         self.status = self.create_publisher(TrainingStatus, "training_status", 10)
         for topic in self.config.episode_topics:
             self.create_subscription(Episode, topic, self._on_episode, EPISODE_QOS, raw=True)
-        self.create_timer(self.config.status_period_s, self._on_timer)
-        self.summary: dict[str, float] | None = None
+        self.create_timer(self.config.status_period_s, self._publish_status)
+        self.summary: TrainingSummary | None = None
         self._thread = threading.Thread(target=self._train, name="trainer", daemon=True)
         self._thread.start()
 
@@ -83,7 +84,7 @@ class LearnerNode(Node):
 
     def _train(self) -> None:
         self.summary = self.learner.train()
-        self.get_logger().info(f"training finished at step {self.summary['step']}")
+        self.get_logger().info(f"training finished at step {self.summary.step}")
 
     def _on_episode(self, data: bytes) -> None:
         data = bytes(data)
@@ -93,32 +94,32 @@ class LearnerNode(Node):
         self.hub.add_episodes(ONLINE, [record])
         self.episodes_received += 1
 
-    def _on_timer(self) -> None:
-        model = self.hub.latest_model()
-        if model is not None and model.version > self.model_version:
-            self.model_version = model.version
-            msg = ModelUpdate(model_path=model.path, version=model.version,
-                              training_step=model.training_step, sha256=model.sha256)
-            msg.header.stamp = self.get_clock().now().to_msg()
-            self.updates.publish(msg)
-            self.get_logger().info(f"announced model version {model.version}")
-        self.status.publish(self._status_message())
-
-    def _status_message(self) -> TrainingStatus:
-        stats, status = self.hub.stats(), self.hub.trainer_status()
-        msg = TrainingStatus(
-            step=int(status.get("step", 0)), target_steps=int(status.get("target_steps", 0)),
-            offline_transitions=int(stats["offline_transitions"]),
-            online_transitions=int(stats["online_transitions"]),
-            online_episodes_received=self.episodes_received,
-            train_size=int(stats["train_size"]),
-            on_policy_fraction=float(stats["on_policy_fraction"]),
-            waiting_for_data=bool(status.get("waiting_for_data", False)),
-            model_version=self.model_version, finished=bool(status.get("finished", False)))
-        for key in ("loss", "q_mean", "target_mean", "target_lag", "steps_per_s"):
-            setattr(msg, key, float(status.get(key, math.nan)))
+    def _on_model(self, model: ModelAnnouncement) -> None:
+        """The engine's callback for every export (from the training thread)."""
+        self.model_version = model.version
+        if not self.context.ok():  # the export that ends a shutdown: nobody left to tell
+            return
+        msg = ModelUpdate(model_path=model.path, version=model.version,
+                          training_step=model.training_step, sha256=model.sha256)
         msg.header.stamp = self.get_clock().now().to_msg()
-        return msg
+        self.updates.publish(msg)
+        self.get_logger().info(f"announced model version {model.version}")
+
+    def _publish_status(self) -> None:
+        replay, ring = self.hub.replay_stats(), self.hub.ring_stats()
+        status = self.hub.trainer_status()
+        msg = TrainingStatus(
+            step=status.step, target_steps=status.target_steps,
+            offline_transitions=replay.offline.transitions,
+            online_transitions=replay.online.transitions,
+            online_episodes_received=self.episodes_received, train_size=ring.size,
+            on_policy_fraction=float(replay.on_policy_fraction),
+            waiting_for_data=status.waiting_for_data, model_version=self.model_version,
+            finished=status.finished, loss=status.loss, q_mean=status.q_mean,
+            target_mean=status.target_mean, target_lag=status.target_lag,
+            steps_per_s=status.steps_per_s)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.status.publish(msg)
 
     def destroy_node(self) -> None:
         # The trainer ends its run with a checkpoint and an export: let it finish before the

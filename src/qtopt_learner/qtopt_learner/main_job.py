@@ -30,14 +30,14 @@ from qtopt_collector.episode import EpisodeConfig
 from qtopt_collector.graph import CellGraphConfig
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_collector.success_detection import LABELS
-from qtopt_learner.bellman_updater import BellmanUpdaterConfig
 from qtopt_learner.collection import CollectionConfig
+from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig
+from qtopt_learner.distributed.fine_tuning import FineTuningConfig
+from qtopt_learner.distributed.hub import HubConfig
+from qtopt_learner.distributed.replay import ReplayConfig
 from qtopt_learner.evaluation import bin_emptying, evaluate
-from qtopt_learner.fine_tuning import FineTuningConfig
-from qtopt_learner.hub import HubConfig
 from qtopt_learner.learner_config import ENGINES, LearnerConfig, learner_preset
 from qtopt_learner.probes import scripted_episodes, stop_value_auc
-from qtopt_learner.replay import ReplayConfig
 from qtopt_learner.report import write_report
 from qtopt_learner.targets import TargetConfig
 from qtopt_learner.training_graph import run_concurrent_graph

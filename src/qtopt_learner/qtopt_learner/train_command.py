@@ -10,8 +10,12 @@ import argparse
 import dataclasses
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qtopt_learner.learner_config import ENGINES, LearnerConfig, learner_preset
+
+if TYPE_CHECKING:  # the engines are imported only when one is made
+    from qtopt_learner.distributed.engine import Learner
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,12 +51,13 @@ def config_from_args(args: argparse.Namespace) -> LearnerConfig:
         online=dataclasses.replace(hub.online, terminal_fraction=fraction)))
 
 
-def make_learner(config: LearnerConfig, progress: bool = True):
-    """The learner for ``config.engine``: InProcessLearner or RayLearner (same interface)."""
+def make_learner(config: LearnerConfig, progress: bool = True) -> Learner:
+    """The learner for ``config.engine``: InProcessLearner or RayLearner."""
     if config.engine == "ray":
-        from qtopt_learner.ray_engine import RayLearner  # Ray is imported only when used
+        # Ray is imported only when used
+        from qtopt_learner.distributed.ray_engine import RayLearner
         return RayLearner(config, progress=progress)
-    from qtopt_learner.engine import InProcessLearner
+    from qtopt_learner.distributed.engine import InProcessLearner
     return InProcessLearner(config, progress=progress)
 
 
@@ -71,6 +76,6 @@ def run_train_command(args: argparse.Namespace) -> int:
                   f"{learner.start_step}", flush=True)
         summary = learner.train()
     elapsed = time.monotonic() - start
-    print(f"[qtopt] reached step {summary['step']} in {elapsed:.0f} s; "
+    print(f"[qtopt] reached step {summary.step} in {elapsed:.0f} s; "
           f"model {run / 'model.pt'}, TensorBoard logs in {run / 'tensorboard'}")
     return 0

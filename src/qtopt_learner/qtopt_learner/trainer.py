@@ -1,9 +1,10 @@
 """The QT-Opt training worker's update (Kalashnikov et al. 2018, Sec. 4.1, App. E-F).
 
 SGD with momentum 0.9, lr 1e-4 and L2 7e-5 on the cross-entropy between Q_theta(s, a) and the
-labels the Bellman updaters wrote. After every step Q_bar_1 moves towards theta by Polyak
-averaging (0.9999); Q_bar_2 is a copy of Q_bar_1 from about ``target_lag_steps`` steps ago
-(snapshots every quarter lag, so the lag stays within [lag, 1.25 lag]).
+labels the Bellman updaters wrote (:class:`LabeledBatch`). After every step Q_bar_1 moves
+towards theta by Polyak averaging (0.9999); Q_bar_2 is a copy of Q_bar_1 from about
+``target_lag_steps`` steps ago (snapshots every quarter lag, so the lag stays within
+[lag, 1.25 lag]). Both go to the Bellman updaters as a :class:`TargetSnapshot`.
 """
 
 from __future__ import annotations
@@ -11,14 +12,45 @@ from __future__ import annotations
 import copy
 from collections import deque
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from qtopt_learner.hub import TargetSnapshot
 from qtopt_learner.losses import loss_function
-from qtopt_learner.train_ring import LabeledBatch
 from qtopt_policy.qnetwork import QNetwork, QNetworkConfig, preprocess_images
+
+
+class LabeledBatch(NamedTuple):
+    """(s, a, Q_T) triples as the Bellman updaters write them (App. F.4)."""
+
+    images: np.ndarray  # uint8 [B, S, S, 3], augmented crop of s
+    low_dim: np.ndarray  # float32 [B, 2]
+    actions: np.ndarray  # float32 [B, ACTION_DIM]
+    targets: np.ndarray  # float32 [B]: r + gamma V(s')
+    target_steps: np.ndarray  # int64 [B]: trainer step of the target network used
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+@dataclass(frozen=True)
+class TargetSnapshot:
+    """Weights of Q_bar_1 (Polyak) and Q_bar_2 (lagged) at a trainer step."""
+
+    step: int
+    target_1: dict[str, torch.Tensor]
+    target_2: dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """Scalars of one SGD step."""
+
+    loss: float
+    q_mean: float  # mean sigmoid Q(s, a) over the batch
+    target_mean: float
+    target_lag: float  # steps between this step and the targets that labeled the batch
 
 
 @dataclass(frozen=True)
@@ -79,8 +111,8 @@ class Trainer:
     def _snapshot_every(self) -> int:
         return max(1, self.config.target_lag_steps // 4)
 
-    def train_step(self, batch: LabeledBatch) -> dict[str, float]:
-        """One SGD step on a labeled batch; returns scalar metrics."""
+    def train_step(self, batch: LabeledBatch) -> StepMetrics:
+        """One SGD step on a labeled batch."""
         images = preprocess_images(torch.from_numpy(batch.images).to(self.device))
         low_dim = torch.from_numpy(batch.low_dim).to(self.device)
         actions = torch.from_numpy(batch.actions).to(self.device)
@@ -92,12 +124,12 @@ class Trainer:
         self.optimizer.step()
         self.step += 1
         self._update_targets()
-        return {
-            "loss": float(loss.detach()),
-            "q_mean": float(torch.sigmoid(logits.detach()).mean()),
-            "target_mean": float(targets.mean()),
-            "target_lag": float(self.step - np.mean(batch.target_steps)),
-        }
+        return StepMetrics(
+            loss=float(loss.detach()),
+            q_mean=float(torch.sigmoid(logits.detach()).mean()),
+            target_mean=float(targets.mean()),
+            target_lag=float(self.step - np.mean(batch.target_steps)),
+        )
 
     @torch.no_grad()
     def _update_targets(self) -> None:

@@ -10,16 +10,25 @@ import torch
 
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
 from qtopt_learner.augmentation import AugmentConfig, apply_augmentation, draw_augmentation
-from qtopt_learner.bellman_updater import BellmanUpdater, BellmanUpdaterConfig
-from qtopt_learner.checkpoint import checkpoints, load_latest_checkpoint, save_checkpoint
-from qtopt_learner.fine_tuning import FineTuningConfig, TrainingBalancer, on_policy_fraction
-from qtopt_learner.hub import OFFLINE, HubConfig, LocalHub
-from qtopt_learner.log_replay import episode_files, run_log_reader, split_files
+from qtopt_learner.distributed.bellman_updater import BellmanUpdater, BellmanUpdaterConfig
+from qtopt_learner.distributed.checkpoint import (
+    checkpoints,
+    load_latest_checkpoint,
+    save_checkpoint,
+)
+from qtopt_learner.distributed.fine_tuning import (
+    FineTuningConfig,
+    TrainingBalancer,
+    on_policy_fraction,
+)
+from qtopt_learner.distributed.hub import HubConfig, LocalHub
+from qtopt_learner.distributed.log_replay import episode_files, run_log_reader, split_files
+from qtopt_learner.distributed.replay import ReplayConfig
+from qtopt_learner.distributed.roles import OFFLINE
+from qtopt_learner.distributed.train_ring import TrainRing
 from qtopt_learner.losses import cross_entropy_loss, squared_loss
-from qtopt_learner.replay import ReplayConfig
 from qtopt_learner.targets import TargetConfig
-from qtopt_learner.train_ring import LabeledBatch, TrainRing
-from qtopt_learner.trainer import Trainer, TrainerConfig
+from qtopt_learner.trainer import LabeledBatch, Trainer, TrainerConfig
 from qtopt_policy.cem import CEMConfig
 from qtopt_policy.qnetwork import PRESETS
 
@@ -85,7 +94,7 @@ def test_trainer_polyak_and_lagged_target():
                          rng.random((8, 8), dtype=np.float32),
                          rng.random(8, dtype=np.float32), np.zeros(8, np.int64))
     metrics = trainer.train_step(batch)
-    assert metrics["target_lag"] == 1.0 and 0 < metrics["q_mean"] < 1
+    assert metrics.target_lag == 1.0 and 0 < metrics.q_mean < 1
     online = trainer.online.state_dict()
     for name, value in trainer.target_1.state_dict().items():
         if value.is_floating_point():
@@ -134,10 +143,11 @@ def test_log_replay_shuffles_over_readers_and_skips_corrupt_files(tmp_path, capl
     sets = split_files(files, 2, seed=0)
     assert sorted(sets[0] + sets[1]) == files and sets[0] != files[0::2]
     hub = LocalHub(HubConfig(offline=ReplayConfig(capacity_transitions=1000)))
-    counts = [run_log_reader(s, hub, index=i, loop=False) for i, s in enumerate(sets)]
+    counts = [run_log_reader(s, replay=hub, stop=hub, index=i, loop=False)
+              for i, s in enumerate(sets)]
     assert sum(c["episodes"] for c in counts) == 10
     assert sum(c["bad_files"] for c in counts) == 2
-    assert hub.stats()["offline_transitions"] == sum(c["transitions"] for c in counts)
+    assert hub.replay_stats().offline.transitions == sum(c["transitions"] for c in counts)
     assert sum("unreadable" in r.message for r in caplog.records) == 2
     with pytest.raises(FileNotFoundError, match="does not exist"):
         episode_files([tmp_path / "missing"])
@@ -149,11 +159,12 @@ def test_log_reader_loops_only_while_the_buffer_evicts(tmp_path):
     small = LocalHub(HubConfig(offline=ReplayConfig(capacity_transitions=4)))
     timer = threading.Timer(1.0, small.stop)
     timer.start()
-    counts = run_log_reader(files, small)
+    counts = run_log_reader(files, replay=small, stop=small)
     assert counts["passes"] > 3  # evicting: it keeps cycling until stopped
     big = LocalHub(HubConfig(offline=ReplayConfig(capacity_transitions=1000)))
     threading.Timer(1.0, big.stop).start()
-    assert run_log_reader(files, big)["passes"] == 1  # all resident: no duplicates
+    # all resident: no duplicates
+    assert run_log_reader(files, replay=big, stop=big)["passes"] == 1
 
 
 def test_updater_labels_terminal_transitions_with_their_reward_and_records_the_lag():
@@ -165,7 +176,8 @@ def test_updater_labels_terminal_transitions_with_their_reward_and_records_the_l
     hub.publish_targets(trainer.target_snapshot())
     updater = BellmanUpdater(SIM, config=BellmanUpdaterConfig(
         batch_size=64, cem=CEMConfig(num_samples=16, num_elites=4)))
-    assert updater.run(hub, max_batches=2) == 2 and updater.target_step == 3
+    assert updater.run(replay=hub, ring=hub, variables=hub, stop=hub,
+                       max_batches=2) == 2 and updater.target_step == 3
     labeled = hub.train.sample(500, np.random.default_rng(0))
     assert labeled.images.shape[1:] == (64, 64, 3) and set(labeled.target_steps) == {3}
     # terminal transitions carry their reward (0 or 1); non-terminal ones -0.05 + 0.9 V, V > 0
@@ -173,7 +185,7 @@ def test_updater_labels_terminal_transitions_with_their_reward_and_records_the_l
     assert terminal.any() and (~terminal).any()
     inner = labeled.targets[~terminal]
     assert np.all((inner > -0.05) & (inner <= 0.85 + 1e-6))
-    assert hub.stats()["updater_target_step_min"] == 3
+    assert hub.variable_stats().updater_target_step_min == 3
 
 
 def test_monte_carlo_lower_bound_raises_targets_to_the_return():

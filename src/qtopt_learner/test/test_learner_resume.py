@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from qtopt_learner.checkpoint import checkpoints, load_latest_checkpoint
+from qtopt_learner.distributed.checkpoint import checkpoints, load_latest_checkpoint
 from qtopt_policy.torchscript_model import load_model
 
 from .chain_mdp import write_bags

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from qtopt_learner.checkpoint import checkpoints
-from qtopt_learner.engine import InProcessLearner
+from qtopt_learner.distributed.checkpoint import checkpoints
+from qtopt_learner.distributed.engine import InProcessLearner
 from qtopt_learner.learner_config import LearnerConfig
 from qtopt_learner.trainer import TrainerConfig
 from qtopt_policy.cem_actor import CEMActor, StateBatch, evaluate_actions
@@ -48,7 +48,7 @@ def test_converges_to_optimal_q_values(tmp_path):
     config = chain_config(tmp_path / "run", tmp_path / "bags")
     with InProcessLearner(config, progress=False) as learner:
         summary = learner.train()
-    assert summary["step"] == STEPS and len(checkpoints(tmp_path / "run" / "checkpoints")) == 3
+    assert summary.step == STEPS and len(checkpoints(tmp_path / "run" / "checkpoints")) == 3
     model = load_model(tmp_path / "run" / "model.pt")
     assert model.metadata.training_step == STEPS
     rng = np.random.default_rng(0)

@@ -9,7 +9,7 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
-from qtopt_learner.ray_engine import LOOPBACK, RayLearner
+from qtopt_learner.distributed.ray_engine import LOOPBACK, RayLearner
 from qtopt_policy.torchscript_model import load_model
 
 from .chain_mdp import Q_STAR, write_bags
@@ -43,10 +43,10 @@ def test_ray_learner_converges_and_replaces_a_killed_updater(two_node_cluster, t
         ray.kill(learner.updater_actors()[0])
         summary = learner.train()
         assert learner.updater_restarts >= 1
-        written = learner.hub.stats()["train_written"]
+        written = learner.hub.ring_stats().written
         time.sleep(1.0)
-        assert learner.hub.stats()["train_written"] > written  # updaters still labelling
-    assert summary["step"] == STEPS
+        assert learner.hub.ring_stats().written > written  # updaters still labelling
+    assert summary.step == STEPS
     model = load_model(tmp_path / "run" / "model.pt")
     q = q_values(model.module, np.random.default_rng(0))
     errors = {k: abs(q[k] - Q_STAR[k]) for k in Q_STAR}
@@ -60,7 +60,7 @@ def test_two_training_workers_train_in_lockstep_with_ddp(two_node_cluster, tmp_p
     with RayLearner(config, progress=False) as learner:
         learner.train()
         checksums = ray.get([t.weights_checksum.remote() for t in learner.trainers])
-    assert [s["step"] for s in learner.worker_summaries] == [STEPS, STEPS]
+    assert [s.step for s in learner.worker_summaries] == [STEPS, STEPS]
     assert checksums[0] == pytest.approx(checksums[1], rel=1e-9)
     model = load_model(tmp_path / "run" / "model.pt")
     q = q_values(model.module, np.random.default_rng(0))

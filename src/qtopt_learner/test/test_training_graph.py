@@ -11,7 +11,7 @@ import torch
 from qtopt_collector.graph import CellGraphConfig
 from qtopt_collector.runner import node_command
 from qtopt_collector.sim_cell import SimCellConfig
-from qtopt_learner.fine_tuning import FineTuningConfig
+from qtopt_learner.distributed.fine_tuning import FineTuningConfig
 from qtopt_learner.learner_config import learner_preset
 from qtopt_learner.training_graph import sim_for_model, sim_training_graph
 

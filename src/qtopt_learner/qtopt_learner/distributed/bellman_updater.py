@@ -1,10 +1,10 @@
-"""Bellman-updater workers (Kalashnikov et al. 2018, Sec. 4.3, App. F.2).
+"""Bellman-updater workers (Kalashnikov et al. 2018, Sec. 4.3, App. F.4).
 
-A worker samples transitions from the replay hub, augments s and s' with one draw, computes
+A worker samples transitions from the replay service, augments s and s' with one draw, computes
 Q_T = r + gamma * min_i Q_bar_i(s', argmax_a Q_bar_1(s', a)) with CEM on its *own* copy of the
 target networks, and writes (s, a, Q_T) into the train ring. It reloads the targets at its own
 pace (every ``reload_every`` batches), so labels come from an ensemble of lagged networks; the
-step of the copy used is written with every sample and reported to the hub.
+step of the copy used is written with every sample and reported to the variable source.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ import numpy as np
 import torch
 
 from qtopt_learner.augmentation import AugmentConfig, apply_augmentation, draw_augmentation
-from qtopt_learner.hub import Hub, TargetSnapshot
-from qtopt_learner.replay import Batch
+from qtopt_learner.distributed.replay import Batch
+from qtopt_learner.distributed.roles import LabelRing, ReplayService, StopSignal, VariableSource
 from qtopt_learner.targets import (
     TargetConfig,
     bellman_targets,
     lower_bounded,
     next_state_values,
 )
-from qtopt_learner.train_ring import LabeledBatch
+from qtopt_learner.trainer import LabeledBatch, TargetSnapshot
 from qtopt_policy.cem import CEMConfig
 from qtopt_policy.cem_actor import CEMActor, StateBatch
 from qtopt_policy.qnetwork import QNetwork, QNetworkConfig
@@ -99,23 +99,25 @@ class BellmanUpdater:
                             targets.numpy().astype(np.float32),
                             np.full(n, self.target_step, dtype=np.int64))
 
-    def run(self, hub: Hub, max_batches: int | None = None) -> int:
-        """Work until the hub stops (or ``max_batches``); return the number of batches labeled."""
+    def run(self, replay: ReplayService, ring: LabelRing, variables: VariableSource,
+            stop: StopSignal, max_batches: int | None = None) -> int:
+        """Label transitions from ``replay`` into ``ring`` with the targets of ``variables``
+        until ``stop`` (or ``max_batches``); return the number of batches labeled."""
         done = 0
         while max_batches is None or done < max_batches:
             if done % self.config.reload_every == 0 or self.target_step < 0:
-                snapshot = hub.latest_targets(self.target_step)
+                snapshot = variables.latest_targets(self.target_step)
                 if snapshot is not None:
                     self.load_targets(snapshot)
-                    hub.report_reload(self.name, snapshot.step)
-            batch = hub.sample_transitions(self.config.batch_size) if self.target_step >= 0 \
-                else None
+                    variables.report_reload(self.name, snapshot.step)
+            batch = replay.sample_transitions(self.config.batch_size) \
+                if self.target_step >= 0 else None
             if batch is None:
-                if hub.stopped():
+                if stop.stopped():
                     break
                 time.sleep(IDLE_SLEEP_S)
                 continue
             done += 1
-            if not hub.write_labeled(self.label(batch)):
+            if not ring.write_labeled(self.label(batch)):  # False: the learner stopped
                 break
         return done

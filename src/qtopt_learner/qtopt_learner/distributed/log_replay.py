@@ -20,17 +20,17 @@ from pathlib import Path
 from mcap.reader import make_reader
 
 from qtopt_collector.bag_format import EPISODE_TOPIC, deserialize_episode
-from qtopt_learner.hub import OFFLINE, Hub
+from qtopt_learner.distributed.roles import OFFLINE, ReplayService, StopSignal
 from qtopt_policy.episode_record import EpisodeRecord
 
-log = logging.getLogger("qtopt_learner.log_replay")
+log = logging.getLogger(__name__)
 RESIDENT_POLL_S = 0.5
 
 
 @dataclass(frozen=True)
 class LogReplayConfig:
     readers: int = 2  # App. F.2: several readers decorrelate the stream
-    chunk_episodes: int = 8  # episodes handed to the hub per call
+    chunk_episodes: int = 8  # episodes handed to the replay service per call
     seed: int = 0
 
 
@@ -65,18 +65,19 @@ def split_files(files: list[Path], readers: int, seed: int) -> list[list[Path]]:
     return [shuffled[i::readers] for i in range(readers)]
 
 
-def run_log_reader(files: list[Path], hub: Hub, config: LogReplayConfig = LogReplayConfig(),
-                   index: int = 0, loop: bool = True) -> dict[str, int]:
-    """Feed ``files`` into the offline buffer until the hub stops; returns counts."""
+def run_log_reader(files: list[Path], replay: ReplayService, stop: StopSignal,
+                   config: LogReplayConfig = LogReplayConfig(), index: int = 0,
+                   loop: bool = True) -> dict[str, int]:
+    """Feed ``files`` into the offline buffer until ``stop``; returns counts."""
     rng = random.Random(config.seed * 1000 + index)
     counts = {"episodes": 0, "transitions": 0, "bad_files": 0, "passes": 0}
     bad: set[Path] = set()
     order = list(files)
-    while not hub.stopped():
+    while not stop.stopped():
         rng.shuffle(order)
         chunk: list[EpisodeRecord] = []
         for path in order:
-            if hub.stopped():
+            if stop.stopped():
                 break
             if path in bad:
                 continue
@@ -89,24 +90,24 @@ def run_log_reader(files: list[Path], hub: Hub, config: LogReplayConfig = LogRep
                 continue
             chunk.extend(episodes)
             if len(chunk) >= config.chunk_episodes:
-                _flush(hub, chunk, counts)
-        _flush(hub, chunk, counts)
+                _flush(replay, chunk, counts)
+        _flush(replay, chunk, counts)
         counts["passes"] += 1
         if not loop or len(bad) == len(order):
             break
-        while _all_resident(hub) and not hub.stopped():  # re-reading would only duplicate
+        while _all_resident(replay) and not stop.stopped():  # re-reading would only duplicate
             time.sleep(RESIDENT_POLL_S)
     return counts
 
 
-def _all_resident(hub: Hub) -> bool:
-    stats = hub.stats()
-    return stats[f"{OFFLINE}_transitions"] == stats[f"{OFFLINE}_transitions_added"]
+def _all_resident(replay: ReplayService) -> bool:
+    offline = replay.replay_stats().offline
+    return offline.transitions == offline.transitions_added
 
 
-def _flush(hub: Hub, chunk: list[EpisodeRecord], counts: dict[str, int]) -> None:
+def _flush(replay: ReplayService, chunk: list[EpisodeRecord], counts: dict[str, int]) -> None:
     if chunk:
-        hub.add_episodes(OFFLINE, chunk)
+        replay.add_episodes(OFFLINE, chunk)
         counts["episodes"] += len(chunk)
         counts["transitions"] += sum(len(e.steps) for e in chunk)
         chunk.clear()

@@ -1,6 +1,7 @@
 """The in-process learner (the default on a laptop): log readers and Bellman updaters as
-supervised threads around one :class:`~qtopt_learner.hub.LocalHub`, the training loop in the
-caller's thread. The Ray engine (``ray_engine``) runs the same workers as actors.
+supervised threads around one :class:`~qtopt_learner.distributed.hub.LocalHub`, the training
+loop in the caller's thread. The Ray engine (``ray_engine``) runs the same workers as actors;
+:class:`Learner` is what both offer.
 """
 
 from __future__ import annotations
@@ -9,16 +10,48 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import torch
 
-from qtopt_learner.bellman_updater import BellmanUpdater
-from qtopt_learner.hub import LocalHub
+from qtopt_learner.distributed.bellman_updater import BellmanUpdater
+from qtopt_learner.distributed.hooks import ModelCallback, TrainingRecord
+from qtopt_learner.distributed.hub import LocalHub
+from qtopt_learner.distributed.log_replay import episode_files, run_log_reader, split_files
+from qtopt_learner.distributed.roles import Hub
+from qtopt_learner.distributed.training_loop import TrainingLoop, TrainingSummary
 from qtopt_learner.learner_config import LearnerConfig
-from qtopt_learner.log_replay import episode_files, run_log_reader, split_files
-from qtopt_learner.training_loop import TrainingLoop
 
-log = logging.getLogger("qtopt_learner.engine")
+log = logging.getLogger(__name__)
+
+
+class Learner(Protocol):
+    """An engine: start the workers, train, hear of exported models, stop."""
+
+    @property
+    def hub(self) -> Hub: ...
+
+    @property
+    def history(self) -> list[TrainingRecord]: ...
+
+    @property
+    def resumed_from(self) -> Path | None: ...
+
+    @property
+    def start_step(self) -> int: ...
+
+    def start(self) -> Learner: ...
+
+    def train(self, steps: int | None = None) -> TrainingSummary: ...
+
+    def on_model(self, callback: ModelCallback) -> None:
+        """Call ``callback`` with every exported model from now on."""
+
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> Learner: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 def make_updater(config: LearnerConfig, index: int, incarnation: int = 0) -> BellmanUpdater:
@@ -54,7 +87,7 @@ class InProcessLearner:
     def start(self) -> InProcessLearner:
         for i, files in enumerate(reader_file_sets(self.config)):
             self._spawn(f"log-reader-{i}", lambda f=files, i=i: run_log_reader(
-                f, self.hub, self.config.log_replay, index=i))
+                f, replay=self.hub, stop=self.hub, config=self.config.log_replay, index=i))
         for i in range(self.config.updaters):
             self._spawn(f"updater-{i}", lambda i=i: self._supervise_updater(i))
         return self
@@ -68,18 +101,23 @@ class InProcessLearner:
         incarnation = 0
         while not self.hub.stopped():
             try:
-                make_updater(self.config, index, incarnation).run(self.hub)
+                make_updater(self.config, index, incarnation).run(
+                    replay=self.hub, ring=self.hub, variables=self.hub, stop=self.hub)
             except Exception:  # a failed worker is replaced, training goes on (App. F)
                 log.exception("updater-%d failed; starting a replacement", index)
                 self.updater_restarts += 1
                 incarnation += 1
 
-    def train(self, steps: int | None = None) -> dict[str, float]:
+    def train(self, steps: int | None = None) -> TrainingSummary:
         return self.loop.run(self.hub, steps)
 
+    def on_model(self, callback: ModelCallback) -> None:
+        """``callback`` runs in the training thread, right after each export."""
+        self.loop.exporter.listeners.append(callback)
+
     @property
-    def history(self) -> list[dict[str, float]]:
-        return self.loop.history
+    def history(self) -> list[TrainingRecord]:
+        return self.loop.logger.history
 
     @property
     def resumed_from(self) -> Path | None:
@@ -99,4 +137,3 @@ class InProcessLearner:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

@@ -1,36 +1,35 @@
-"""The learner's shared state (Sec. 4.3, Fig. 3): replay buffers, train ring, target networks.
+"""One object playing every role of :mod:`qtopt_learner.distributed.roles` (Sec. 4.3,
+Fig. 3): the named replay buffers, the train ring, the target and policy variables and the
+trainer's status, thread-safe.
 
-Log-replay readers, online ingest, Bellman updaters and the trainer only talk to a :class:`Hub`.
-:class:`LocalHub` is the in-process implementation (thread-safe); the Ray engine runs the very
-same class inside an actor and hands workers a proxy with the same methods, so every worker
-runs one code path at every scale.
+The in-process engine shares one :class:`LocalHub` between its threads; the Ray engine runs
+the very same class inside an actor and hands workers a proxy with the same methods, so every
+worker runs one code path at every scale.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 import numpy as np
-import torch
 
 from qtopt_collector.episode import EpisodeConfig, relabel_rewards
-from qtopt_learner.replay import Batch, EpisodeReplay, ReplayConfig, ReplayMixer
-from qtopt_learner.train_ring import LabeledBatch, TrainRing
+from qtopt_learner.distributed.replay import Batch, EpisodeReplay, ReplayConfig, ReplayMixer
+from qtopt_learner.distributed.roles import (
+    OFFLINE,
+    ONLINE,
+    BufferStats,
+    ModelAnnouncement,
+    ReplayStats,
+    RingStats,
+    TrainerStatus,
+    VariableStats,
+)
+from qtopt_learner.distributed.train_ring import TrainRing
+from qtopt_learner.trainer import LabeledBatch, TargetSnapshot
 from qtopt_policy.episode_record import EpisodeRecord
 from qtopt_policy.spec import STEP_PENALTY
-
-OFFLINE, ONLINE = "offline", "online"
-
-
-@dataclass(frozen=True)
-class TargetSnapshot:
-    """Weights of Q_bar_1 (Polyak) and Q_bar_2 (lagged) at a trainer step."""
-
-    step: int
-    target_1: dict[str, torch.Tensor]
-    target_2: dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -47,26 +46,9 @@ class HubConfig:
     step_penalty: float = STEP_PENALTY
 
 
-class Hub(Protocol):
-    def add_episodes(self, name: str, records: list[EpisodeRecord]) -> None: ...
-    def set_on_policy_fraction(self, fraction: float) -> None: ...
-    def sample_transitions(self, n: int) -> Batch | None: ...
-    def write_labeled(self, batch: LabeledBatch) -> bool: ...
-    def sample_train(self, n: int, min_size: int = 1) -> LabeledBatch | None: ...
-    def publish_targets(self, snapshot: TargetSnapshot) -> None: ...
-    def latest_targets(self, have_step: int) -> TargetSnapshot | None: ...
-    def report_reload(self, worker: str, step: int) -> None: ...
-    def publish_model(self, announcement: Any) -> None: ...
-    def report_status(self, status: dict[str, float]) -> None: ...
-    def trainer_status(self) -> dict[str, float]: ...
-    def latest_model(self) -> Any: ...
-    def stats(self) -> dict[str, float]: ...
-    def stop(self) -> None: ...
-    def stopped(self) -> bool: ...
-
-
 class LocalHub:
-    """In-process hub: named FIFO episode buffers, the train ring and the latest targets."""
+    """Every role in one process: named FIFO episode buffers, the train ring, the latest
+    targets and model, the trainer's status and the stop signal."""
 
     def __init__(self, config: HubConfig = HubConfig()) -> None:
         self.config = config
@@ -78,8 +60,8 @@ class LocalHub:
         self._train_rng = np.random.default_rng(config.seed + 1)
         self._targets: TargetSnapshot | None = None
         self._reloads: dict[str, int] = {}
-        self._model: Any = None
-        self._status: dict[str, float] = {}
+        self._model: ModelAnnouncement | None = None
+        self._status = TrainerStatus()
         self._replay_lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -112,7 +94,6 @@ class LocalHub:
         return not self._stop.is_set()
 
     def sample_train(self, n: int, min_size: int = 1) -> LabeledBatch | None:
-        """``n`` labeled samples, or None while the ring holds fewer than ``min_size``."""
         if len(self.train) < max(min_size, 1):
             return None
         return self.train.sample(n, self._train_rng)
@@ -129,40 +110,38 @@ class LocalHub:
     def report_reload(self, worker: str, step: int) -> None:
         self._reloads[worker] = step
 
-    def publish_model(self, announcement: Any) -> None:
-        """Record the newest exported model (a training_loop.ModelAnnouncement)."""
+    def publish_model(self, announcement: ModelAnnouncement) -> None:
         self._model = announcement
 
-    def latest_model(self) -> Any:
+    def latest_model(self) -> ModelAnnouncement | None:
         return self._model
 
-    def report_status(self, status: dict[str, float]) -> None:
-        """The trainer's latest scalars (step, loss, ..., waiting) for status displays."""
-        self._status = {**self._status, **status}
+    def report_status(self, status: TrainerStatus) -> None:
+        self._status = status
 
-    def trainer_status(self) -> dict[str, float]:
-        return dict(self._status)
+    def trainer_status(self) -> TrainerStatus:
+        return self._status
 
-    def stats(self) -> dict[str, float]:
+    def replay_stats(self) -> ReplayStats:
         with self._replay_lock:
-            out: dict[str, float] = {}
-            for name, buffer in self.buffers.items():
-                out[f"{name}_transitions"] = buffer.transitions
-                out[f"{name}_episodes_added"] = buffer.episodes_added
-                out[f"{name}_transitions_added"] = buffer.transitions_added
-                out[f"{name}_bytes"] = buffer.nbytes
-        out["train_size"] = len(self.train)
-        out["train_written"] = self.train.written
-        out["train_sampled"] = self.train.sampled
-        out["published_step"] = self._targets.step if self._targets is not None else 0
-        out["on_policy_fraction"] = self.mixer.weights[ONLINE]
-        out["updaters_reporting"] = len(self._reloads)
-        if self._reloads:
-            out["updater_target_step_min"] = min(self._reloads.values())
-        return out
+            return ReplayStats(_buffer_stats(self.buffers[OFFLINE]),
+                               _buffer_stats(self.buffers[ONLINE]), self.mixer.weights[ONLINE])
+
+    def ring_stats(self) -> RingStats:
+        return RingStats(len(self.train), self.train.written, self.train.sampled)
+
+    def variable_stats(self) -> VariableStats:
+        return VariableStats(self._targets.step if self._targets is not None else 0,
+                             len(self._reloads),
+                             min(self._reloads.values()) if self._reloads else None)
 
     def stop(self) -> None:
         self._stop.set()
 
     def stopped(self) -> bool:
         return self._stop.is_set()
+
+
+def _buffer_stats(buffer: EpisodeReplay) -> BufferStats:
+    return BufferStats(buffer.transitions, buffer.episodes_added, buffer.transitions_added,
+                       buffer.nbytes)

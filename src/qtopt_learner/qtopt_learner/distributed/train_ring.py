@@ -1,28 +1,19 @@
-"""The "train" ring buffer of labeled samples (Kalashnikov et al. 2018, Sec. 4.3, App. F.2).
+"""The "train" ring buffer of labeled samples (Kalashnikov et al. 2018, Sec. 4.3, App. F.4).
 
-Bellman updaters write (s, a, Q_T) triples with the augmented, cropped image of s; training
-workers sample them uniformly. A fixed-size ring: the oldest labels are overwritten, so the
-trainer always fits recent targets. Each sample keeps the trainer step of the target network
-that labelled it, so the target lag can be measured where the sample is used.
+Bellman updaters write (s, a, Q_T) triples (:class:`~qtopt_learner.trainer.LabeledBatch`) with
+the augmented, cropped image of s; training workers sample them uniformly. A fixed-size ring:
+the oldest labels are overwritten, so the trainer always fits recent targets. Each sample keeps
+the trainer step of the target network that labelled it, so the target lag can be measured
+where the sample is used.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import NamedTuple
 
 import numpy as np
 
-
-class LabeledBatch(NamedTuple):
-    images: np.ndarray  # uint8 [B, S, S, 3], augmented crop of s
-    low_dim: np.ndarray  # float32 [B, 2]
-    actions: np.ndarray  # float32 [B, ACTION_DIM]
-    targets: np.ndarray  # float32 [B]: r + gamma V(s')
-    target_steps: np.ndarray  # int64 [B]: trainer step of the target network used
-
-    def __len__(self) -> int:
-        return len(self.targets)
+from qtopt_learner.trainer import LabeledBatch
 
 
 class TrainRing:

@@ -1,11 +1,12 @@
 """The Ray engine (Sec. 4.3, App. F): the learner's workers as Ray actors.
 
-The replay hub is a threaded actor running the very :class:`~qtopt_learner.hub.LocalHub` of the
-in-process engine; log readers, N Bellman updaters and the training worker(s) are actors that
-run the same functions as the in-process threads against :class:`RayHub`, a proxy with the Hub's
-methods. Several training workers form a torch DDP group (one GPU each when the cluster has
-them, gloo on CPU otherwise). A dead updater (crash, node loss, ``ray.kill``) is replaced while
-training goes on. Started locally, Ray binds to 127.0.0.1 and sends no usage statistics.
+The hub is a threaded actor running the very :class:`~qtopt_learner.distributed.hub.LocalHub`
+of the in-process engine; log readers, N Bellman updaters and the training worker(s) are actors
+that run the same functions as the in-process threads against :class:`RayHub`, a proxy playing
+the hub's roles. Several training workers form a torch DDP group (one GPU each when the cluster
+has them, gloo on CPU otherwise). A dead updater (crash, node loss, ``ray.kill``) is replaced
+while training goes on; exported models reach ``on_model`` callbacks in the driver through the
+hub's variable source. Started locally, Ray binds to 127.0.0.1 and sends no usage statistics.
 """
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 from tqdm import tqdm
 
-from qtopt_learner.engine import make_updater, reader_file_sets
-from qtopt_learner.hub import LocalHub
+from qtopt_learner.distributed.engine import make_updater, reader_file_sets
+from qtopt_learner.distributed.hooks import ModelCallback, TrainingRecord
+from qtopt_learner.distributed.hub import LocalHub
+from qtopt_learner.distributed.log_replay import run_log_reader
+from qtopt_learner.distributed.training_loop import (
+    TrainingLoop,
+    TrainingSummary,
+    init_training_group,
+)
 from qtopt_learner.learner_config import LearnerConfig
-from qtopt_learner.log_replay import run_log_reader
-from qtopt_learner.training_loop import TrainingLoop, init_training_group
 
 LOOPBACK = "127.0.0.1"
 POLL_S = 0.5
@@ -42,14 +48,14 @@ def init_ray(address: str = "", num_cpus: int | None = None) -> None:
 
 
 class RayHub:
-    """Client side of the hub actor: every Hub method, called remotely and awaited."""
+    """Client side of the hub actor: every role's methods, called remotely and awaited."""
 
     def __init__(self, handle: Any) -> None:
         self.handle = handle
 
     def __getattr__(self, name: str):
         method = getattr(self.handle, name)
-        return lambda *args: ray.get(method.remote(*args))
+        return lambda *args, **kwargs: ray.get(method.remote(*args, **kwargs))
 
 
 @ray.remote(num_cpus=0, max_concurrency=32)
@@ -60,7 +66,9 @@ class HubActor(LocalHub):
 @ray.remote(num_cpus=0)
 class LogReaderActor:
     def run(self, files, hub, config: LearnerConfig, index: int) -> dict[str, int]:
-        return run_log_reader(files, RayHub(hub), config.log_replay, index=index)
+        proxy = RayHub(hub)
+        return run_log_reader(files, replay=proxy, stop=proxy, config=config.log_replay,
+                              index=index)
 
 
 @ray.remote(num_cpus=1)
@@ -69,7 +77,8 @@ class UpdaterActor:
         self.updater = make_updater(config, index, incarnation)
 
     def run(self, hub) -> int:
-        return self.updater.run(RayHub(hub))
+        proxy = RayHub(hub)
+        return self.updater.run(replay=proxy, ring=proxy, variables=proxy, stop=proxy)
 
 
 @ray.remote(num_cpus=1)
@@ -98,11 +107,11 @@ class TrainerActor:
         self.loop = TrainingLoop(self.config, progress=False, rank=self.rank,
                                  world_size=self.world_size)
 
-    def run(self, hub, steps: int | None) -> dict[str, float]:
+    def run(self, hub, steps: int | None) -> TrainingSummary:
         return self.loop.run(RayHub(hub), steps)
 
-    def history(self) -> list[dict[str, float]]:
-        return self.loop.history
+    def history(self) -> list[TrainingRecord]:
+        return self.loop.logger.history
 
     def resume_info(self) -> tuple[Path | None, int]:
         return self.loop.resumed_from, self.loop.start_step
@@ -113,15 +122,17 @@ class TrainerActor:
 
 
 class RayLearner:
-    """Same interface as InProcessLearner: start, train, stop (and a context manager)."""
+    """A :class:`~qtopt_learner.distributed.engine.Learner`, as InProcessLearner is."""
 
     def __init__(self, config: LearnerConfig, progress: bool = True) -> None:
         self.config = config
         self.progress = progress
         self.updater_restarts = 0
-        self.history: list[dict[str, float]] = []
+        self.history: list[TrainingRecord] = []
         self._readers: list[Any] = []
         self._updaters: dict[int, tuple[Any, Any, int]] = {}  # index -> (actor, ref, incarnation)
+        self._model_callbacks: list[ModelCallback] = []
+        self._relayed_version = 0
 
     def start(self) -> RayLearner:
         # logical CPUs: one per updater and trainer, even where the machine has fewer cores
@@ -169,15 +180,31 @@ class RayLearner:
             self.updater_restarts += 1
             self._start_updater(index, self._updaters[index][2] + 1)
 
-    def train(self, steps: int | None = None) -> dict[str, float]:
+    def on_model(self, callback: ModelCallback) -> None:
+        """``callback`` runs in the thread that called ``train``, within ``POLL_S`` of an
+        export (the newest one when several came in between)."""
+        self._model_callbacks.append(callback)
+
+    def _relay_model(self) -> None:
+        """The trainer actor cannot call into this process: its exports come through the
+        hub's variable source."""
+        model = self.hub.latest_model()
+        if model is not None and model.version > self._relayed_version:
+            self._relayed_version = model.version
+            for callback in self._model_callbacks:
+                callback(model)
+
+    def train(self, steps: int | None = None) -> TrainingSummary:
         target = self.config.steps if steps is None else steps
         result, *others = [t.run.remote(self.hub_handle, target) for t in self.trainers]
         bar = tqdm(total=target, desc="train (ray)", unit="step", disable=not self.progress)
         while not ray.wait([result], timeout=POLL_S)[0]:
             self._supervise()
-            bar.update(max(int(self.hub.stats().get("published_step", 0)) - bar.n, 0))
+            self._relay_model()
+            bar.update(max(self.hub.variable_stats().published_step - bar.n, 0))
         bar.close()
         summary = ray.get(result)
+        self._relay_model()  # the run's last export
         self.worker_summaries = [summary, *ray.get(others)]
         self.history = ray.get(self.trainer.history.remote())
         return summary
