@@ -134,6 +134,10 @@ class ScriptedConfig:
     grasp_height: float = 0.015  # descend until the fingertips are this close to the floor
     ascent_height: float = 0.25  # ascend to this height after closing, then stop
     rotation_std_fraction: float = 0.3
+    # A gripper found closed during the descent (pi_noisy's random toggle under
+    # scripted_noisy) is a grasp attempt: lift it and stop, instead of reopening, so the data
+    # shows closing in the air failing rather than costing one step (docs/decisions.md).
+    lift_after_any_close: bool = True
 
 
 class ScriptedGraspPolicy:
@@ -170,6 +174,9 @@ class ScriptedGraspPolicy:
         blocked = self.last_dz < 0 and (self.last_height - height) < 0.5 * -self.last_dz
         if self.phase == "descend" and (height <= self.config.grasp_height + 0.01 or blocked):
             self.phase = "close"  # at the floor, or resting on an object: close here
+        if self.phase in ("descend", "close") and observation.gripper_closed \
+                and self.config.lift_after_any_close:
+            self.phase, self.last_dz = "ascend", 0.0  # closed by someone else: lift what it holds
         if self.phase == "descend":
             # A few random steps, more when the per-step bound does not reach the floor.
             needed = math.ceil((height - self.config.grasp_height) / limits[2] - 1e-9)

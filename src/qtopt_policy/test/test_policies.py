@@ -181,3 +181,17 @@ def test_larger_frames_are_centre_cropped_for_the_network():
     batch = StateBatch.from_observations([Observation(frame, False, 0.1)], 64)
     assert tuple(batch.images.shape) == (1, 64, 64, 3)
     assert int(batch.images.min()) == 200
+
+
+@pytest.mark.parametrize("lift", [True, False])
+def test_scripted_lifts_a_gripper_closed_during_the_descent(lift):
+    """scripted_noisy's random close in the air is a grasp attempt that fails, not a step the
+    scripted policy undoes (unless ``lift_after_any_close`` is off)."""
+    policy = ScriptedGraspPolicy(BOUNDS, ScriptedConfig(lift_after_any_close=lift), seed=3)
+    first = policy.select_action(_obs(0.3, False), 0).action
+    assert first.gripper_open and first.translation[2] < 0
+    after = policy.select_action(_obs(0.22, True), 1).action  # noise closed the gripper
+    if lift:
+        assert after.gripper_close and after.translation[2] > 0
+    else:
+        assert after.gripper_open and after.translation[2] < 0
