@@ -13,8 +13,10 @@ of episodes, scripted_noisy until ``--switch-step``, then a ``--learned-share`` 
 episodes around the newest export; the round's transitions allow ``--steps-per-transition``
 gradient steps (the training balancer of App. F.3); a Bellman updater thread labels
 transitions all the while. Every ``--eval-every`` steps the export is evaluated greedily on
-held-out test objects (fixed seeds); at the end the last export and the scripted policy are
-evaluated on ``--final-attempts`` grasps with replacement, same seeds.
+held-out test objects (fixed seeds), and its Q of the scripted action against alternatives is
+scored on the states of 30 scripted episodes (``qtopt_learner.probes.action_ranking``); at the
+end the last export and the scripted policy are evaluated on ``--final-attempts`` grasps with
+replacement, same seeds.
 
 Everything lives in the run folder: episodes as rosbag2 (``episodes/scripted``,
 ``episodes/learned``), the learner's checkpoints and exports (``learner/``), ``results.json``,
@@ -53,6 +55,7 @@ from qtopt_learner.distributed.roles import OFFLINE, ONLINE  # noqa: E402
 from qtopt_learner.evaluation import evaluate, make_policy, wilson_interval  # noqa: E402
 from qtopt_learner.learner_config import TRAINER_PRESETS, learner_preset  # noqa: E402
 from qtopt_learner.main_job import SIM_CELL  # noqa: E402
+from qtopt_learner.probes import action_ranking, scripted_episodes  # noqa: E402
 from qtopt_learner.targets import TargetConfig  # noqa: E402
 from qtopt_policy.cem import CEMConfig  # noqa: E402
 from qtopt_policy.episode_record import EpisodeRecord  # noqa: E402
@@ -130,6 +133,7 @@ class Experiment:
         self.cell = SimCell(self.train_cell)
         self.episodes = {OFFLINE: 0, ONLINE: 0}
         self.transitions = 0
+        self.probe_records: list[EpisodeRecord] = []  # scripted, made at the first evaluation
         self._reload_episodes()
 
     def _reload_episodes(self) -> None:
@@ -193,11 +197,18 @@ class Experiment:
         started = time.monotonic()
         r = evaluate(str(model), self.args.eval_attempts, seed=EVAL_SEED,
                      cell_config=self.eval_cell, episode_config=self.episode, progress=False)
+        if not self.probe_records:
+            self.probe_records = scripted_episodes(self.eval_cell, self.episode, 30)
+        ranking = action_ranking(str(model), self.probe_records)
         self.results["evals"].append({
             "step": self.step, "episodes": sum(self.episodes.values()),
             "successes": r.successes, "attempts": r.attempts, "mean_steps": r.mean_steps,
-            "seconds": round(time.monotonic() - started, 1)})
+            "seconds": round(time.monotonic() - started, 1),
+            "action_ranking": [dataclasses.asdict(row) for row in ranking]})
         print(f"[exp] eval at step {self.step}: {r.summary()}", flush=True)
+        for row in ranking:
+            print(f"[exp]   Q scripted vs (close here, open here, down, up) {row.row()}",
+                  flush=True)
 
     def run_loop(self) -> None:
         args = self.args

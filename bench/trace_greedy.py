@@ -25,7 +25,12 @@ from qtopt_collector.episode import EpisodeConfig, run_episode
 from qtopt_collector.sim_cell import SimCell
 from qtopt_learner.evaluation import make_policy
 from qtopt_learner.main_job import MainJobConfig
-from qtopt_learner.probes import scripted_episodes, stop_value_auc
+from qtopt_learner.probes import (
+    ALTERNATIVES,
+    action_ranking,
+    scripted_episodes,
+    stop_value_auc,
+)
 from qtopt_policy.episode_record import EpisodeRecord, Termination
 
 EVAL_SEED = 100_000  # the evaluation's seeds, so traces match evaluated attempts
@@ -99,11 +104,18 @@ def main() -> None:
           f"{np.mean([r['steps'] for r in rows]):.1f}; {len(closed)} close at all, at "
           f"{np.nanmedian([r['close_height'] for r in closed]) if closed else math.nan:.3f} m "
           f"(median); {sum(r['ended'] == 'stop' for r in rows)} stop by themselves")
-    probe = stop_value_auc(str(args.model), scripted_episodes(cell_config, episode,
-                                                              args.probe_episodes))
+    scripted = scripted_episodes(cell_config, episode, args.probe_episodes)
+    probe = stop_value_auc(str(args.model), scripted)
     print(f"Q(s, stop) on scripted lifted states: {probe.summary()}")
+    ranking = action_ranking(str(args.model), scripted)
+    print("\nQ of the scripted action against alternatives, on scripted episodes' states:\n")
+    print("| phase | states | scripted | " + " | ".join(ALTERNATIVES) + " | scripted best |")
+    print("|---|---|---|" + "---|" * len(ALTERNATIVES) + "---|")
+    for row in ranking:
+        print(row.row())
     if args.json:
-        args.json.write_text(json.dumps({"episodes": rows, "stop_probe": probe.__dict__},
+        args.json.write_text(json.dumps({"episodes": rows, "stop_probe": probe.__dict__,
+                                         "action_ranking": [r.__dict__ for r in ranking]},
                                         indent=1))
 
 

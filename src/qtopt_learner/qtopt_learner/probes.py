@@ -5,6 +5,12 @@ with the gripper closed (where App. D.4's reward decides on termination), Q(s, s
 rank the states of successful grasps above those of failed ones; the probe reports the area
 under that ranking's ROC curve (0.5: chance, 1: perfect), measured on scripted episodes, whose
 lifts give both kinds of states.
+
+``action_ranking``: does Q rank actions within a state? On the states of scripted episodes it
+scores the scripted action against a few alternatives (close or open in place, full descent,
+full ascent), per phase of the grasp: descending open above the termination height, at the
+close, lifted closed. A Q-function that learned the task prefers the scripted action where
+the scripted policy grasps (descending, closing low, lifting); one flat in the action does not.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from qtopt_collector.sim_cell import SimCell, SimCellConfig
 from qtopt_policy.cem_actor import StateBatch, evaluate_actions
 from qtopt_policy.episode_record import EpisodeRecord
 from qtopt_policy.policies import local_policy
-from qtopt_policy.spec import Action, ActionBounds
+from qtopt_policy.spec import Action, ActionBounds, Observation
 from qtopt_policy.torchscript_model import load_model
 
 PROBE_SEED = 400_000  # scripted probe episodes use seeds from here, apart from evaluation's
@@ -80,6 +86,73 @@ def stop_value_auc(model: str, records: Iterable[EpisodeRecord]) -> StopValuePro
     return StopValueProbe(roc_auc(q, labels), len(q), int(labels.sum()),
                           float(q[labels].mean()) if labels.any() else float("nan"),
                           float(q[~labels].mean()) if (~labels).any() else float("nan"))
+
+
+PHASES = ("descent", "close", "lift")
+ALTERNATIVES = ("close here", "open here", "down", "up")
+
+
+def phase_of(observation: Observation, action: Action) -> str | None:
+    """The grasp phase of a scripted state: descending open high, closing, lifting closed."""
+    if not observation.gripper_closed and action.gripper_close:
+        return "close"
+    high = observation.height_to_bottom > SCRIPTED_TERMINATION_HEIGHT
+    if not observation.gripper_closed and high:
+        return "descent"
+    if observation.gripper_closed and high:
+        return "lift"
+    return None
+
+
+def alternatives(observation: Observation, bounds: ActionBounds = ActionBounds()) -> list[Action]:
+    """The actions of ``ALTERNATIVES`` in a state: close, open, full descent, full ascent (the
+    two moves keep the gripper as it is)."""
+    z = float(bounds.translation_limits()[2])
+    closed = observation.gripper_closed
+    return [Action((0.0, 0.0, 0.0), 0.0, True, False), Action((0.0, 0.0, 0.0), 0.0, False, False),
+            Action((0.0, 0.0, -z), 0.0, closed, False), Action((0.0, 0.0, z), 0.0, closed, False)]
+
+
+@dataclass(frozen=True)
+class ActionRanking:
+    """Q of the scripted action and of each alternative, mean over one phase's states."""
+
+    phase: str
+    states: int
+    q_scripted: float
+    q_alternatives: tuple[float, ...]  # in the order of ALTERNATIVES
+    scripted_best: float  # share of states where no alternative scores above it
+
+    def row(self) -> str:
+        alts = " | ".join(f"{q:.3f}" for q in self.q_alternatives)
+        return (f"| {self.phase} | {self.states} | {self.q_scripted:.3f} | {alts} | "
+                f"{self.scripted_best:.2f} |")
+
+
+def action_ranking(model: str, records: Iterable[EpisodeRecord]) -> list[ActionRanking]:
+    """Score the scripted actions of ``records`` (pi_scripted episodes) and their
+    alternatives under ``model`` (a TorchScript file), one row per phase with states."""
+    loaded = load_model(model)
+    by_phase: dict[str, list] = {phase: [] for phase in PHASES}
+    for record in records:
+        for s in record.steps:
+            phase = phase_of(s.observation, s.action)
+            if phase is not None:
+                by_phase[phase].append((s.observation, [s.action, *alternatives(s.observation)]))
+    rows = []
+    for phase, items in by_phase.items():
+        if not items:
+            continue
+        observations = [o for o, _ in items]
+        states = StateBatch.from_observations(observations, loaded.metadata.image_size)
+        q = np.stack([evaluate_actions(
+            loaded.module, states,
+            torch.from_numpy(np.stack([actions[k].to_vector() for _, actions in items]))).numpy()
+            for k in range(1 + len(ALTERNATIVES))], axis=1)
+        rows.append(ActionRanking(phase, len(items), float(q[:, 0].mean()),
+                                  tuple(float(x) for x in q[:, 1:].mean(axis=0)),
+                                  float((q[:, 0] >= q[:, 1:].max(axis=1)).mean())))
+    return rows
 
 
 def scripted_episodes(cell_config: SimCellConfig, episode_config: EpisodeConfig,
