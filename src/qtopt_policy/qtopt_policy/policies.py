@@ -2,7 +2,8 @@
 
 - :class:`GreedyCEMPolicy`: pi_eval, argmax_a Q(s, a) by CEM.
 - :class:`EpsilonGreedyPolicy`: pi_noisy, a random action with probability epsilon = 0.2,
-  drawn as a Gaussian pose change (75 %), a gripper toggle (17 %) or termination (8 %).
+  drawn as a Gaussian pose change (75 %), a gripper toggle (17 %, with its own pose
+  change) or termination (8 %).
 - :class:`ScriptedGraspPolicy`: pi_scripted, a random (x, y) above the bin, descend open in a
   few random steps, close, ascend. It needs only the observed gripper height.
 - :class:`ExplorationSwitch`: collect with pi_scripted until the running success rate reaches
@@ -73,6 +74,10 @@ class NoiseConfig:
     toggle_probability: float = 0.17
     terminate_probability: float = 0.08
     pose_std_fraction: float = 0.5  # Gaussian std of a random pose change, fraction of bound
+    # A toggle comes with its own Gaussian pose change, so the data holds gripper changes
+    # made while moving, which the greedy CEM proposes; a toggle in place never shows them
+    # (docs/decisions.md).
+    toggle_moves: bool = True
 
     def __post_init__(self) -> None:
         total = self.pose_probability + self.toggle_probability + self.terminate_probability
@@ -89,15 +94,16 @@ def random_action(
     kind = rng.choice(
         3, p=[config.pose_probability, config.toggle_probability, config.terminate_probability]
     )
-    if kind == 0:
-        limits = bounds.translation_limits()
-        t = np.clip(rng.normal(0.0, config.pose_std_fraction * limits), -limits, limits)
-        r = float(np.clip(rng.normal(0.0, config.pose_std_fraction * bounds.max_rotation),
-                          -bounds.max_rotation, bounds.max_rotation))
-        return Action(tuple(float(x) for x in t), r, gripper_closed, False)
-    if kind == 1:
+    if kind == 2:
+        return Action((0.0, 0.0, 0.0), 0.0, gripper_closed, True)
+    toggle = kind == 1
+    if toggle and not config.toggle_moves:
         return Action((0.0, 0.0, 0.0), 0.0, not gripper_closed, False)
-    return Action((0.0, 0.0, 0.0), 0.0, gripper_closed, True)
+    limits = bounds.translation_limits()
+    t = np.clip(rng.normal(0.0, config.pose_std_fraction * limits), -limits, limits)
+    r = float(np.clip(rng.normal(0.0, config.pose_std_fraction * bounds.max_rotation),
+                      -bounds.max_rotation, bounds.max_rotation))
+    return Action(tuple(float(x) for x in t), r, gripper_closed != toggle, False)
 
 
 class EpsilonGreedyPolicy:

@@ -83,18 +83,22 @@ class _ConstantGreedy:
         return PolicyOutput(Action((0.0, 0.0, 0.0), 0.0, True, False), 0.5)
 
 
-def test_noisy_policy_mixes_random_actions_as_appendix_b():
-    policy = EpsilonGreedyPolicy(_ConstantGreedy(), BOUNDS, seed=3)
-    outs = [policy.select_action(_obs(closed=False), i) for i in range(20000)]
+@pytest.mark.parametrize("toggle_moves", [True, False])
+def test_noisy_policy_mixes_random_actions_as_appendix_b(toggle_moves):
+    config = NoiseConfig(toggle_moves=toggle_moves)
+    policy = EpsilonGreedyPolicy(_ConstantGreedy(), BOUNDS, config, seed=3)
+    outs = [policy.select_action(_obs(closed=True), i) for i in range(20000)]
     random_actions = [o.action for o in outs if math.isnan(o.q_value)]
     assert abs(len(random_actions) / len(outs) - 0.2) < 0.01
-    terminate = sum(a.terminate for a in random_actions) / len(random_actions)
-    toggle = sum(
-        a.gripper_close and not a.terminate and a.translation == (0.0, 0.0, 0.0)
-        for a in random_actions
-    ) / len(random_actions)
-    pose = sum(a.translation != (0.0, 0.0, 0.0) for a in random_actions) / len(random_actions)
-    assert abs(pose - 0.75) < 0.02 and abs(toggle - 0.17) < 0.02 and abs(terminate - 0.08) < 0.015
+    terminate = [a for a in random_actions if a.terminate]
+    toggles = [a for a in random_actions if a.gripper_open]
+    poses = [a for a in random_actions if a.gripper_close and not a.terminate]
+    n = len(random_actions)
+    assert abs(len(poses) / n - 0.75) < 0.02 and abs(len(toggles) / n - 0.17) < 0.02
+    assert abs(len(terminate) / n - 0.08) < 0.015
+    assert all(a.translation != (0.0, 0.0, 0.0) for a in poses)
+    assert all((a.translation != (0.0, 0.0, 0.0)) == toggle_moves for a in toggles)
+    assert all(a.translation == (0.0, 0.0, 0.0) and a.gripper_close for a in terminate)
     for a in random_actions:
         a.validate(BOUNDS)
 
