@@ -6,8 +6,10 @@ descend, close near the floor, lift, stop. Per episode: steps, where the gripper
 (height), whether it closed again after opening, the highest point after closing, how it
 ended (learned stop, 20 steps), and the truth; then the Q-function's view: Q(s, stop) and the
 chosen action's Q at the first state, before closing and after the lift. With ``--verbose``
-every step is printed. It also scores Q(s, stop) on scripted episodes' lifted states
-(qtopt_learner.probes), so one command says whether the value sees a held object.
+every step is printed, with Q of the chosen action and of the probe's alternatives (close or
+open in place, full descent, full ascent). It also scores Q(s, stop) on scripted episodes'
+lifted states and the scripted actions against those alternatives (qtopt_learner.probes), so
+one command says whether the value sees a held object and ranks actions within a state.
 
     .venv/bin/python bench/trace_greedy.py MODEL.pt [--episodes 20] [--verbose]
 """
@@ -28,10 +30,12 @@ from qtopt_learner.main_job import MainJobConfig
 from qtopt_learner.probes import (
     ALTERNATIVES,
     action_ranking,
+    q_against_alternatives,
     scripted_episodes,
     stop_value_auc,
 )
 from qtopt_policy.episode_record import EpisodeRecord, Termination
+from qtopt_policy.torchscript_model import load_model
 
 EVAL_SEED = 100_000  # the evaluation's seeds, so traces match evaluated attempts
 
@@ -77,6 +81,7 @@ def main() -> None:
     episode = EpisodeConfig(step_penalty=args.step_penalty,
                             scripted_termination=args.termination == "scripted")
     policy = make_policy(str(args.model))
+    loaded = load_model(str(args.model))
     cell = SimCell(cell_config)
     rows = []
     try:
@@ -84,12 +89,16 @@ def main() -> None:
             record = run_episode(cell, policy, EVAL_SEED + k, episode)
             rows.append(describe(record))
             if args.verbose:
+                q = q_against_alternatives(loaded, [s.observation for s in record.steps],
+                                           [s.action for s in record.steps])
                 for i, s in enumerate(record.steps):
                     a, o = s.action, s.observation
+                    t = ", ".join(f"{x:+.3f}" for x in a.translation)
+                    alts = " ".join(f"{x:.3f}" for x in q[i, 1:])
                     print(f"  seed {record.seed} step {i:2d}: h {o.height_to_bottom:.3f} "
-                          f"closed {int(o.gripper_closed)} -> dz {a.translation[2]:+.3f} "
-                          f"close {int(a.gripper_close)} stop {int(a.terminate)} "
-                          f"Q {s.q_value:.3f}")
+                          f"closed {int(o.gripper_closed)} -> t ({t}) close "
+                          f"{int(a.gripper_close)} stop {int(a.terminate)} Q {q[i, 0]:.3f}; "
+                          f"{' / '.join(ALTERNATIVES)} {alts}")
     finally:
         cell.close()
     print("\n| seed | steps | ended | truth | close at (m) | closes | lift after (m) | Q first | "

@@ -24,10 +24,10 @@ import torch
 from qtopt_collector.episode import SCRIPTED_TERMINATION_HEIGHT, EpisodeConfig, run_episode
 from qtopt_collector.sim_cell import SimCell, SimCellConfig
 from qtopt_policy.cem_actor import StateBatch, evaluate_actions
-from qtopt_policy.episode_record import EpisodeRecord
+from qtopt_policy.episode_record import EpisodeRecord, StepRecord
 from qtopt_policy.policies import local_policy
 from qtopt_policy.spec import Action, ActionBounds, Observation
-from qtopt_policy.torchscript_model import load_model
+from qtopt_policy.torchscript_model import LoadedModel, load_model
 
 PROBE_SEED = 400_000  # scripted probe episodes use seeds from here, apart from evaluation's
 
@@ -129,27 +129,34 @@ class ActionRanking:
                 f"{self.scripted_best:.2f} |")
 
 
+def q_against_alternatives(loaded: LoadedModel, observations: list[Observation],
+                           actions: list[Action]) -> np.ndarray:
+    """Q of each state's given action, then of its ``ALTERNATIVES``: [states, 1 + 4]."""
+    states = StateBatch.from_observations(observations, loaded.metadata.image_size)
+    candidates = [[a, *alternatives(o)] for o, a in zip(observations, actions, strict=True)]
+    return np.stack([evaluate_actions(
+        loaded.module, states,
+        torch.from_numpy(np.stack([c[k].to_vector() for c in candidates]))).numpy()
+        for k in range(1 + len(ALTERNATIVES))], axis=1)
+
+
 def action_ranking(model: str, records: Iterable[EpisodeRecord]) -> list[ActionRanking]:
     """Score the scripted actions of ``records`` (pi_scripted episodes) and their
     alternatives under ``model`` (a TorchScript file), one row per phase with states."""
     loaded = load_model(model)
-    by_phase: dict[str, list] = {phase: [] for phase in PHASES}
+    by_phase: dict[str, list[StepRecord]] = {phase: [] for phase in PHASES}
     for record in records:
         for s in record.steps:
             phase = phase_of(s.observation, s.action)
             if phase is not None:
-                by_phase[phase].append((s.observation, [s.action, *alternatives(s.observation)]))
+                by_phase[phase].append(s)
     rows = []
-    for phase, items in by_phase.items():
-        if not items:
+    for phase, steps in by_phase.items():
+        if not steps:
             continue
-        observations = [o for o, _ in items]
-        states = StateBatch.from_observations(observations, loaded.metadata.image_size)
-        q = np.stack([evaluate_actions(
-            loaded.module, states,
-            torch.from_numpy(np.stack([actions[k].to_vector() for _, actions in items]))).numpy()
-            for k in range(1 + len(ALTERNATIVES))], axis=1)
-        rows.append(ActionRanking(phase, len(items), float(q[:, 0].mean()),
+        q = q_against_alternatives(loaded, [s.observation for s in steps],
+                                   [s.action for s in steps])
+        rows.append(ActionRanking(phase, len(steps), float(q[:, 0].mean()),
                                   tuple(float(x) for x in q[:, 1:].mean(axis=0)),
                                   float((q[:, 0] >= q[:, 1:].max(axis=1)).mean())))
     return rows
