@@ -24,10 +24,10 @@ from tqdm import tqdm
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
 from qtopt_collector.episode import run_episode
 from qtopt_collector.sim_cell import SimCell, SimCellConfig
+from qtopt_learner.distributed.engine import make_learner
 from qtopt_learner.distributed.log_replay import episode_files, read_episode_file
 from qtopt_learner.distributed.replay import EpisodeReplay, ReplayConfig
 from qtopt_learner.learner_config import LearnerConfig
-from qtopt_learner.train_command import make_learner
 from qtopt_policy.policies import ScriptedGraspPolicy
 from qtopt_policy.spec import ActionBounds
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qtopt_learner.train_command import make_learner
+from qtopt_learner.distributed.engine import make_learner
 from qtopt_policy.torchscript_model import load_model
 
 TESTS = Path(__file__).resolve().parents[1] / "src" / "qtopt_learner" / "test"

@@ -46,20 +46,30 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes  # noqa: E402
 from qtopt_collector.episode import EpisodeConfig, run_episode  # noqa: E402
+from qtopt_collector.evaluation import (  # noqa: E402
+    evaluate,
+    scripted_episodes,
+    wilson_interval,
+)
 from qtopt_collector.sim_cell import SimCell  # noqa: E402
+from qtopt_learner.app.main_job import SIM_CELL  # noqa: E402
 from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig  # noqa: E402
 from qtopt_learner.distributed.engine import InProcessLearner  # noqa: E402
 from qtopt_learner.distributed.hub import HubConfig  # noqa: E402
 from qtopt_learner.distributed.replay import ReplayConfig  # noqa: E402
 from qtopt_learner.distributed.roles import OFFLINE, ONLINE  # noqa: E402
-from qtopt_learner.evaluation import evaluate, make_policy, wilson_interval  # noqa: E402
 from qtopt_learner.learner_config import TRAINER_PRESETS, learner_preset  # noqa: E402
-from qtopt_learner.main_job import SIM_CELL  # noqa: E402
-from qtopt_learner.probes import action_ranking, scripted_episodes  # noqa: E402
+from qtopt_learner.probes import action_ranking  # noqa: E402
 from qtopt_learner.targets import TargetConfig  # noqa: E402
 from qtopt_policy.cem import CEMConfig  # noqa: E402
 from qtopt_policy.episode_record import EpisodeRecord  # noqa: E402
-from qtopt_policy.policies import EpsilonGreedyPolicy, Policy, local_policy  # noqa: E402
+from qtopt_policy.policies import (  # noqa: E402
+    EpsilonGreedyPolicy,
+    Policy,
+    PolicySource,
+    greedy_policy,
+    local_policy,
+)
 from qtopt_policy.spec import ActionBounds  # noqa: E402
 
 EVAL_SEED = 100_000  # held-out attempts use seeds EVAL_SEED.. for every policy
@@ -158,7 +168,7 @@ class Experiment:
         latest = self.run / "learner" / "model.pt"
         if self.step < self.args.switch_step or not latest.exists():
             return None
-        return EpsilonGreedyPolicy(make_policy(str(latest), seed=seed), ActionBounds(),
+        return EpsilonGreedyPolicy(greedy_policy(str(latest), seed=seed), ActionBounds(),
                                    seed=seed)
 
     def collect_round(self) -> None:
@@ -195,7 +205,7 @@ class Experiment:
         if not model.exists() or any(e["step"] == self.step for e in self.results["evals"]):
             return
         started = time.monotonic()
-        r = evaluate(str(model), self.args.eval_attempts, seed=EVAL_SEED,
+        r = evaluate(PolicySource(model_path=str(model)), self.args.eval_attempts, seed=EVAL_SEED,
                      cell_config=self.eval_cell, episode_config=self.episode, progress=False)
         if not self.probe_records:
             self.probe_records = scripted_episodes(self.eval_cell, self.episode, 30)
@@ -240,7 +250,8 @@ class Experiment:
     def final(self) -> None:
         final = self.results.setdefault("final", {})
         model = str(self.run / "learner" / "model.pt")
-        for name, policy in (("greedy", model), ("scripted", "scripted")):
+        for name, policy in (("greedy", PolicySource(model_path=model)),
+                             ("scripted", PolicySource(local="scripted"))):
             if final.get(name, {}).get("step") == self.step:
                 continue
             r = evaluate(policy, self.args.final_attempts, seed=EVAL_SEED,

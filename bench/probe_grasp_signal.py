@@ -40,12 +40,12 @@ import torch.nn.functional as F  # noqa: E402
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes  # noqa: E402
 from qtopt_collector.episode import EpisodeConfig, run_episode  # noqa: E402
 from qtopt_collector.sim_cell import SimCell  # noqa: E402
+from qtopt_learner.app.main_job import MainJobConfig  # noqa: E402
 from qtopt_learner.augmentation import (  # noqa: E402
     AugmentConfig,
     apply_augmentation,
     draw_augmentation,
 )
-from qtopt_learner.main_job import MainJobConfig  # noqa: E402
 from qtopt_learner.probes import lifted_states, roc_auc  # noqa: E402
 from qtopt_policy.episode_record import EpisodeRecord  # noqa: E402
 from qtopt_policy.policies import local_policy  # noqa: E402

@@ -24,17 +24,17 @@ from pathlib import Path
 import numpy as np
 
 from qtopt_collector.episode import EpisodeConfig, run_episode
+from qtopt_collector.evaluation import scripted_episodes
 from qtopt_collector.sim_cell import SimCell
-from qtopt_learner.evaluation import make_policy
-from qtopt_learner.main_job import MainJobConfig
+from qtopt_learner.app.main_job import MainJobConfig
 from qtopt_learner.probes import (
     ALTERNATIVES,
     action_ranking,
     q_against_alternatives,
-    scripted_episodes,
     stop_value_auc,
 )
 from qtopt_policy.episode_record import EpisodeRecord, Termination
+from qtopt_policy.policies import greedy_policy
 from qtopt_policy.torchscript_model import load_model
 
 EVAL_SEED = 100_000  # the evaluation's seeds, so traces match evaluated attempts
@@ -80,7 +80,7 @@ def main() -> None:
     cell_config = MainJobConfig(run_dir="/tmp").sim("test")
     episode = EpisodeConfig(step_penalty=args.step_penalty,
                             scripted_termination=args.termination == "scripted")
-    policy = make_policy(str(args.model))
+    policy = greedy_policy(str(args.model))
     loaded = load_model(str(args.model))
     cell = SimCell(cell_config)
     rows = []

@@ -8,16 +8,16 @@ Simulated cells run pi_noisy (App. B) through the shared policy node, which serv
     ros2 launch launch/sim.launch.py cells:=2 model_path:=runs/off/model.pt \\
         run_dir:=runs/off offline_paths:=data steps:=30000
 
-The node list comes from ``qtopt_learner.training_graph``, the same description ``qtopt sim``
+The node list comes from ``qtopt_learner.app.training_graph``, the same description ``qtopt sim``
 and the main job's collect-while-train loop (``qtopt run``) start with the project's runner on
 machines without ``ros2 launch``. DDS stays on this machine unless ``discovery_range:=SUBNET``.
 """
 
 from qtopt_collector.graph import CellGraphConfig, NodeSpec
 from qtopt_collector.launch_description import graph_launch_description
+from qtopt_learner.app.training_graph import sim_for_model, sim_training_graph
 from qtopt_learner.distributed.fine_tuning import FineTuningConfig
 from qtopt_learner.learner_config import learner_preset
-from qtopt_learner.training_graph import sim_for_model, sim_training_graph
 
 ARGUMENTS = {
     "cells": ("2", "number of simulated cells"),

@@ -18,9 +18,9 @@ ROS_ADAPTERS = {
     "qtopt_collector.service_calls",
     "qtopt_policy.transport_check",
     "qtopt_policy.qos",
-    "qtopt_learner.cli",
-    "qtopt_learner.main_job",  # drives the ROS 2 cell graph through the runner
-    "qtopt_learner.training_graph",
+    "qtopt_learner.app.cli",
+    "qtopt_learner.app.main_job",  # drives the ROS 2 cell graph through the runner
+    "qtopt_learner.app.training_graph",
 }
 
 

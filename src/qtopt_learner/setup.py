@@ -17,7 +17,7 @@ setup(
     description="QT-Opt learner: replay, Bellman updaters, training, fine-tuning, Ray.",
     license="Apache-2.0",
     entry_points={"console_scripts": [
-        "qtopt = qtopt_learner.cli:main",
+        "qtopt = qtopt_learner.app.cli:main",
         "learner_node = qtopt_learner.learner_node:main",
     ]},
 )

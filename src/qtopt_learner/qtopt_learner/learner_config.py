@@ -13,6 +13,7 @@ from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig
 from qtopt_learner.distributed.fine_tuning import FineTuningConfig
 from qtopt_learner.distributed.hub import HubConfig
 from qtopt_learner.distributed.log_replay import LogReplayConfig
+from qtopt_learner.learner_layout import LearnerLayout
 from qtopt_learner.trainer import TrainerConfig
 from qtopt_policy.qnetwork import PRESETS, QNetworkConfig
 from qtopt_policy.spec import CameraSpec
@@ -85,8 +86,8 @@ class LearnerConfig:
                                    use_gripper_status=self.use_gripper_status)
 
     @property
-    def run_path(self) -> Path:
-        return Path(self.run_dir)
+    def layout(self) -> LearnerLayout:
+        return LearnerLayout(Path(self.run_dir))
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":

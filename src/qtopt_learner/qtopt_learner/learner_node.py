@@ -21,10 +21,10 @@ from rclpy.node import Node
 
 from qtopt_collector.bag_format import deserialize_episode
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes
+from qtopt_learner.distributed.engine import make_learner
 from qtopt_learner.distributed.roles import ONLINE, ModelAnnouncement
 from qtopt_learner.distributed.training_loop import TrainingSummary
 from qtopt_learner.learner_config import LearnerConfig
-from qtopt_learner.train_command import make_learner
 from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
 from qtopt_policy.node_main import spin_nodes
 from qtopt_policy.qos import EPISODE_QOS, MODEL_UPDATE_QOS

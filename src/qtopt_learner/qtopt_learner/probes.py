@@ -21,15 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from qtopt_collector.episode import SCRIPTED_TERMINATION_HEIGHT, EpisodeConfig, run_episode
-from qtopt_collector.sim_cell import SimCell, SimCellConfig
+from qtopt_collector.episode import SCRIPTED_TERMINATION_HEIGHT
 from qtopt_policy.cem_actor import StateBatch, evaluate_actions
 from qtopt_policy.episode_record import EpisodeRecord, StepRecord
-from qtopt_policy.policies import local_policy
 from qtopt_policy.spec import Action, ActionBounds, Observation
 from qtopt_policy.torchscript_model import LoadedModel, load_model
-
-PROBE_SEED = 400_000  # scripted probe episodes use seeds from here, apart from evaluation's
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -160,14 +156,3 @@ def action_ranking(model: str, records: Iterable[EpisodeRecord]) -> list[ActionR
                                   tuple(float(x) for x in q[:, 1:].mean(axis=0)),
                                   float((q[:, 0] >= q[:, 1:].max(axis=1)).mean())))
     return rows
-
-
-def scripted_episodes(cell_config: SimCellConfig, episode_config: EpisodeConfig,
-                      episodes: int, seed: int = PROBE_SEED) -> list[EpisodeRecord]:
-    """``episodes`` pi_scripted episodes in process (each closes, then lifts)."""
-    cell = SimCell(cell_config)
-    try:
-        return [run_episode(cell, local_policy("scripted", ActionBounds(), seed + k), seed + k,
-                            episode_config) for k in range(episodes)]
-    finally:
-        cell.close()

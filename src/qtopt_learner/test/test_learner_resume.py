@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def _train(bags, run, steps):
-    return [sys.executable, "-m", "qtopt_learner.cli", "train", "--offline", str(bags),
+    return [sys.executable, "-m", "qtopt_learner.app.cli", "train", "--offline", str(bags),
             "--run-dir", str(run), "--steps", str(steps), "--checkpoint-every", "50",
             "--export-every", "50"]
 

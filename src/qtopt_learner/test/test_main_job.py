@@ -11,8 +11,10 @@ import pytest
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes
 from qtopt_collector.episode import run_episode
 from qtopt_collector.sim_cell import SimCell
-from qtopt_learner.main_job import BUDGETS, AblationConfig, MainJob, MainJobConfig
-from qtopt_learner.report import difference_interval
+from qtopt_learner.app.ablations import AblationConfig
+from qtopt_learner.app.budgets import BUDGETS
+from qtopt_learner.app.main_job import MainJob, MainJobConfig
+from qtopt_learner.app.report import difference_interval
 from qtopt_policy.policies import local_policy
 from qtopt_policy.spec import ActionBounds
 from qtopt_policy.torchscript_model import load_model
@@ -21,7 +23,7 @@ from qtopt_policy.torchscript_model import load_model
 def _record_scripted(job: MainJob, episodes: int) -> list[str]:
     """Episodes an interrupted run would have left in the run folder."""
     cell = SimCell(job.config.sim("train"))
-    recorder = BagRecorder(RecorderConfig(str(job.episodes_dir), "cell0"))
+    recorder = BagRecorder(RecorderConfig(str(job.layout.episodes), "cell0"))
     ids = []
     try:
         for seed in range(episodes):

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from qtopt_collector.episode import EpisodeConfig, relabel_rewards
+from qtopt_learner.app.train_command import add_train_arguments, config_from_args
 from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig
 from qtopt_learner.distributed.hub import HubConfig, LocalHub
 from qtopt_learner.distributed.replay import EpisodeReplay, ReplayConfig, ReplayMixer
 from qtopt_learner.distributed.roles import OFFLINE
 from qtopt_learner.learner_config import learner_preset
 from qtopt_learner.targets import TargetConfig
-from qtopt_learner.train_command import add_train_arguments, config_from_args
 from qtopt_policy.episode_record import EpisodeRecord, StepRecord, Termination
 from qtopt_policy.spec import LOW_DIM_STATE, Action, Observation
 

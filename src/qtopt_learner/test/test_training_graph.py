@@ -11,9 +11,9 @@ import torch
 from qtopt_collector.graph import CellGraphConfig
 from qtopt_collector.runner import node_command
 from qtopt_collector.sim_cell import SimCellConfig
+from qtopt_learner.app.training_graph import sim_for_model, sim_training_graph
 from qtopt_learner.distributed.fine_tuning import FineTuningConfig
 from qtopt_learner.learner_config import learner_preset
-from qtopt_learner.training_graph import sim_for_model, sim_training_graph
 
 SCRIPTS = {ep.name: ep for ep in entry_points(group="console_scripts")}
 LAUNCH = Path(__file__).resolve().parents[3] / "launch" / "sim.launch.py"

@@ -8,6 +8,8 @@
   few random steps, close, ascend. It needs only the observed gripper height.
 - :class:`ExplorationSwitch`: collect with pi_scripted until the running success rate reaches
   50 %, then with the learned policy.
+- :class:`PolicySource`: which policy to build where it runs (a local policy by name or greedy
+  CEM over a TorchScript file), so that evaluation workers each build their own.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 
 from qtopt_policy.cem_actor import CEMActor, StateBatch
 from qtopt_policy.spec import Action, ActionBounds, Observation
+from qtopt_policy.torchscript_model import load_model
 
 # Policies a cell runs itself, and those the policy node serves from a Q-network.
 LOCAL_POLICIES = ("scripted", "scripted_noisy")
@@ -242,3 +245,42 @@ def local_policy(name: str, bounds: ActionBounds, seed: int = 0) -> Policy:
         return EpsilonGreedyPolicy(ScriptedGraspPolicy(bounds, seed=seed), bounds, seed=seed,
                                    name=name)
     raise ValueError(f"policy {name!r}: expected one of {LOCAL_POLICIES}")
+
+
+def greedy_policy(model_path: str, seed: int = 0) -> GreedyCEMPolicy:
+    """pi_eval over the TorchScript model at ``model_path`` (Q_bar_1 of the learner's export),
+    with the bounds and CEM settings its metadata records."""
+    loaded = load_model(model_path)
+    actor = CEMActor(loaded.module, loaded.metadata.bounds, loaded.metadata.cem)
+    return GreedyCEMPolicy(actor, loaded.metadata.image_size, seed=seed)
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """A policy to build where it runs: ``local`` names a policy that needs no Q-network
+    (``LOCAL_POLICIES``), else ``model_path`` is a TorchScript model acted on greedily. It
+    pickles, so evaluation workers build their own."""
+
+    local: str = ""
+    model_path: str = ""
+
+    def __post_init__(self) -> None:
+        if bool(self.local) == bool(self.model_path):
+            raise ValueError(f"policy source local {self.local!r}, model_path "
+                             f"{self.model_path!r}: expected exactly one of them")
+        if self.local and self.local not in LOCAL_POLICIES:
+            raise ValueError(f"policy {self.local!r}: expected one of {LOCAL_POLICIES}")
+
+    @classmethod
+    def parse(cls, text: str) -> PolicySource:
+        """A local policy's name or a model path, as a user types either."""
+        return cls(local=text) if text in LOCAL_POLICIES else cls(model_path=text)
+
+    @property
+    def name(self) -> str:
+        return self.local or self.model_path
+
+    def make(self, seed: int = 0) -> Policy:
+        if self.local:
+            return local_policy(self.local, ActionBounds(), seed=seed)
+        return greedy_policy(self.model_path, seed=seed)

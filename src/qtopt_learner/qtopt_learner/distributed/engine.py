@@ -137,3 +137,12 @@ class InProcessLearner:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def make_learner(config: LearnerConfig, progress: bool = True) -> Learner:
+    """The learner for ``config.engine``: InProcessLearner or RayLearner."""
+    if config.engine == "ray":
+        # Ray is imported only when used
+        from qtopt_learner.distributed.ray_engine import RayLearner
+        return RayLearner(config, progress=progress)
+    return InProcessLearner(config, progress=progress)

@@ -33,6 +33,7 @@ from qtopt_learner.distributed.roles import (
     VariableSource,
     VariableStats,
 )
+from qtopt_learner.learner_layout import LearnerLayout
 from qtopt_learner.trainer import StepMetrics
 from qtopt_policy.spec import ActionBounds
 from qtopt_policy.torchscript_model import ModelMetadata, export_model
@@ -40,8 +41,6 @@ from qtopt_policy.torchscript_model import ModelMetadata, export_model
 if TYPE_CHECKING:  # the loop imports the hooks
     from qtopt_learner.distributed.training_loop import TrainingLoop
 
-MODEL_FILE = "model.pt"
-MODELS_DIR = "models"
 ModelCallback = Callable[[ModelAnnouncement], None]
 
 
@@ -195,12 +194,12 @@ class Checkpointer(PeriodicHook):
 
 class Exporter(PeriodicHook):
     """TorchScript of Q_bar_1 (the policy network, Sec. 4.2) as ``models/model-<step>.pt``
-    (kept, for learning curves) and ``model.pt`` (the latest) under ``run_dir``; announced on
+    (kept, for learning curves) and ``model.pt`` (the latest) in a learner layout; announced on
     the variable source and to every listener (App. F.1: the robots reload it)."""
 
-    def __init__(self, run_dir: Path, every: int) -> None:
+    def __init__(self, layout: LearnerLayout, every: int) -> None:
         super().__init__(every)
-        self.run_dir = run_dir
+        self.layout = layout
         self.listeners: list[ModelCallback] = []
 
     def begin(self, loop: TrainingLoop, hub: Hub) -> None:
@@ -212,8 +211,8 @@ class Exporter(PeriodicHook):
     def _drop_exports_after(self, step: int) -> None:
         """Exports newer than the checkpoint a run resumes from came from the steps it lost;
         they would pass for its latest model."""
-        for path in (self.run_dir / MODELS_DIR).glob("model-*.pt"):
-            if int(path.stem.split("-")[1]) > step:
+        for export, path in self.layout.exports():
+            if export > step:
                 path.unlink()
 
     def act(self, loop: TrainingLoop) -> None:
@@ -222,9 +221,9 @@ class Exporter(PeriodicHook):
                                  cem=cfg.updater.cem, version=step, training_step=step,
                                  camera=cfg.camera if cfg.camera.known else None,
                                  label_source=cfg.label_source)
-        path = self.run_dir / MODELS_DIR / f"model-{step:09d}.pt"
+        path = self.layout.model_at(step)
         sha = export_model(loop.trainer.target_1, path, metadata)
-        latest = self.run_dir / MODEL_FILE
+        latest = self.layout.latest_model
         tmp = latest.with_name(f".{latest.name}.tmp{os.getpid()}")
         tmp.unlink(missing_ok=True)
         os.link(path, tmp)  # a second name for the same file: no second write

@@ -64,7 +64,6 @@ class TrainingLoop:
         initialized): every rank steps; rank 0 alone publishes targets and runs the hooks."""
         self.config = config
         self.rank = rank
-        self.run_dir = config.run_path
         if config.torch_threads:
             torch.set_num_threads(config.torch_threads)
         seed_everything(config.seed)
@@ -76,9 +75,10 @@ class TrainingLoop:
         self.target = config.steps  # the current run's last step
         self.waited_s = 0.0
         self._board: StatusBoard | None = None
-        self.logger = TrainingLogger(self.run_dir / "tensorboard", config.log_every, progress)
-        self.checkpointer = Checkpointer(self.run_dir / "checkpoints", config.checkpoint_every)
-        self.exporter = Exporter(self.run_dir, config.export_every)
+        layout = config.layout
+        self.logger = TrainingLogger(layout.tensorboard, config.log_every, progress)
+        self.checkpointer = Checkpointer(layout.checkpoints, config.checkpoint_every)
+        self.exporter = Exporter(layout, config.export_every)
         self.hooks: list[TrainingHook] = [self.logger, self.checkpointer, self.exporter]
         self.resumed_from = self.checkpointer.restore(self)
         self.start_step = self.trainer.step

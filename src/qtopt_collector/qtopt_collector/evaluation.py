@@ -1,12 +1,13 @@
-"""Grasp-success evaluation in the simulated cell (Kalashnikov et al. 2018, Sec. 6.1) for the
-scripted policy or any TorchScript model, on held-out test objects.
+"""Grasp-success evaluation in the simulated cell (Kalashnikov et al. 2018, Sec. 6.1) of any
+:class:`~qtopt_policy.policies.Policy`, on held-out test objects.
 
 Protocol 1, grasps with replacement: each attempt is one episode on a freshly seeded bin;
 success is the simulator's ground truth (an object held above the success height), reported
 with a 95 % Wilson interval, next to the image-subtraction label's rate. Protocol 2, bin
 emptying: attempts without replacement from one bin, success over the first 10/20/30. Workers
-are separate processes, each with its own PyBullet world. A model that records the camera it was
-trained with is evaluated only in a cell with the same camera.
+are separate processes, each with its own PyBullet world, building the policy from a
+:class:`~qtopt_policy.policies.PolicySource`; a Policy object runs in this process. A model that
+records the camera it was trained with is evaluated only in a cell with the same camera.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from tqdm import tqdm
 
 from qtopt_collector.episode import EpisodeConfig, GraspLabel, run_episode
 from qtopt_collector.sim_cell import SimCell, SimCellConfig
-from qtopt_policy.cem_actor import CEMActor
-from qtopt_policy.policies import LOCAL_POLICIES, GreedyCEMPolicy, Policy, local_policy
+from qtopt_policy.episode_record import EpisodeRecord
+from qtopt_policy.policies import Policy, PolicySource, local_policy
 from qtopt_policy.spec import Action, ActionBounds, Observation
 from qtopt_policy.torchscript_model import load_model
+
+PROBE_SEED = 400_000  # scripted probe episodes use seeds from here, apart from evaluation's
 
 
 @dataclass(frozen=True)
@@ -61,28 +64,22 @@ def wilson_interval(successes: int, attempts: int, z: float = 1.96) -> tuple[flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def make_policy(model: str, seed: int = 0) -> Policy:
-    """A local policy name (``scripted``) or a TorchScript model path (greedy CEM on Q_bar_1)."""
-    if model in LOCAL_POLICIES:
-        return local_policy(model, ActionBounds(), seed=seed)
-    loaded = load_model(model)
-    actor = CEMActor(loaded.module, loaded.metadata.bounds, loaded.metadata.cem)
-    return GreedyCEMPolicy(actor, loaded.metadata.image_size, seed=seed)
+EvaluatedPolicy = Policy | PolicySource
 
 
-def check_camera(model: str, cell_config: SimCellConfig) -> None:
-    """Raise ValueError when ``model`` (a TorchScript path) records a training camera other
-    than the cell's: the Q-network learned from that view's pixels (Sec. 5), so its grasp rate
-    in another view measures the mismatch, not the policy. Local policies and models without a
-    recorded camera (older files) pass."""
-    if model in LOCAL_POLICIES:
+def check_camera(policy: EvaluatedPolicy, cell_config: SimCellConfig) -> None:
+    """Raise ValueError when ``policy``'s model records a training camera other than the
+    cell's: the Q-network learned from that view's pixels (Sec. 5), so its grasp rate in another
+    view measures the mismatch, not the policy. Local policies, Policy objects (their maker
+    checks) and models without a recorded camera (older files) pass."""
+    if not isinstance(policy, PolicySource) or not policy.model_path:
         return
-    trained, cell = load_model(model).metadata.camera, cell_config.camera()
+    trained, cell = load_model(policy.model_path).metadata.camera, cell_config.camera()
     if trained is not None and trained != cell:
         raise ValueError(
-            f"model {model} was trained with camera {trained.describe()} but the cell's camera "
-            f"is {cell.describe()}: expected the same camera (set the cell's camera_* fields "
-            "or evaluate a matching model)"
+            f"model {policy.model_path} was trained with camera {trained.describe()} but the "
+            f"cell's camera is {cell.describe()}: expected the same camera (set the cell's "
+            "camera_* fields or evaluate a matching model)"
         )
 
 
@@ -120,7 +117,7 @@ class BinEmptyingCell:
 
 @dataclass(frozen=True)
 class _Task:
-    model: str
+    policy: EvaluatedPolicy
     cell_config: SimCellConfig
     episode_config: EpisodeConfig
     seeds: list[int]
@@ -133,8 +130,9 @@ def _attempts(task: _Task) -> list[tuple[bool, bool, int]]:
     torch.set_num_threads(1)
     sim = SimCell(task.cell_config)
     cell = BinEmptyingCell(sim, task.bin_objects) if task.bin_objects else sim
-    policy = make_policy(task.model, seed=task.seeds[0] if task.seeds else 0)
-    name = task.model if task.model in LOCAL_POLICIES else "model"
+    policy = task.policy.make(seed=task.seeds[0] if task.seeds else 0) \
+        if isinstance(task.policy, PolicySource) else task.policy
+    name = task.policy.local or "model" if isinstance(task.policy, PolicySource) else "policy"
     out = []
     try:
         for seed in tqdm(task.seeds, desc=f"eval {name}", disable=not task.progress,
@@ -149,23 +147,26 @@ def _attempts(task: _Task) -> list[tuple[bool, bool, int]]:
 def _run(tasks: list[_Task], workers: int) -> list[list[tuple[bool, bool, int]]]:
     if workers == 1 or len(tasks) == 1:
         return [_attempts(t) for t in tasks]
+    if not isinstance(tasks[0].policy, PolicySource):
+        raise ValueError(f"workers {workers} with a Policy object: expected workers 1, or a "
+                         "PolicySource that each worker builds")
     with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
         return pool.map(_attempts, tasks)
 
 
-def evaluate(model: str, attempts: int, seed: int = 100_000, objects: str = "test",
+def evaluate(policy: EvaluatedPolicy, attempts: int, seed: int = 100_000, objects: str = "test",
              workers: int = 1, cell_config: SimCellConfig = SimCellConfig(),
              episode_config: EpisodeConfig = EpisodeConfig(),
              progress: bool = True) -> EvalResult:
     """Protocol 1: ``attempts`` grasps with replacement (seeds ``seed``..``seed + attempts -
     1``, each a freshly seeded bin)."""
-    check_camera(model, cell_config)
+    check_camera(policy, cell_config)
     cell_config = dataclasses.replace(cell_config, object_split=objects)
     seeds = list(range(seed, seed + attempts))
-    tasks = [_Task(model, cell_config, episode_config, seeds[i::workers], progress and i == 0)
+    tasks = [_Task(policy, cell_config, episode_config, seeds[i::workers], progress and i == 0)
              for i in range(workers)]
     rows = [r for part in _run(tasks, workers) for r in part]
-    return EvalResult(str(model), len(rows), sum(r[0] for r in rows), sum(r[1] for r in rows),
+    return EvalResult(policy.name, len(rows), sum(r[0] for r in rows), sum(r[1] for r in rows),
                       sum(r[2] for r in rows) / max(len(rows), 1))
 
 
@@ -190,17 +191,29 @@ class BinEmptyingResult:
                 f"objects: {rates}")
 
 
-def bin_emptying(model: str, objects: int = 28, attempts: int = 30, bins: int = 1,
+def bin_emptying(policy: EvaluatedPolicy, objects: int = 28, attempts: int = 30, bins: int = 1,
                  seed: int = 200_000, workers: int = 1,
                  cell_config: SimCellConfig = SimCellConfig(),
                  episode_config: EpisodeConfig = EpisodeConfig(),
                  progress: bool = True) -> BinEmptyingResult:
     """Protocol 2: ``bins`` bins of ``objects`` test objects, ``attempts`` grasps each without
     replacement (the paper: 28 objects, 30 attempts; success over the first 10/20/30)."""
-    check_camera(model, cell_config)
+    check_camera(policy, cell_config)
     cell_config = dataclasses.replace(cell_config, object_split="test")
-    tasks = [_Task(model, cell_config, episode_config,
+    tasks = [_Task(policy, cell_config, episode_config,
                    list(range(seed + b * attempts, seed + (b + 1) * attempts)),
                    progress and b == 0, bin_objects=objects) for b in range(bins)]
     outcomes = tuple(tuple(r[0] for r in part) for part in _run(tasks, workers))
-    return BinEmptyingResult(str(model), objects, outcomes)
+    return BinEmptyingResult(policy.name, objects, outcomes)
+
+
+def scripted_episodes(cell_config: SimCellConfig, episode_config: EpisodeConfig,
+                      episodes: int, seed: int = PROBE_SEED) -> list[EpisodeRecord]:
+    """``episodes`` pi_scripted episodes in process (each closes, then lifts), whose states
+    probes of a Q-function score."""
+    cell = SimCell(cell_config)
+    try:
+        return [run_episode(cell, local_policy("scripted", ActionBounds(), seed + k), seed + k,
+                            episode_config) for k in range(episodes)]
+    finally:
+        cell.close()

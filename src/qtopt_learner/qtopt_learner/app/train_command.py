@@ -10,12 +10,9 @@ import argparse
 import dataclasses
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from qtopt_learner.distributed.engine import make_learner
 from qtopt_learner.learner_config import ENGINES, LearnerConfig, learner_preset
-
-if TYPE_CHECKING:  # the engines are imported only when one is made
-    from qtopt_learner.distributed.engine import Learner
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,16 +46,6 @@ def config_from_args(args: argparse.Namespace) -> LearnerConfig:
     return dataclasses.replace(config, hub=dataclasses.replace(
         hub, offline=dataclasses.replace(hub.offline, terminal_fraction=fraction),
         online=dataclasses.replace(hub.online, terminal_fraction=fraction)))
-
-
-def make_learner(config: LearnerConfig, progress: bool = True) -> Learner:
-    """The learner for ``config.engine``: InProcessLearner or RayLearner."""
-    if config.engine == "ray":
-        # Ray is imported only when used
-        from qtopt_learner.distributed.ray_engine import RayLearner
-        return RayLearner(config, progress=progress)
-    from qtopt_learner.distributed.engine import InProcessLearner
-    return InProcessLearner(config, progress=progress)
 
 
 def run_train_command(args: argparse.Namespace) -> int:

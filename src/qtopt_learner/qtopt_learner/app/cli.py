@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 
 from qtopt_collector.cli import add_cell_arguments, run_cell_command
-from qtopt_learner.train_command import add_train_arguments, run_train_command
+from qtopt_learner.app.train_command import add_train_arguments, run_train_command
 
 
 def _run(args: argparse.Namespace) -> int:
-    from qtopt_learner.main_job import AblationConfig, MainJob, MainJobConfig
+    from qtopt_learner.app.ablations import AblationConfig
+    from qtopt_learner.app.main_job import MainJob, MainJobConfig
 
     run_dir = args.run_dir or f"runs/main__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
     config = MainJobConfig(
@@ -34,7 +35,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    from qtopt_learner.main_job import BUDGETS, STATES
+    from qtopt_learner.app.ablations import STATES
+    from qtopt_learner.app.budgets import BUDGETS
 
     parser.add_argument("--budget", default="15m", choices=sorted(BUDGETS),
                         help="how much to collect, train and evaluate (15m: 2 CPU cores, "
@@ -70,9 +72,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def _sim(args: argparse.Namespace) -> int:
     """launch/sim.launch.py's graph through the project's runner (no ``ros2 launch`` here)."""
     from qtopt_collector.graph import CellGraphConfig
+    from qtopt_learner.app.training_graph import run_training_graph, sim_for_model
     from qtopt_learner.distributed.fine_tuning import FineTuningConfig
     from qtopt_learner.learner_config import learner_preset
-    from qtopt_learner.training_graph import run_training_graph, sim_for_model
 
     run = Path(args.run_dir).resolve()
     model = str(Path(args.model).resolve())

@@ -9,17 +9,18 @@ import pybullet as pb
 import pytest
 import torch
 
-from qtopt_collector.sim_cell import FLOOR_Z, TIP_LINKS, TRAY_POSITION, SimCell, SimCellConfig
-from qtopt_learner.evaluation import (
+from qtopt_collector.episode import EpisodeConfig
+from qtopt_collector.evaluation import (
     BinEmptyingResult,
     bin_emptying,
     check_camera,
     evaluate,
-    make_policy,
+    scripted_episodes,
     wilson_interval,
 )
+from qtopt_collector.sim_cell import FLOOR_Z, TIP_LINKS, TRAY_POSITION, SimCell, SimCellConfig
 from qtopt_policy.cem import CEMConfig
-from qtopt_policy.policies import GreedyCEMPolicy, ScriptedGraspPolicy
+from qtopt_policy.policies import GreedyCEMPolicy, PolicySource, ScriptedGraspPolicy
 from qtopt_policy.qnetwork import PRESETS, QNetwork
 from qtopt_policy.spec import ActionBounds
 from qtopt_policy.torchscript_model import ModelMetadata, export_model
@@ -32,18 +33,42 @@ def test_wilson_interval_by_hand():
     assert wilson_interval(0, 0) == (0.0, 1.0)
 
 
-def test_make_policy_and_a_short_evaluation_on_test_objects(tmp_path):
+SCRIPTED = PolicySource(local="scripted")
+
+
+def test_policy_sources_and_a_short_evaluation_on_test_objects(tmp_path):
     torch.manual_seed(0)
     net = QNetwork(PRESETS["sim"]).eval()
     export_model(net, tmp_path / "q.pt", ModelMetadata("sim", PRESETS["sim"], ActionBounds(),
                                                        CEMConfig(), 1, 1))
-    assert isinstance(make_policy(str(tmp_path / "q.pt")), GreedyCEMPolicy)
-    assert isinstance(make_policy("scripted"), ScriptedGraspPolicy)
-    result = evaluate("scripted", 3, seed=5, progress=False)
+    model = PolicySource.parse(str(tmp_path / "q.pt"))
+    assert model.model_path and isinstance(model.make(), GreedyCEMPolicy)
+    assert PolicySource.parse("scripted") == SCRIPTED
+    assert isinstance(SCRIPTED.make(), ScriptedGraspPolicy)
+    with pytest.raises(ValueError, match="expected exactly one of them"):
+        PolicySource(local="scripted", model_path="q.pt")
+    with pytest.raises(ValueError, match="policy 'greedy': expected one of"):
+        PolicySource(local="greedy")
+    result = evaluate(SCRIPTED, 3, seed=5, progress=False)
     assert result.attempts == 3 and 0 <= result.successes <= 3 and result.mean_steps >= 2
-    again = evaluate("scripted", 3, seed=5, progress=False)
+    assert result.policy == "scripted"
+    again = evaluate(SCRIPTED, 3, seed=5, progress=False)
     assert (again.successes, again.mean_steps) == (result.successes, result.mean_steps)
     assert "95 % CI" in result.summary()
+    # a Policy object runs in this process, the same episodes as the source builds
+    same = evaluate(SCRIPTED.make(seed=5), 3, seed=5, progress=False)
+    assert (same.successes, same.mean_steps) == (result.successes, result.mean_steps)
+    with pytest.raises(ValueError, match="workers 2 with a Policy object"):
+        evaluate(SCRIPTED.make(), 2, workers=2, progress=False)
+
+
+def test_scripted_episodes_close_then_lift_with_their_own_seeds():
+    records = scripted_episodes(SimCellConfig(), EpisodeConfig(scripted_termination=True), 2)
+    assert [r.seed for r in records] == [400_000, 400_001]
+    for record in records:
+        assert record.policy_name == "scripted"
+        closes = [i for i, s in enumerate(record.steps) if s.action.gripper_close]
+        assert closes and all(s.action.translation[2] >= 0 for s in record.steps[closes[0]:])
 
 
 def test_bin_emptying_takes_grasped_objects_out_and_never_refills(tmp_path):
@@ -79,10 +104,10 @@ def test_bin_emptying_takes_grasped_objects_out_and_never_refills(tmp_path):
     finally:
         cell.close()
 
-    result = bin_emptying("scripted", objects=2, attempts=4, seed=11, progress=False)
+    result = bin_emptying(SCRIPTED, objects=2, attempts=4, seed=11, progress=False)
     assert len(result.outcomes) == 1 and len(result.outcomes[0]) == 4
     assert sum(result.outcomes[0]) <= 2  # without replacement: at most the bin's objects
-    again = bin_emptying("scripted", objects=2, attempts=4, seed=11, progress=False)
+    again = bin_emptying(SCRIPTED, objects=2, attempts=4, seed=11, progress=False)
     assert again.outcomes == result.outcomes
 
 
@@ -99,9 +124,10 @@ def test_evaluation_refuses_a_model_trained_with_another_camera(tmp_path):
     cell_a, cell_b = SimCellConfig(), SimCellConfig(camera_fov_deg=60.0)
     meta = ModelMetadata("sim", PRESETS["sim"], ActionBounds(), CEMConfig(), 1, 1,
                          camera=cell_a.camera(), label_source="truth")
-    model = str(tmp_path / "q.pt")
-    export_model(QNetwork(PRESETS["sim"]).eval(), model, meta)
-    message = (f"model {model} was trained with camera {cell_a.camera().describe()} but the "
+    path = str(tmp_path / "q.pt")
+    export_model(QNetwork(PRESETS["sim"]).eval(), path, meta)
+    model = PolicySource(model_path=path)
+    message = (f"model {path} was trained with camera {cell_a.camera().describe()} but the "
                f"cell's camera is {cell_b.camera().describe()}: expected the same camera")
     with pytest.raises(ValueError, match=re.escape(message)):
         evaluate(model, 1, cell_config=cell_b, progress=False)
@@ -111,4 +137,4 @@ def test_evaluation_refuses_a_model_trained_with_another_camera(tmp_path):
     # a model from before cameras were recorded is evaluated in any cell
     old = str(tmp_path / "old.pt")
     export_model(QNetwork(PRESETS["sim"]).eval(), old, dataclasses.replace(meta, camera=None))
-    check_camera(old, cell_b)
+    check_camera(PolicySource(model_path=old), cell_b)

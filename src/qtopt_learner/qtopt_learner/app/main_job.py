@@ -26,53 +26,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qtopt_collector.bag_recorder import read_episodes, repair_bag
-from qtopt_collector.episode import EpisodeConfig
+from qtopt_collector.evaluation import bin_emptying, evaluate, scripted_episodes
 from qtopt_collector.graph import CellGraphConfig
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_collector.success_detection import LABELS
+from qtopt_learner.app.ablations import STATES, AblationConfig
+from qtopt_learner.app.budgets import BUDGETS, Budget
+from qtopt_learner.app.report import write_report
+from qtopt_learner.app.run_layout import RunLayout
+from qtopt_learner.app.run_record import (
+    CollectedEpisode,
+    CurvePoint,
+    EvaluationRecord,
+    PolicyRecord,
+    RunRecord,
+    TrainRecord,
+)
+from qtopt_learner.app.training_graph import run_concurrent_graph
 from qtopt_learner.collection import CollectionConfig
 from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig
 from qtopt_learner.distributed.fine_tuning import FineTuningConfig
 from qtopt_learner.distributed.hub import HubConfig
 from qtopt_learner.distributed.replay import ReplayConfig
-from qtopt_learner.evaluation import bin_emptying, evaluate
 from qtopt_learner.learner_config import ENGINES, LearnerConfig, learner_preset
-from qtopt_learner.probes import scripted_episodes, stop_value_auc
-from qtopt_learner.report import write_report
+from qtopt_learner.probes import stop_value_auc
 from qtopt_learner.targets import TargetConfig
-from qtopt_learner.training_graph import run_concurrent_graph
 from qtopt_policy.cem import CEMConfig
 from qtopt_policy.episode_record import EpisodeRecord
+from qtopt_policy.policies import PolicySource
 
-
-@dataclass(frozen=True)
-class Budget:
-    """How much a run collects, trains and evaluates."""
-
-    episodes: int  # collected by the cells while the learner trains
-    steps: int  # the most gradient steps the learner takes
-    steps_per_transition: float  # App. F.3's balancer: gradient steps per collected transition
-    switch_step: int  # App. C: scripted collection alone until this gradient step
-    eval_attempts: int  # protocol 1, per policy
-    bin_attempts: int  # protocol 2, one bin per policy
-    curve_points: int  # intermediate models on the learning curve
-    curve_attempts: int  # protocol 1 attempts per intermediate model
-    cells: int = 2  # simulated cells; 0: one per core beyond the two the learner uses
-
-
-BUDGETS: dict[str, Budget] = {
-    # 2 CPU cores, about 15 minutes: the default of the README's first command (measured
-    # 792 s: collection paced to the learner 470 s, training to 526 s, evaluation 262 s).
-    # Steps are sized to the episodes: about 10.7 transitions per episode times the ratio.
-    "15m": Budget(400, 8000, 2.0, 2000, 40, 20, 3, 16),
-    # The long CPU budget: 2 cores, at most 2.5 h with evaluation (bench/concurrent_learning.py
-    # runs the same recipe in one process).
-    "2h": Budget(5000, 100_000, 2.0, 8000, 200, 30, 6, 40),
-    # A machine with a GPU and more cores: cells on every core but two, a CUDA trainer.
-    "gpu": Budget(6000, 120_000, 2.0, 8000, 200, 30, 6, 40, cells=0),
-    # A few of everything, for tests and a first look at the pipeline.
-    "smoke": Budget(12, 120, 4.0, 40, 4, 3, 2, 2),
-}
 # The in-view camera keeps the lifted gripper in frame (docs/decisions.md); cells keep their
 # bin for 10 episodes (App. D.3's protocol) and step the physics 40 times per action.
 SIM_CELL = SimCellConfig(camera_target_height=0.1, camera_pitch_deg=-60.0,
@@ -80,51 +62,9 @@ SIM_CELL = SimCellConfig(camera_target_height=0.1, camera_pitch_deg=-60.0,
                          respawn_every=10)
 # Camera frames per preset: the policy centre-crops the network's input from them (App. D.1).
 CAMERAS = {"sim": (72, 72), "paper": (640, 512)}
-STATES = {"image": (False, False), "image+gripper": (True, False),
-          "image+gripper+height": (True, True)}
 # Share of each replay sample taken from episodes' last transitions (docs/decisions.md).
 TERMINAL_FRACTION = 0.25
 EXPORT_EVERY = 500  # gradient steps between exports: the collecting policy reloads each one
-EPISODES_DIR = "episodes"
-OLD_PHASES = {"bootstrap", "off_policy", "on_policy"}  # state.json keys of the earlier job
-
-
-@dataclass(frozen=True)
-class AblationConfig:
-    """App. A/C ablations, one field each; the defaults are the method this job runs."""
-
-    state: str = "image+gripper+height"  # or "image", "image+gripper"
-    # gamma 0.9 alone (one of Table 7's rows); "penalty" adds -0.05 per step, which with
-    # targets clipped to [0, 1] zeroes every target a few steps before a likely failure
-    reward: str = "discount"
-    termination: str = "learned"  # the e action; "scripted": Algorithm 2
-    target: str = "clipped_double_q"  # min over two target networks; "double_q": Q_bar_1 only
-    # Not the paper's: "monte_carlo" raises each target to its transition's return
-    bound: str = "none"
-
-    def __post_init__(self) -> None:
-        for name, value, allowed in (
-            ("state", self.state, tuple(STATES)),
-            ("reward", self.reward, ("penalty", "discount")),
-            ("termination", self.termination, ("learned", "scripted")),
-            ("target", self.target, ("clipped_double_q", "double_q")),
-            ("bound", self.bound, ("none", "monte_carlo")),
-        ):
-            if value not in allowed:
-                raise ValueError(f"ablation {name} {value!r}: expected one of {allowed}")
-
-    @property
-    def step_penalty(self) -> float:
-        return EpisodeConfig().step_penalty if self.reward == "penalty" else 0.0
-
-    @property
-    def scripted_termination(self) -> bool:
-        return self.termination == "scripted"
-
-    @property
-    def episode(self) -> EpisodeConfig:
-        return EpisodeConfig(scripted_termination=self.scripted_termination,
-                             step_penalty=self.step_penalty)
 
 
 @dataclass(frozen=True)
@@ -185,40 +125,17 @@ class MainJob:
     def __init__(self, config: MainJobConfig, progress: bool = True) -> None:
         self.config = config
         self.progress = progress
-        self.run = Path(config.run_dir).resolve()
-        self.run.mkdir(parents=True, exist_ok=True)
-        self.state_path = self.run / "state.json"
-        self.state: dict = json.loads(self.state_path.read_text()) \
-            if self.state_path.exists() else {}
-        if OLD_PHASES & set(self.state):
-            raise ValueError(f"run folder {self.run}: made by the earlier bootstrap/off-policy/"
-                             "fine-tuning job; expected a new run folder for the "
-                             "collect-while-train job")
-        (self.run / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+        self.layout = RunLayout(Path(config.run_dir).resolve())
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        self.record = RunRecord.load(self.layout.record)
+        self.layout.config.write_text(json.dumps(dataclasses.asdict(config), indent=2))
 
     # -- bookkeeping ------------------------------------------------------------------
-    def _save(self) -> None:
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state, indent=2))
-        tmp.replace(self.state_path)
-
-    def _phase(self, name: str, title: str) -> bool:
-        """True when ``name`` still has to run; prints the phase header."""
-        done = name in self.state
+    @staticmethod
+    def _phase(done: bool, title: str) -> bool:
+        """True when the phase still has to run; prints the phase header."""
         print(f"\n[qtopt] == {title}{' (done, skipped)' if done else ''}", flush=True)
         return not done
-
-    def _finish(self, name: str, started: float, **result) -> None:
-        self.state[name] = {**result, "seconds": round(time.monotonic() - started, 1)}
-        self._save()
-
-    @property
-    def learner_dir(self) -> Path:
-        return self.run / "learner"
-
-    @property
-    def episodes_dir(self) -> Path:
-        return self.run / EPISODES_DIR
 
     def collection_config(self) -> CollectionConfig:
         return CollectionConfig(switch_step=self.config.plan.switch_step,
@@ -241,7 +158,7 @@ class MainJob:
         fine_tuning = FineTuningConfig(enabled=True, ramp_steps=max(plan.steps // 2, 1),
                                        steps_per_transition=plan.steps_per_transition)
         return learner_preset(
-            config.preset, run_dir=str(self.learner_dir), offline_paths=tuple(
+            config.preset, run_dir=str(self.layout.learner.root), offline_paths=tuple(
                 str(Path(p).resolve()) for p in config.offline_data),
             steps=plan.steps, seed=config.seed, engine=config.engine,
             camera=config.sim("train").camera(), label_source=config.label,
@@ -252,79 +169,90 @@ class MainJob:
 
     def cell_config(self) -> CellGraphConfig:
         """Cells that run scripted_noisy or pi_noisy as each goal asks; the policy node
-        serves the learner's newest export (``model.pt``, reloaded when it changes)."""
+        serves the learner's newest export (reloaded when it changes)."""
         return CellGraphConfig(
             cells=self.config.num_cells, policy="noisy",
-            model_path=str(self.learner_dir / "model.pt"), out_dir=str(self.episodes_dir),
-            episode=self.config.ablation.episode, sim=self.config.sim("train"))
+            model_path=str(self.layout.learner.latest_model),
+            out_dir=str(self.layout.episodes), episode=self.config.ablation.episode,
+            sim=self.config.sim("train"))
 
     # -- phases -------------------------------------------------------------------------
-    def collect_and_train(self) -> None:
-        config, plan = self.config, self.config.plan
-        if not self._phase("train", f"1/3 collect and train at once: {plan.episodes} episodes "
+    def collect_and_train(self) -> TrainRecord:
+        config, plan, layout = self.config, self.config.plan, self.layout
+        if not self._phase(self.record.train is not None,
+                           f"1/3 collect and train at once: {plan.episodes} episodes "
                            f"on {config.num_cells} simulated cells, up to {plan.steps} "
                            f"gradient steps ({plan.steps_per_transition:g} per transition), "
                            f"pi_noisy joins at step {plan.switch_step}"):
-            return
+            return self.record.train
         started = time.monotonic()
-        seeds = _recorded_seeds(self.episodes_dir)
+        seeds = _recorded_seeds(layout.episodes)
         if seeds:
             print(f"[qtopt] resuming: {len(seeds)} episodes already recorded", flush=True)
         # New episodes (retries included) take seeds above every recorded one.
         first_seed = max(seeds, default=config.seed * 1_000_000 - 1) + 1
         stats = run_concurrent_graph(
             self.cell_config(), self.learner_config(), self.collection_config(),
-            max(plan.episodes - len(seeds), 0), self.run / "logs",
-            online_dir=self.episodes_dir, seed=first_seed, progress=self.progress)
-        collection = [c for _, c in sorted((r.seed, _collected(r))
-                                           for r in read_episodes(self.episodes_dir))]
-        step = _latest_export_step(self.learner_dir)
-        self._finish("train", started, episodes=len(collection), step=step,
-                     model=str(self._model_at(step)), chosen=dict(stats.chosen),
-                     collection=collection)
+            max(plan.episodes - len(seeds), 0), layout.logs,
+            online_dir=layout.episodes, seed=first_seed, progress=self.progress)
+        collection = tuple(c for _, c in sorted((r.seed, _collected(r))
+                                                for r in read_episodes(layout.episodes)))
+        step = layout.learner.latest_export_step()
+        self.record.train = TrainRecord(
+            episodes=len(collection), step=step, model=str(layout.learner.model_at(step)),
+            chosen=dict(stats.chosen), collection=collection,
+            seconds=round(time.monotonic() - started, 1))
+        self.record.save(layout.record)
+        return self.record.train
 
-    def evaluate(self) -> None:
+    def evaluate(self) -> EvaluationRecord:
         plan, config = self.config.plan, self.config
-        if not self._phase("evaluation", f"2/3 evaluation on held-out test objects: "
+        if not self._phase(self.record.evaluation is not None,
+                           f"2/3 evaluation on held-out test objects: "
                            f"{plan.eval_attempts} grasps with replacement and a bin of "
                            f"{config.bin_objects} objects ({plan.bin_attempts} attempts) per "
                            "policy"):
-            return
+            return self.record.evaluation
         started = time.monotonic()
         episode, sim = config.ablation.episode, config.sim("test")
-        policies = {"scripted": "scripted", "learned": self.state["train"]["model"]}
+        model = self.record.train.model
+        policies = {"scripted": PolicySource(local="scripted"),
+                    "learned": PolicySource(model_path=model)}
         results = {}
-        for name, model in policies.items():
-            grasps = evaluate(model, plan.eval_attempts, workers=config.eval_workers,
+        for name, source in policies.items():
+            grasps = evaluate(source, plan.eval_attempts, workers=config.eval_workers,
                               cell_config=sim, episode_config=episode, progress=self.progress)
-            bins = bin_emptying(model, objects=config.bin_objects, attempts=plan.bin_attempts,
-                                cell_config=sim, episode_config=episode,
-                                progress=self.progress)
+            bins = bin_emptying(source, objects=config.bin_objects,
+                                attempts=plan.bin_attempts, cell_config=sim,
+                                episode_config=episode, progress=self.progress)
             print(f"[qtopt] {name}: {grasps.summary()}\n[qtopt] {name}: {bins.summary()}",
                   flush=True)
-            results[name] = {"model": model, "grasps": dataclasses.asdict(grasps),
-                             "interval": list(grasps.interval),
-                             "bin": {f"first_{n}": bins.rate_first(n) for n in bins.checkpoints},
-                             "bin_outcomes": [list(b) for b in bins.outcomes]}
+            results[name] = PolicyRecord(
+                model=source.name, grasps=grasps,
+                bin={f"first_{n}": bins.rate_first(n) for n in bins.checkpoints},
+                bin_outcomes=bins.outcomes)
         curve = []
-        for step, model in self._curve_models():
-            r = evaluate(str(model), plan.curve_attempts, workers=config.eval_workers,
-                         cell_config=sim, episode_config=episode, progress=self.progress)
-            curve.append({"step": step, "rate": r.rate, "interval": list(r.interval),
-                          "attempts": r.attempts, "mean_steps": r.mean_steps})
+        for step, path in self._curve_models():
+            r = evaluate(PolicySource(model_path=str(path)), plan.curve_attempts,
+                         workers=config.eval_workers, cell_config=sim, episode_config=episode,
+                         progress=self.progress)
+            curve.append(CurvePoint(step=step, successes=r.successes, attempts=r.attempts,
+                                    mean_steps=r.mean_steps))
         # Scripted episodes on test objects lift both full and empty grippers: does the learned
         # Q(s, stop) tell them apart?
-        probe = stop_value_auc(self.state["train"]["model"], scripted_episodes(
-            sim, episode, plan.eval_attempts))
+        probe = stop_value_auc(model, scripted_episodes(sim, episode, plan.eval_attempts))
         print(f"[qtopt] learned: {probe.summary()}", flush=True)
-        self._finish("evaluation", started, policies=results, curve=curve,
-                     stop_probe=dataclasses.asdict(probe))
+        self.record.evaluation = EvaluationRecord(
+            policies=results, curve=tuple(curve), stop_probe=probe,
+            seconds=round(time.monotonic() - started, 1))
+        self.record.save(self.layout.record)
+        return self.record.evaluation
 
     def report(self) -> Path:
         print("\n[qtopt] == 3/3 report", flush=True)
-        path = write_report(self.run, self.config, self.state)
+        path = write_report(self.layout, self.config, self.record)
         print(f"[qtopt] report: {path}\n[qtopt] TensorBoard: tensorboard --logdir "
-              f"{self.learner_dir / 'tensorboard'}", flush=True)
+              f"{self.layout.learner.tensorboard}", flush=True)
         return path
 
     def run_all(self) -> Path:
@@ -333,24 +261,20 @@ class MainJob:
         return self.report()
 
     # -- helpers ------------------------------------------------------------------------
-    def _model_at(self, step: int) -> Path:
-        return self.learner_dir / "models" / f"model-{step:09d}.pt"
-
     def _curve_models(self) -> list[tuple[int, Path]]:
         """``curve_points`` exports spread evenly over the run, the final one excluded (the
         policy table evaluates it)."""
-        final = self.state["train"]["step"]
-        exports = [(s, p) for s, p in _exports(self.learner_dir) if s != final]
+        final = self.record.train.step
+        exports = [(s, p) for s, p in self.layout.learner.exports() if s != final]
         points = self.config.plan.curve_points
         if len(exports) <= points:
             return exports
         return [exports[round((k + 1) * len(exports) / points) - 1] for k in range(points)]
 
 
-def _collected(record: EpisodeRecord) -> dict:
-    """What the report's collection curve needs of a recorded episode."""
-    return {"policy": record.policy_name, "success": bool(record.success),
-            "model_version": record.model_version}
+def _collected(record: EpisodeRecord) -> CollectedEpisode:
+    return CollectedEpisode(policy=record.policy_name, success=bool(record.success),
+                            model_version=record.model_version)
 
 
 def _recorded_seeds(root: Path) -> list[int]:
@@ -362,15 +286,3 @@ def _recorded_seeds(root: Path) -> list[int]:
         if bag.is_dir() and not bag.name.startswith("."):
             repair_bag(bag)
     return [r.seed for r in read_episodes(root)]
-
-
-def _exports(learner_dir: Path) -> list[tuple[int, Path]]:
-    models = sorted((learner_dir / "models").glob("model-*.pt"))
-    return [(int(p.stem.split("-")[1]), p) for p in models]
-
-
-def _latest_export_step(learner_dir: Path) -> int:
-    exports = _exports(learner_dir)
-    if not exports:
-        raise RuntimeError(f"no exported model under {learner_dir / 'models'}")
-    return exports[-1][0]
