@@ -10,6 +10,7 @@ from rclpy.node import Node
 
 from qtopt_collector.backends import ArmBackend
 from qtopt_msgs.srv import ArmCommand, ResetCell
+from qtopt_policy.ros_names import ARM_COMMAND_SERVICE, RESET_CELL_SERVICE
 from qtopt_policy.spec import Action, ActionBounds
 
 
@@ -19,8 +20,8 @@ class ArmNode(Node):
         super().__init__("arm", **kwargs)
         self.backend = make_backend(self)
         self.bounds = bounds
-        self.create_service(ArmCommand, "arm/command", self._on_command)
-        self.create_service(ResetCell, "cell/reset", self._on_reset)
+        self.create_service(ArmCommand, ARM_COMMAND_SERVICE, self._on_command)
+        self.create_service(ResetCell, RESET_CELL_SERVICE, self._on_reset)
 
     def _on_command(self, request: ArmCommand.Request, response: ArmCommand.Response):
         b = self.backend

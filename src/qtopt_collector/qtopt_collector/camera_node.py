@@ -11,14 +11,15 @@ from sensor_msgs.msg import Image
 from qtopt_collector.backends import CameraBackend
 from qtopt_msgs.srv import CaptureImage
 from qtopt_policy.msg_conversions import image_to_msg
+from qtopt_policy.ros_names import CAMERA_CAPTURE_SERVICE, CAMERA_IMAGE_TOPIC
 
 
 class CameraNode(Node):
     def __init__(self, make_backend: Callable[[Node], CameraBackend], **kwargs) -> None:
         super().__init__("camera", **kwargs)
         self.backend = make_backend(self)
-        self.frames = self.create_publisher(Image, "camera/image_raw", qos_profile_sensor_data)
-        self.create_service(CaptureImage, "camera/capture", self._on_capture)
+        self.frames = self.create_publisher(Image, CAMERA_IMAGE_TOPIC, qos_profile_sensor_data)
+        self.create_service(CaptureImage, CAMERA_CAPTURE_SERVICE, self._on_capture)
 
     def _on_capture(self, request, response):
         try:

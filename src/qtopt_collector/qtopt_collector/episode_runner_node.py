@@ -40,6 +40,17 @@ from qtopt_policy.policies import (
     local_policy,
 )
 from qtopt_policy.qos import EPISODE_QOS
+from qtopt_policy.ros_names import (
+    ARM_COMMAND_SERVICE,
+    CAMERA_CAPTURE_SERVICE,
+    EPISODES_TOPIC,
+    GRIPPER_COMMAND_SERVICE,
+    RECORDED_TOPIC,
+    RESET_CELL_SERVICE,
+    RUN_EPISODE_ACTION,
+    SELECT_ACTION_SERVICE,
+    SUCCESS_DETECT_SERVICE,
+)
 from qtopt_policy.ros_params import declare_config
 from qtopt_policy.spec import Action, ActionBounds, Observation
 
@@ -50,7 +61,7 @@ class EpisodeRunnerConfig:
     policy: str = "scripted"  # scripted, scripted_noisy (local); greedy, noisy (policy node)
     # A goal's max_steps and scripted_termination, when set, override these.
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)
-    select_action_service: str = "/select_action"
+    select_action_service: str = f"/{SELECT_ACTION_SERVICE}"
     timeout_s: float = 60.0
     wait_for_recorder: bool = True  # succeed only once the recorder has the episode on disk
 
@@ -71,30 +82,33 @@ class RosCell:
         self.gripper_closed = False
 
     def reset(self, seed: int) -> Observation:
-        response = self.calls.call(ResetCell, "cell/reset", ResetCell.Request(seed=seed))
+        response = self.calls.call(ResetCell, RESET_CELL_SERVICE,
+                                   ResetCell.Request(seed=seed))
         self.object_ids = list(response.object_ids)
         self.height = response.height_to_bottom
-        self.calls.call(SetBool, "gripper/command", SetBool.Request(data=False))
+        self.calls.call(SetBool, GRIPPER_COMMAND_SERVICE, SetBool.Request(data=False))
         self.gripper_closed = False
         return self.observe()
 
     def observe(self) -> Observation:
-        response = self.calls.call(CaptureImage, "camera/capture", CaptureImage.Request())
+        response = self.calls.call(CaptureImage, CAMERA_CAPTURE_SERVICE,
+                                   CaptureImage.Request())
         return Observation(image_from_msg(response.image).copy(), self.gripper_closed,
                            self.height)
 
     def execute(self, action: Action) -> None:
         if action.gripper_close != self.gripper_closed:
-            self.calls.call(SetBool, "gripper/command",
+            self.calls.call(SetBool, GRIPPER_COMMAND_SERVICE,
                             SetBool.Request(data=action.gripper_close))
             self.gripper_closed = action.gripper_close
         request = ArmCommand.Request(command=ArmCommand.Request.MOVE_RELATIVE,
                                      translation=list(action.translation),
                                      rotation=action.rotation)
-        self.height = self.calls.call(ArmCommand, "arm/command", request).height_to_bottom
+        self.height = self.calls.call(ArmCommand, ARM_COMMAND_SERVICE,
+                                     request).height_to_bottom
 
     def label_grasp(self) -> GraspLabel:
-        response = self.calls.call(DetectGraspSuccess, "success/detect",
+        response = self.calls.call(DetectGraspSuccess, SUCCESS_DETECT_SERVICE,
                                    DetectGraspSuccess.Request(), ok_field="ok")
         truth = None if response.ground_truth < 0 else bool(response.ground_truth)
         return GraspLabel(bool(response.success), truth)
@@ -125,12 +139,12 @@ class EpisodeRunnerNode(Node):
         self.config = declare_config(self, EpisodeRunnerConfig)
         self.calls = ServiceCaller(self, self.config.timeout_s)
         self.cell = RosCell(self.calls)
-        self.episodes = self.create_publisher(Episode, "episodes", EPISODE_QOS)
+        self.episodes = self.create_publisher(Episode, EPISODES_TOPIC, EPISODE_QOS)
         self._recorded: set[str] = set()
         self._recorded_changed = threading.Condition()
-        self.create_subscription(String, "recorded", self._on_recorded, EPISODE_QOS,
+        self.create_subscription(String, RECORDED_TOPIC, self._on_recorded, EPISODE_QOS,
                                  callback_group=ReentrantCallbackGroup())
-        self._server = ActionServer(self, RunEpisode, "run_episode", self._execute,
+        self._server = ActionServer(self, RunEpisode, RUN_EPISODE_ACTION, self._execute,
                                     callback_group=MutuallyExclusiveCallbackGroup())
 
     def _on_recorded(self, msg: String) -> None:

@@ -10,14 +10,15 @@ from std_srvs.srv import SetBool
 
 from qtopt_collector.backends import GripperBackend
 from qtopt_policy.qos import LATCHED
+from qtopt_policy.ros_names import GRIPPER_CLOSED_TOPIC, GRIPPER_COMMAND_SERVICE
 
 
 class GripperNode(Node):
     def __init__(self, make_backend: Callable[[Node], GripperBackend], **kwargs) -> None:
         super().__init__("gripper", **kwargs)
         self.backend = make_backend(self)
-        self.state = self.create_publisher(Bool, "gripper/closed", LATCHED)
-        self.create_service(SetBool, "gripper/command", self._on_command)
+        self.state = self.create_publisher(Bool, GRIPPER_CLOSED_TOPIC, LATCHED)
+        self.create_service(SetBool, GRIPPER_COMMAND_SERVICE, self._on_command)
 
     def _on_command(self, request: SetBool.Request, response: SetBool.Response):
         try:

@@ -19,6 +19,7 @@ from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
 from qtopt_msgs.msg import Episode
 from qtopt_policy.node_main import spin_nodes
 from qtopt_policy.qos import EPISODE_QOS
+from qtopt_policy.ros_names import EPISODES_TOPIC, RECORDED_TOPIC
 from qtopt_policy.ros_params import declare_config
 
 
@@ -27,8 +28,9 @@ class RecorderNode(Node):
         super().__init__("recorder", **kwargs)
         self.config = declare_config(self, RecorderConfig)
         self.recorder = BagRecorder(self.config)
-        self.recorded = self.create_publisher(String, "recorded", EPISODE_QOS)
-        self.create_subscription(Episode, "episodes", self._on_episode, EPISODE_QOS, raw=True)
+        self.recorded = self.create_publisher(String, RECORDED_TOPIC, EPISODE_QOS)
+        self.create_subscription(Episode, EPISODES_TOPIC, self._on_episode, EPISODE_QOS,
+                                 raw=True)
 
     def _on_episode(self, data: bytes) -> None:
         data = bytes(data)

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from qtopt_collector.graph import NodeSpec
 from qtopt_msgs.action import RunEpisode
 from qtopt_policy.ros_env import apply_ros_environment, lease_domain_id, ros_environment
+from qtopt_policy.ros_names import RUN_EPISODE_ACTION
 
 MAX_RESTARTS = 5
 PR_SET_PDEATHSIG = 1
@@ -169,7 +170,8 @@ def run_episodes(
         if watch is not None:
             watch(node)
         choose = policy if callable(policy) else lambda _: policy
-        clients = {ns: ActionClient(node, RunEpisode, f"/{ns}/run_episode") for ns in namespaces}
+        clients = {ns: ActionClient(node, RunEpisode, f"/{ns}/{RUN_EPISODE_ACTION}")
+                   for ns in namespaces}
         deadline = time.monotonic() + timeout_s
         while not all(c.server_is_ready() for c in clients.values()):
             if time.monotonic() > deadline:

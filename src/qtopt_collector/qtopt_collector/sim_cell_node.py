@@ -18,6 +18,7 @@ from qtopt_collector.camera_node import CameraNode
 from qtopt_collector.gripper_node import GripperNode
 from qtopt_collector.sim_cell import SimCell, SimCellConfig
 from qtopt_policy.node_main import spin_nodes
+from qtopt_policy.ros_names import HELD_OBJECT_SERVICE
 from qtopt_policy.ros_params import declare_config
 
 
@@ -26,7 +27,7 @@ class SimNode(Node):
         super().__init__("sim", **kwargs)
         self.config = declare_config(self, SimCellConfig)
         self.cell = SimCell(self.config)
-        self.create_service(Trigger, "sim/held_object", self._on_held_object)
+        self.create_service(Trigger, HELD_OBJECT_SERVICE, self._on_held_object)
 
     def _on_held_object(self, request, response):
         response.success = self.cell.held_object_ground_truth()

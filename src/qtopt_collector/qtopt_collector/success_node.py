@@ -32,6 +32,12 @@ from qtopt_collector.success_detection import (
 from qtopt_msgs.srv import ArmCommand, CaptureImage, DetectGraspSuccess
 from qtopt_policy.msg_conversions import image_from_msg, image_to_msg
 from qtopt_policy.node_main import spin_nodes
+from qtopt_policy.ros_names import (
+    ARM_COMMAND_SERVICE,
+    CAMERA_CAPTURE_SERVICE,
+    GRIPPER_COMMAND_SERVICE,
+    SUCCESS_DETECT_SERVICE,
+)
 from qtopt_policy.ros_params import declare_config
 
 
@@ -73,8 +79,8 @@ class RosDropTestRig:
         self.config = config
 
     def _arm(self, command: int, height: float = 0.0) -> None:
-        self.calls.call(ArmCommand, "arm/command", ArmCommand.Request(command=command,
-                                                                      height=height))
+        self.calls.call(ArmCommand, ARM_COMMAND_SERVICE,
+                        ArmCommand.Request(command=command, height=height))
 
     def lift(self) -> None:
         self._arm(ArmCommand.Request.MOVE_TO_HEIGHT, self.config.drop_test.lift_height)
@@ -90,14 +96,15 @@ class RosDropTestRig:
         self._arm(ArmCommand.Request.OUT_OF_VIEW)
 
     def capture(self) -> np.ndarray:
-        response = self.calls.call(CaptureImage, "camera/capture", CaptureImage.Request())
+        response = self.calls.call(CaptureImage, CAMERA_CAPTURE_SERVICE,
+                                   CaptureImage.Request())
         return image_from_msg(response.image).copy()
 
     def return_over_bin(self) -> None:
         self._arm(ArmCommand.Request.OVER_BIN, self.config.drop_test.lift_height)
 
     def open_gripper(self) -> None:
-        self.calls.call(SetBool, "gripper/command", SetBool.Request(data=False))
+        self.calls.call(SetBool, GRIPPER_COMMAND_SERVICE, SetBool.Request(data=False))
 
 
 class SuccessNode(Node):
@@ -105,7 +112,7 @@ class SuccessNode(Node):
         super().__init__("success_detector", **kwargs)
         self.config = declare_config(self, SuccessNodeConfig)
         self.rig = RosDropTestRig(ServiceCaller(self, self.config.timeout_s), self.config)
-        self.create_service(DetectGraspSuccess, "success/detect", self._on_detect,
+        self.create_service(DetectGraspSuccess, SUCCESS_DETECT_SERVICE, self._on_detect,
                             callback_group=MutuallyExclusiveCallbackGroup())
 
     def _on_detect(self, request, response: DetectGraspSuccess.Response):

@@ -19,6 +19,7 @@ from qtopt_policy.msg_conversions import action_to_msg, observation_from_msg
 from qtopt_policy.node_main import spin_nodes
 from qtopt_policy.policy_server import NoModelError, PolicyServer, PolicyServerConfig
 from qtopt_policy.qos import MODEL_UPDATE_QOS
+from qtopt_policy.ros_names import MODEL_UPDATES_TOPIC, SELECT_ACTION_SERVICE
 from qtopt_policy.ros_params import declare_config
 from qtopt_policy.torchscript_model import ModelLoadError
 
@@ -30,9 +31,9 @@ class PolicyNode(Node):
         self.server = PolicyServer(self.config)
         serve_group = MutuallyExclusiveCallbackGroup()
         reload_group = MutuallyExclusiveCallbackGroup()
-        self.create_service(SelectAction, "select_action", self._on_select_action,
+        self.create_service(SelectAction, SELECT_ACTION_SERVICE, self._on_select_action,
                             callback_group=serve_group)
-        self.create_subscription(ModelUpdate, "model_updates", self._on_model_update,
+        self.create_subscription(ModelUpdate, MODEL_UPDATES_TOPIC, self._on_model_update,
                                  MODEL_UPDATE_QOS, callback_group=reload_group)
         if self.config.reload_period_s > 0:
             self.create_timer(self.config.reload_period_s, self._on_reload_timer,
