@@ -2,6 +2,7 @@
 node's label source it configures."""
 
 import ast
+import dataclasses
 import importlib
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -13,10 +14,16 @@ import pytest
 
 from qtopt_collector.graph import (
     CellGraphConfig,
+    Endpoint,
+    Interfaces,
     RealCellGraphConfig,
+    cell_namespace,
+    declared_names,
+    missing_providers,
     real_cell_graph,
     sim_cell_graph,
 )
+from qtopt_collector.graph_figure import OUTSIDE, draw_graph, graph_edges, node_key
 from qtopt_collector.runner import node_command
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_collector.success_node import SuccessNodeConfig, label_by_truth
@@ -149,3 +156,64 @@ def test_truth_label_without_a_ground_truth_service_fails_clearly():
         SuccessNodeConfig(ground_truth_service="sim/held_object", label="foo")
     with pytest.raises(RuntimeError, match="no ground truth"):
         label_by_truth(_LoggingRig(None))
+
+
+SIM_GRAPHS = {"sim-scripted-2": CellGraphConfig(cells=2),
+              "sim-noisy-1": CellGraphConfig(cells=1, policy="noisy", model_path="/m.pt")}
+
+
+@pytest.mark.parametrize("config", SIM_GRAPHS.values(), ids=SIM_GRAPHS.keys())
+def test_every_sim_node_declares_its_interfaces(config):
+    for spec in sim_cell_graph(config):
+        assert any(spec.interfaces.items()), spec.executable
+        for _, endpoint in spec.interfaces.items():
+            assert endpoint.type.count("/") == 2 and endpoint.name, endpoint
+
+
+@pytest.mark.parametrize("config", SIM_GRAPHS.values(), ids=SIM_GRAPHS.keys())
+def test_in_every_cell_what_a_node_subscribes_to_or_calls_is_provided(config):
+    specs = sim_cell_graph(config)
+    for i in range(config.cells):
+        assert missing_providers(specs, cell_namespace(i)) == []
+    # A served policy: the runner calls the fleet's policy node; a local one: nobody serves it.
+    names = declared_names(specs)
+    assert (("service", "/select_action") in names) == (config.policy == "noisy")
+    assert names[("action", "/cell0/run_episode")] == {"qtopt_msgs/action/RunEpisode"}
+    assert names[("topic", "/cell0/episodes")] == {"qtopt_msgs/msg/Episode"}
+
+
+def test_the_consistency_check_names_what_is_missing_or_mistyped():
+    specs = sim_cell_graph(CellGraphConfig())
+    without_recorder = [s for s in specs if s.executable != "recorder_node"]
+    assert missing_providers(without_recorder, "cell0") == [
+        "episode_runner_node in /cell0: topic /cell0/recorded [std_msgs/msg/String]: "
+        "no provider"]
+    mistyped = Interfaces(clients=(Endpoint("success/detect", "std_srvs/srv/Trigger"),))
+    probe = dataclasses.replace(specs[0], name="probe", interfaces=mistyped)
+    (problem,) = missing_providers([*specs, probe], "cell0")
+    assert "service /cell0/success/detect [std_srvs/srv/Trigger]: provided as " \
+           "['qtopt_msgs/srv/DetectGraspSuccess']" in problem
+
+
+def test_real_cell_nodes_declare_the_same_cell_interfaces():
+    real = declared_names(real_cell_graph(RealCellGraphConfig(model_path="/m.pt")))
+    sim = declared_names(sim_cell_graph(CellGraphConfig(policy="greedy", model_path="/m.pt")))
+    # The simulator's ground truth is the only difference, and the driver's image topic.
+    assert set(sim) - set(real) == {("service", "/cell0/sim/held_object")}
+    assert set(real) - set(sim) == {("topic", "/camera/color/image_raw")}
+
+
+def test_the_figure_has_one_box_per_node_and_one_legend_line_per_edge_kind():
+    specs = sim_cell_graph(SIM_GRAPHS["sim-noisy-1"])
+    fig = draw_graph(specs)
+    (ax,) = fig.axes
+    boxes = sorted(p.get_gid() for p in ax.patches if (p.get_gid() or "").startswith("node:"))
+    assert boxes == sorted(f"node:{node_key(s)}" for s in specs)
+    assert [t.get_text().split(":")[0] for t in ax.get_legend().get_texts()] == [
+        "topic", "service", "action"]
+    edges = {(e.source, e.target, e.kind): e.labels for e in graph_edges(specs)}
+    assert edges[("/cell0/episode_runner", "/cell0/recorder", "topic")] == (
+        "episodes [Episode]",)
+    assert edges[(OUTSIDE, "/cell0/episode_runner", "action")] == ("run_episode [RunEpisode]",)
+    assert edges[("/cell0/episode_runner", "/policy_node", "service")] == (
+        "/select_action [SelectAction]",)

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Draw docs/architecture.png from the graph description (DESIGN.md rule 7).
+
+    .venv/bin/python scripts/draw_architecture.py [OUT.png]
+
+The graph is the simulated training graph that ``launch/sim.launch.py`` and the main job start:
+one cell collecting with pi_noisy served by the policy node, and the learner node. The figure
+shows the topics, services and actions every NodeSpec declares (qtopt_collector.graph).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from qtopt_collector.graph import (
+    CellGraphConfig,
+    Endpoint,
+    Interfaces,
+    NodeSpec,
+    missing_providers,
+)
+from qtopt_collector.graph_figure import draw_graph
+from qtopt_learner.app.training_graph import sim_training_graph
+from qtopt_learner.learner_node import LearnerNodeConfig
+from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
+from qtopt_policy.ros_names import MODEL_UPDATES_TOPIC, TRAINING_STATUS_TOPIC
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def learner_interfaces(spec: NodeSpec) -> Interfaces:
+    """What learner_node creates: one Episode subscription per cell (its ``episode_topics``
+    parameter), ModelUpdate and TrainingStatus publishers."""
+    topics = spec.parameters.get("episode_topics", LearnerNodeConfig().episode_topics)
+    return Interfaces(publishes=(Endpoint.of(MODEL_UPDATES_TOPIC, ModelUpdate),
+                                 Endpoint.of(TRAINING_STATUS_TOPIC, TrainingStatus)),
+                      subscribes=tuple(Endpoint.of(t, Episode) for t in topics))
+
+
+def architecture_graph() -> list[NodeSpec]:
+    """The training graph with one cell, every NodeSpec declaring its interfaces."""
+    cells = CellGraphConfig(cells=1, policy="noisy", model_path="runs/<exp>/model.pt")
+    specs = sim_training_graph(cells, LearnerNodeConfig())
+    # The learner's spec declares no interfaces of its own yet; fill them in here.
+    return [dataclasses.replace(s, interfaces=learner_interfaces(s))
+            if s.executable == "learner_node" and not any(s.interfaces.items()) else s
+            for s in specs]
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[0]) if argv else ROOT / "docs" / "architecture.png"
+    specs = architecture_graph()
+    for problem in missing_providers(specs):
+        print(f"warning: {problem}", file=sys.stderr)
+    fig = draw_graph(specs, "drawn by scripts/draw_architecture.py from qtopt_collector.graph "
+                            "(sim training graph, one cell, policy noisy)")
+    # No software version in the file: the PNG changes only when the graph does.
+    fig.savefig(out, metadata={"Software": None})
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
