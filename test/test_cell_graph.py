@@ -11,7 +11,7 @@ from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 
 from qtopt_collector.bag_recorder import find_bags, read_episodes
-from qtopt_collector.graph import CellGraphConfig, sim_cell_graph
+from qtopt_collector.graph import CellGraphConfig, NodeSpec, declared_names, sim_cell_graph
 from qtopt_collector.runner import GraphRunner, run_episodes
 from qtopt_collector.sim_cell import SimCellConfig
 
@@ -24,6 +24,37 @@ def _graph(tmp_path: Path, cells: int, timeout_s: float = 60.0, **kwargs) -> Gra
     runner = GraphRunner(sim_cell_graph(config), dict(os.environ), tmp_path / "logs")
     runner.start()
     return runner
+
+
+def _assert_live_graph_shows(specs: list[NodeSpec], timeout_s: float = 30.0) -> None:
+    """Every topic, service and action ``specs`` declare is on the running graph (this test's
+    domain) with the declared type (DESIGN.md rule 7: the description is the graph)."""
+    import rclpy
+    from rclpy.action import get_action_names_and_types
+    from rclpy.context import Context
+
+    expected = declared_names(specs)
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node("graph_description_check", context=context)
+        deadline = time.monotonic() + timeout_s
+        while True:  # discovery of a new node's peers takes a moment
+            live: dict[tuple[str, str], set[str]] = {}
+            for kind, names in (("topic", node.get_topic_names_and_types()),
+                                ("service", node.get_service_names_and_types()),
+                                ("action", get_action_names_and_types(node))):
+                for name, types in names:
+                    live[(kind, name)] = set(types)
+            missing = {key: types for key, types in expected.items()
+                       if not types <= live.get(key, set())}
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    assert not missing, f"declared but not live (declared types): {missing}; live: {live}"
 
 
 def test_two_cells_record_complete_episodes(ros_domain, tmp_path):
@@ -91,6 +122,8 @@ def test_learned_policy_episodes_go_through_the_policy_node(ros_domain, tmp_path
     runner = _graph(tmp_path, cells=1, policy="noisy", model_path=str(model))
     try:
         stats = run_episodes(runner, ["cell0"], 2, seed=3, progress=False)
+        # The description matches what runs: cell and policy node, after real episodes.
+        _assert_live_graph_shows([p.spec for p in runner.processes])
     finally:
         runner.stop()
     assert stats.episodes == 2
