@@ -1,24 +1,16 @@
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import setup
 
 package_name = "qtopt_collector"
 
+# Metadata and packages are in setup.cfg; what names this package's files is here.
 setup(
-    name=package_name,
-    version="0.1.0",
-    packages=find_packages(exclude=["test"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
         (f"share/{package_name}/launch", glob("launch/*.launch.py")),
     ],
-    install_requires=["setuptools"],
-    zip_safe=True,
-    maintainer="qtopt-ros developers",
-    maintainer_email="dev@qtopt-ros.org",
-    description="QT-Opt grasping cell: sim, hardware adapters, success detection, recording.",
-    license="Apache-2.0",
     entry_points={
         "console_scripts": [
             "sim_cell_node = qtopt_collector.sim_cell_node:main",
