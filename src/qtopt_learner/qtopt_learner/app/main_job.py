@@ -236,8 +236,7 @@ class MainJob:
             r = evaluate(PolicySource(model_path=str(path)), plan.curve_attempts,
                          workers=config.eval_workers, cell_config=sim, episode_config=episode,
                          progress=self.progress)
-            curve.append(CurvePoint(step=step, successes=r.successes, attempts=r.attempts,
-                                    mean_steps=r.mean_steps))
+            curve.append(CurvePoint(step, r))
         # Scripted episodes on test objects lift both full and empty grippers: does the learned
         # Q(s, stop) tell them apart?
         probe = stop_value_auc(model, scripted_episodes(sim, episode, plan.eval_attempts))

@@ -61,7 +61,7 @@ def _curve_points(record: RunRecord) -> list[tuple[int, float, tuple[float, floa
     """(step, rate, interval) of the intermediate models and of the final learned model of
     the policy table."""
     learned = record.evaluation.policies["learned"]
-    points = [(p.step, p.rate, p.interval) for p in record.evaluation.curve]
+    points = [(p.step, p.grasps.rate, p.grasps.interval) for p in record.evaluation.curve]
     points.append((record.train.step, learned.grasps.rate, learned.interval))
     return sorted(points)
 

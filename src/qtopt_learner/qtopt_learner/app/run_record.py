@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qtopt_collector.evaluation import EvalResult, wilson_interval
+from qtopt_collector.evaluation import EvalResult
 from qtopt_learner.probes import StopValueProbe
 
 # Phases of the job this one replaced: a folder holding them is not this job's.
@@ -57,17 +57,7 @@ class CurvePoint:
     """An intermediate export on the learning curve."""
 
     step: int
-    successes: int
-    attempts: int
-    mean_steps: float
-
-    @property
-    def rate(self) -> float:
-        return self.successes / max(self.attempts, 1)
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        return wilson_interval(self.successes, self.attempts)
+    grasps: EvalResult
 
 
 @dataclass(frozen=True)
@@ -132,8 +122,8 @@ def _evaluation_to_json(record: EvaluationRecord) -> dict:
                        "interval": list(p.interval), "bin": p.bin,
                        "bin_outcomes": [list(b) for b in p.bin_outcomes]}
                 for name, p in record.policies.items()}
-    curve = [{**dataclasses.asdict(c), "rate": c.rate, "interval": list(c.interval)}
-             for c in record.curve]
+    curve = [{"step": c.step, **dataclasses.asdict(c.grasps), "rate": c.grasps.rate,
+              "interval": list(c.grasps.interval)} for c in record.curve]
     return {"policies": policies, "curve": curve,
             "stop_probe": dataclasses.asdict(record.stop_probe), "seconds": record.seconds}
 
@@ -143,9 +133,16 @@ def _evaluation_from_json(data: dict) -> EvaluationRecord:
                                    bin=dict(p["bin"]),
                                    bin_outcomes=tuple(tuple(b) for b in p["bin_outcomes"]))
                 for name, p in data["policies"].items()}
-    curve = tuple(CurvePoint(step=c["step"], attempts=c["attempts"],
-                             successes=c.get("successes", round(c["rate"] * c["attempts"])),
-                             mean_steps=c["mean_steps"]) for c in data["curve"])
+    curve = tuple(CurvePoint(c["step"], _curve_grasps(c)) for c in data["curve"])
     return EvaluationRecord(policies=policies, curve=curve,
                             stop_probe=StopValueProbe(**data["stop_probe"]),
                             seconds=data["seconds"])
+
+
+def _curve_grasps(point: dict) -> EvalResult:
+    """A curve point's result; records of earlier versions kept the rate, not the counts."""
+    successes = point.get("successes", round(point["rate"] * point["attempts"]))
+    return EvalResult(policy=point.get("policy", ""), attempts=point["attempts"],
+                      successes=successes,
+                      labeled_successes=point.get("labeled_successes", successes),
+                      mean_steps=point["mean_steps"])
