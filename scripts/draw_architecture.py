@@ -10,43 +10,21 @@ shows the topics, services and actions every NodeSpec declares (qtopt_collector.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
-from qtopt_collector.graph import (
-    CellGraphConfig,
-    Endpoint,
-    Interfaces,
-    NodeSpec,
-    missing_providers,
-)
+from qtopt_collector.graph import CellGraphConfig, NodeSpec, missing_providers
 from qtopt_collector.graph_figure import draw_graph
 from qtopt_learner.app.training_graph import sim_training_graph
 from qtopt_learner.learner_node import LearnerNodeConfig
-from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
-from qtopt_policy.ros_names import MODEL_UPDATES_TOPIC, TRAINING_STATUS_TOPIC
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def learner_interfaces(spec: NodeSpec) -> Interfaces:
-    """What learner_node creates: one Episode subscription per cell (its ``episode_topics``
-    parameter), ModelUpdate and TrainingStatus publishers."""
-    topics = spec.parameters.get("episode_topics", LearnerNodeConfig().episode_topics)
-    return Interfaces(publishes=(Endpoint.of(MODEL_UPDATES_TOPIC, ModelUpdate),
-                                 Endpoint.of(TRAINING_STATUS_TOPIC, TrainingStatus)),
-                      subscribes=tuple(Endpoint.of(t, Episode) for t in topics))
 
 
 def architecture_graph() -> list[NodeSpec]:
     """The training graph with one cell, every NodeSpec declaring its interfaces."""
     cells = CellGraphConfig(cells=1, policy="noisy", model_path="runs/<exp>/model.pt")
-    specs = sim_training_graph(cells, LearnerNodeConfig())
-    # The learner's spec declares no interfaces of its own yet; fill them in here.
-    return [dataclasses.replace(s, interfaces=learner_interfaces(s))
-            if s.executable == "learner_node" and not any(s.interfaces.items()) else s
-            for s in specs]
+    return sim_training_graph(cells, LearnerNodeConfig())
 
 
 def main(argv: list[str]) -> int:

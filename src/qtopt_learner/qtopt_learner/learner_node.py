@@ -28,12 +28,13 @@ from qtopt_learner.learner_config import LearnerConfig
 from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
 from qtopt_policy.node_main import spin_nodes
 from qtopt_policy.qos import EPISODE_QOS, MODEL_UPDATE_QOS
+from qtopt_policy.ros_names import EPISODES_TOPIC, MODEL_UPDATES_TOPIC, TRAINING_STATUS_TOPIC
 from qtopt_policy.ros_params import declare_config
 
 
 @dataclass(frozen=True)
 class LearnerNodeConfig:
-    episode_topics: tuple[str, ...] = ("episodes",)  # one per cell, e.g. /cell0/episodes
+    episode_topics: tuple[str, ...] = (EPISODES_TOPIC,)  # one per cell, e.g. /cell0/episodes
     # Live episodes on disk, reloaded on start; default <run_dir>/online
     online_dir: str = ""
     # Write each live episode into online_dir; off when the cells' recorders write them there.
@@ -60,9 +61,9 @@ class LearnerNode(Node):
             self.get_logger().info(f"reloaded {reloaded} live episodes from {online_dir}")
         self.episodes_received = 0
         self.model_version = 0
-        self.updates = self.create_publisher(ModelUpdate, "model_updates", MODEL_UPDATE_QOS)
+        self.updates = self.create_publisher(ModelUpdate, MODEL_UPDATES_TOPIC, MODEL_UPDATE_QOS)
         self.learner.on_model(self._on_model)
-        self.status = self.create_publisher(TrainingStatus, "training_status", 10)
+        self.status = self.create_publisher(TrainingStatus, TRAINING_STATUS_TOPIC, 10)
         for topic in self.config.episode_topics:
             self.create_subscription(Episode, topic, self._on_episode, EPISODE_QOS, raw=True)
         self.create_timer(self.config.status_period_s, self._publish_status)

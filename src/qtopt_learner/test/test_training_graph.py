@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from qtopt_collector.graph import CellGraphConfig
+from qtopt_collector.graph import CellGraphConfig, missing_providers
 from qtopt_collector.runner import node_command
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_learner.app.training_graph import sim_for_model, sim_training_graph
@@ -40,6 +40,16 @@ def test_training_graph_wires_every_cell_to_the_learner():
     cmd = node_command(learner)
     assert "learner.steps:=500" in cmd and "learner.trainer.lr:=0.01" in cmd
     assert not any(arg.endswith(":=[]") for arg in cmd)  # untyped empty arrays are left out
+
+
+def test_the_learner_subscribes_to_every_cell_and_provides_the_policy_nodes_updates():
+    specs = _graph()
+    learner = next(s for s in specs if s.executable == "learner_node")
+    assert {e.resolve("") for e in learner.interfaces.subscribes} == {
+        "/cell0/episodes", "/cell1/episodes"}
+    assert missing_providers(specs) == []  # the policy node's /model_updates included
+    without_learner = [s for s in specs if s is not learner]
+    assert any("model_updates" in m for m in missing_providers(without_learner))
 
 
 def test_sim_launch_file_reads_the_training_graph():

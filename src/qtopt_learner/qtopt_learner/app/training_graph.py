@@ -16,13 +16,21 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
-from qtopt_collector.graph import CellGraphConfig, NodeSpec, cell_namespace, sim_cell_graph
+from qtopt_collector.graph import (
+    CellGraphConfig,
+    Endpoint,
+    Interfaces,
+    NodeSpec,
+    cell_namespace,
+    sim_cell_graph,
+)
 from qtopt_collector.runner import CollectionStats, run_graph
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_learner.collection import CollectionConfig, CollectionSchedule
 from qtopt_learner.learner_config import LearnerConfig
 from qtopt_learner.learner_node import LearnerNodeConfig
-from qtopt_msgs.msg import TrainingStatus
+from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
+from qtopt_policy.ros_names import EPISODES_TOPIC, MODEL_UPDATES_TOPIC, TRAINING_STATUS_TOPIC
 from qtopt_policy.ros_params import config_to_parameters
 from qtopt_policy.torchscript_model import load_model
 
@@ -30,15 +38,19 @@ from qtopt_policy.torchscript_model import load_model
 def learner_node_spec(config: LearnerNodeConfig) -> NodeSpec:
     # Empty arrays carry no type on a command line; their defaults are empty anyway.
     parameters = {k: v for k, v in config_to_parameters(config).items() if v != []}
+    interfaces = Interfaces(
+        publishes=(Endpoint.of(MODEL_UPDATES_TOPIC, ModelUpdate),
+                   Endpoint.of(TRAINING_STATUS_TOPIC, TrainingStatus)),
+        subscribes=tuple(Endpoint.of(t, Episode) for t in config.episode_topics))
     return NodeSpec("qtopt_learner", "learner_node", "qtopt_learner.learner_node", "",
-                    "learner", parameters)
+                    "learner", parameters, interfaces)
 
 
 def sim_training_graph(cells: CellGraphConfig, learner: LearnerConfig | LearnerNodeConfig
                        ) -> list[NodeSpec]:
     """``cells`` (policy greedy or noisy, served from ``cells.model_path``) plus a learner
     node that trains on their episodes and announces each export to the policy node."""
-    topics = tuple(f"/{cell_namespace(i)}/episodes" for i in range(cells.cells))
+    topics = tuple(f"/{cell_namespace(i)}/{EPISODES_TOPIC}" for i in range(cells.cells))
     node = learner if isinstance(learner, LearnerNodeConfig) else LearnerNodeConfig(
         learner=learner)
     return sim_cell_graph(cells) + [
@@ -64,7 +76,7 @@ def wait_for_status(done: Callable[[TrainingStatus], bool], what: str,
     last: list[TrainingStatus] = []
     try:
         node = rclpy.create_node("learner_watch", context=context)
-        node.create_subscription(TrainingStatus, "/training_status", last.append, 10)
+        node.create_subscription(TrainingStatus, f"/{TRAINING_STATUS_TOPIC}", last.append, 10)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         progress, moved = None, time.monotonic()
@@ -112,7 +124,7 @@ def run_concurrent_graph(cells: CellGraphConfig, learner: LearnerConfig,
 
     def watch(driver: Node) -> None:
         driver.create_subscription(
-            TrainingStatus, "/training_status",
+            TrainingStatus, f"/{TRAINING_STATUS_TOPIC}",
             lambda s: schedule.observe(s.step, s.model_version, s.online_transitions,
                                        s.finished), 10)
 
