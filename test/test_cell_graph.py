@@ -12,7 +12,7 @@ from mcap_ros2.decoder import DecoderFactory
 
 from qtopt_collector.bag_recorder import find_bags, read_episodes
 from qtopt_collector.graph import CellGraphConfig, NodeSpec, declared_names, sim_cell_graph
-from qtopt_collector.runner import GraphRunner, run_episodes
+from qtopt_collector.ros.runner import GraphRunner, run_episodes
 from qtopt_collector.sim_cell import SimCellConfig
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]

@@ -84,7 +84,7 @@ def test_transport_check_sends_nothing_off_loopback(tmp_path):
     with isolated_namespace() as (ns, veth):
         before = _tx_packets(ns, veth)
         proc = subprocess.run(
-            ["ip", "netns", "exec", ns, sys.executable, "-m", "qtopt_policy.transport_check",
+            ["ip", "netns", "exec", ns, sys.executable, "-m", "qtopt_policy.ros.transport_check",
              "run", "--count", "5", "--image-size", "64"],
             capture_output=True, text=True, timeout=120,
         )

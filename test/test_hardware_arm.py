@@ -12,7 +12,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 
 from qtopt_msgs.srv import ArmCommand, ResetCell
-from qtopt_policy.transport_check import stop_process
+from qtopt_policy.ros.transport_check import stop_process
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from qtopt_policy.transport_check import run_initiator, start_responder, stop_process
+from qtopt_policy.ros.transport_check import run_initiator, start_responder, stop_process
 
 pytestmark = pytest.mark.ros
 

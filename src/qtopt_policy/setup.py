@@ -12,7 +12,7 @@ setup(
     entry_points={
         "console_scripts": [
             "policy_node = qtopt_policy.policy_node:main",
-            "transport_check = qtopt_policy.transport_check:main",
+            "transport_check = qtopt_policy.ros.transport_check:main",
         ],
     },
 )

@@ -15,7 +15,7 @@ from rclpy.node import Node
 from qtopt_collector.arm_node import ArmNode
 from qtopt_collector.camera_node import CameraNode
 from qtopt_collector.gripper_node import GripperNode
-from qtopt_collector.hardware_backends import (
+from qtopt_collector.ros.hardware_backends import (
     HardwareArmConfig,
     HardwareGripperConfig,
     ServoArm,
@@ -24,7 +24,7 @@ from qtopt_collector.hardware_backends import (
     TrajectoryArm,
     TrajectoryGripper,
 )
-from qtopt_policy.node_main import spin_nodes
+from qtopt_policy.ros.node_main import spin_nodes
 from qtopt_policy.ros_params import declare_config
 
 

@@ -26,12 +26,11 @@ from std_srvs.srv import SetBool
 
 from qtopt_collector.bag_format import serialize_episode
 from qtopt_collector.episode import EpisodeConfig, GraspLabel, run_episode
-from qtopt_collector.service_calls import ServiceCaller
+from qtopt_collector.ros.service_calls import ServiceCaller
 from qtopt_msgs.action import RunEpisode
 from qtopt_msgs.msg import Episode
 from qtopt_msgs.srv import ArmCommand, CaptureImage, DetectGraspSuccess, ResetCell, SelectAction
 from qtopt_policy.msg_conversions import action_from_msg, image_from_msg, observation_to_msg
-from qtopt_policy.node_main import spin_nodes
 from qtopt_policy.policies import (
     LOCAL_POLICIES,
     SERVED_POLICIES,
@@ -39,7 +38,8 @@ from qtopt_policy.policies import (
     PolicyOutput,
     local_policy,
 )
-from qtopt_policy.qos import EPISODE_QOS
+from qtopt_policy.ros.node_main import spin_nodes
+from qtopt_policy.ros.qos import EPISODE_QOS
 from qtopt_policy.ros_names import (
     ARM_COMMAND_SERVICE,
     CAMERA_CAPTURE_SERVICE,

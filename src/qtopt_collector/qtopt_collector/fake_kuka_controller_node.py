@@ -20,9 +20,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from qtopt_collector.hardware_backends import HardwareArmConfig
 from qtopt_collector.kinematics import HOME, JOINT_NAMES, KukaKinematics
-from qtopt_policy.node_main import spin_nodes
+from qtopt_collector.ros.hardware_backends import HardwareArmConfig
+from qtopt_policy.ros.node_main import spin_nodes
 from qtopt_policy.ros_params import declare_config
 
 RATE_HZ = 100.0

@@ -2,7 +2,7 @@
 
 Which nodes a simulated fleet runs, with their parameters and namespaces, is described here
 once. ``launch/cell.launch.py`` turns it into ``launch_ros`` Node actions on a real ROS 2
-install; :mod:`qtopt_collector.runner` starts the same processes on machines without
+install; :mod:`qtopt_collector.ros.runner` starts the same processes on machines without
 ``ros2 launch``.
 
 Each :class:`NodeSpec` also declares the topics, services and actions its process creates

@@ -130,7 +130,7 @@ def draw_graph(specs: list[NodeSpec], title: str = "") -> Figure:
                           f"{key}{executable}\n{_ROLE_TEXT.get(spec.executable, '')}")
     if OUTSIDE in positions:
         boxes[OUTSIDE] = _box(ax, positions[OUTSIDE], max(xs) - min(xs) + _BOX_W, OUTSIDE,
-                              "#f6f6f6", "--", "outside the graph: qtopt_collector.runner "
+                              "#f6f6f6", "--", "outside the graph: qtopt_collector.ros.runner "
                               "(episode goals), the main job's status watch, ros2 CLI, viewers")
     pairs = {(e.source, e.target) for e in edges}
     for edge in edges:

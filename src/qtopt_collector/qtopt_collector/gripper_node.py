@@ -9,7 +9,7 @@ from std_msgs.msg import Bool
 from std_srvs.srv import SetBool
 
 from qtopt_collector.backends import GripperBackend
-from qtopt_policy.qos import LATCHED
+from qtopt_policy.ros.qos import LATCHED
 from qtopt_policy.ros_names import GRIPPER_CLOSED_TOPIC, GRIPPER_COMMAND_SERVICE
 
 

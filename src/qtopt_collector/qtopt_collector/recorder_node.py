@@ -17,8 +17,8 @@ from std_msgs.msg import String
 
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
 from qtopt_msgs.msg import Episode
-from qtopt_policy.node_main import spin_nodes
-from qtopt_policy.qos import EPISODE_QOS
+from qtopt_policy.ros.node_main import spin_nodes
+from qtopt_policy.ros.qos import EPISODE_QOS
 from qtopt_policy.ros_names import EPISODES_TOPIC, RECORDED_TOPIC
 from qtopt_policy.ros_params import declare_config
 

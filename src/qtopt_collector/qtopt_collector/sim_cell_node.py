@@ -17,7 +17,7 @@ from qtopt_collector.arm_node import ArmNode
 from qtopt_collector.camera_node import CameraNode
 from qtopt_collector.gripper_node import GripperNode
 from qtopt_collector.sim_cell import SimCell, SimCellConfig
-from qtopt_policy.node_main import spin_nodes
+from qtopt_policy.ros.node_main import spin_nodes
 from qtopt_policy.ros_names import HELD_OBJECT_SERVICE
 from qtopt_policy.ros_params import declare_config
 

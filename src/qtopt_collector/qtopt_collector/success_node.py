@@ -21,7 +21,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from std_srvs.srv import SetBool, Trigger
 
-from qtopt_collector.service_calls import ServiceCaller
+from qtopt_collector.ros.service_calls import ServiceCaller
 from qtopt_collector.success_detection import (
     LABELS,
     DropTestConfig,
@@ -31,7 +31,7 @@ from qtopt_collector.success_detection import (
 )
 from qtopt_msgs.srv import ArmCommand, CaptureImage, DetectGraspSuccess
 from qtopt_policy.msg_conversions import image_from_msg, image_to_msg
-from qtopt_policy.node_main import spin_nodes
+from qtopt_policy.ros.node_main import spin_nodes
 from qtopt_policy.ros_names import (
     ARM_COMMAND_SERVICE,
     CAMERA_CAPTURE_SERVICE,

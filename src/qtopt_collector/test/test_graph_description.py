@@ -24,7 +24,7 @@ from qtopt_collector.graph import (
     sim_cell_graph,
 )
 from qtopt_collector.graph_figure import OUTSIDE, draw_graph, graph_edges, node_key
-from qtopt_collector.runner import node_command
+from qtopt_collector.ros.runner import node_command
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_collector.success_node import SuccessNodeConfig, label_by_truth
 from qtopt_policy.ros_env import package_share_directory

@@ -26,8 +26,8 @@ from qtopt_learner.distributed.roles import ONLINE, ModelAnnouncement
 from qtopt_learner.distributed.training_loop import TrainingSummary
 from qtopt_learner.learner_config import LearnerConfig
 from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
-from qtopt_policy.node_main import spin_nodes
-from qtopt_policy.qos import EPISODE_QOS, MODEL_UPDATE_QOS
+from qtopt_policy.ros.node_main import spin_nodes
+from qtopt_policy.ros.qos import EPISODE_QOS, MODEL_UPDATE_QOS
 from qtopt_policy.ros_names import EPISODES_TOPIC, MODEL_UPDATES_TOPIC, TRAINING_STATUS_TOPIC
 from qtopt_policy.ros_params import declare_config
 

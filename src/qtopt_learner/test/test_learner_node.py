@@ -14,9 +14,9 @@ from rclpy.executors import SingleThreadedExecutor
 from qtopt_collector.bag_format import serialize_episode
 from qtopt_collector.bag_recorder import read_episodes
 from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
-from qtopt_policy.qos import EPISODE_QOS, MODEL_UPDATE_QOS
+from qtopt_policy.ros.qos import EPISODE_QOS, MODEL_UPDATE_QOS
+from qtopt_policy.ros.transport_check import stop_process
 from qtopt_policy.torchscript_model import load_model
-from qtopt_policy.transport_check import stop_process
 
 from .chain_mdp import episodes, write_bags
 

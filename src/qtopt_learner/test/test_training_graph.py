@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from qtopt_collector.graph import CellGraphConfig, missing_providers
-from qtopt_collector.runner import node_command
+from qtopt_collector.ros.runner import node_command
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_learner.app.training_graph import sim_for_model, sim_training_graph
 from qtopt_learner.distributed.fine_tuning import FineTuningConfig

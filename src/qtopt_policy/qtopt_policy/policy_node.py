@@ -16,9 +16,9 @@ from rclpy.node import Node
 from qtopt_msgs.msg import ModelUpdate
 from qtopt_msgs.srv import SelectAction
 from qtopt_policy.msg_conversions import action_to_msg, observation_from_msg
-from qtopt_policy.node_main import spin_nodes
 from qtopt_policy.policy_server import NoModelError, PolicyServer, PolicyServerConfig
-from qtopt_policy.qos import MODEL_UPDATE_QOS
+from qtopt_policy.ros.node_main import spin_nodes
+from qtopt_policy.ros.qos import MODEL_UPDATE_QOS
 from qtopt_policy.ros_names import MODEL_UPDATES_TOPIC, SELECT_ACTION_SERVICE
 from qtopt_policy.ros_params import declare_config
 from qtopt_policy.torchscript_model import ModelLoadError

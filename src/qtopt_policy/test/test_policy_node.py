@@ -17,10 +17,10 @@ from qtopt_msgs.srv import SelectAction
 from qtopt_policy.cem import CEMConfig
 from qtopt_policy.msg_conversions import action_from_msg, observation_to_msg
 from qtopt_policy.qnetwork import PRESETS, QNetwork
-from qtopt_policy.qos import MODEL_UPDATE_QOS
+from qtopt_policy.ros.qos import MODEL_UPDATE_QOS
+from qtopt_policy.ros.transport_check import stop_process
 from qtopt_policy.spec import ActionBounds
 from qtopt_policy.torchscript_model import ModelMetadata, export_model
-from qtopt_policy.transport_check import stop_process
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from qtopt_collector.cli import add_cell_arguments, run_cell_command
+from qtopt_collector.ros.cli import add_cell_arguments, run_cell_command
 from qtopt_learner.app.train_command import add_train_arguments, run_train_command
 
 

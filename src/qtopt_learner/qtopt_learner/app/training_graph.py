@@ -24,7 +24,7 @@ from qtopt_collector.graph import (
     cell_namespace,
     sim_cell_graph,
 )
-from qtopt_collector.runner import CollectionStats, run_graph
+from qtopt_collector.ros.runner import CollectionStats, run_graph
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_learner.collection import CollectionConfig, CollectionSchedule
 from qtopt_learner.learner_config import LearnerConfig

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from qtopt_collector.episode import EpisodeConfig
 from qtopt_collector.graph import CellGraphConfig, cell_namespace, sim_cell_graph
-from qtopt_collector.runner import run_graph
+from qtopt_collector.ros.runner import run_graph
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_policy.policies import LOCAL_POLICIES, SERVED_POLICIES
 

@@ -30,7 +30,7 @@ from std_msgs.msg import String
 from qtopt_msgs.msg import Observation
 from qtopt_msgs.srv import SelectAction
 from qtopt_policy.msg_conversions import image_from_msg, observation_to_msg
-from qtopt_policy.qos import RELIABLE
+from qtopt_policy.ros.qos import RELIABLE
 from qtopt_policy.ros_env import lease_domain_id, ros_environment
 
 OBSERVATION_TOPIC = "transport_check/observation"
@@ -222,7 +222,7 @@ def respond(timeout_s: float) -> int:
 def start_responder(env: dict[str, str], timeout_s: float = 120.0) -> subprocess.Popen:
     """Start the responder in its own process with ``env`` (from :func:`ros_environment`)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "qtopt_policy.transport_check", "respond",
+        [sys.executable, "-m", "qtopt_policy.ros.transport_check", "respond",
          "--timeout", str(timeout_s)],
         env=env,
     )
