@@ -105,23 +105,25 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
+# name, help, arguments, what runs it
+COMMANDS = (
+    ("run", "the main job: collect while training, evaluate, report (simulation)",
+     add_run_arguments, _run),
+    ("cell", "collect episodes with simulated cells into rosbag2", add_cell_arguments,
+     run_cell_command),
+    ("sim", "cells + policy node + learner node: on-policy fine-tuning in simulation "
+     "(launch/sim.launch.py's graph)", add_sim_arguments, _sim),
+    ("train", "train off-policy from rosbag2 bags", add_train_arguments, run_train_command),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qtopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="the main job: collect while training, evaluate, "
-                         "report (simulation)")
-    add_run_arguments(run)
-    run.set_defaults(func=_run)
-    cell = sub.add_parser("cell", help="collect episodes with simulated cells into rosbag2")
-    add_cell_arguments(cell)
-    cell.set_defaults(func=run_cell_command)
-    sim = sub.add_parser("sim", help="cells + policy node + learner node: on-policy "
-                         "fine-tuning in simulation (launch/sim.launch.py's graph)")
-    add_sim_arguments(sim)
-    sim.set_defaults(func=_sim)
-    train = sub.add_parser("train", help="train off-policy from rosbag2 bags")
-    add_train_arguments(train)
-    train.set_defaults(func=run_train_command)
+    for name, help_text, add_arguments, func in COMMANDS:
+        command = sub.add_parser(name, help=help_text)
+        add_arguments(command)
+        command.set_defaults(func=func)
     args = parser.parse_args(argv)
     return args.func(args)
 
