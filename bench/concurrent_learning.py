@@ -217,7 +217,8 @@ class Experiment:
             "action_ranking": [dataclasses.asdict(row) for row in ranking]})
         print(f"[exp] eval at step {self.step}: {r.summary()}", flush=True)
         for row in ranking:
-            print(f"[exp]   Q scripted vs (close here, open here, down, up) {row.row()}",
+            print(f"[exp]   Q scripted, its return, vs (close here, open here, down, up) "
+                  f"{row.row()}",
                   flush=True)
 
     def run_loop(self) -> None:

@@ -118,8 +118,9 @@ def main() -> None:
     print(f"Q(s, stop) on scripted lifted states: {probe.summary()}")
     ranking = action_ranking(str(args.model), scripted)
     print("\nQ of the scripted action against alternatives, on scripted episodes' states:\n")
-    print("| phase | states | scripted | " + " | ".join(ALTERNATIVES) + " | scripted best |")
-    print("|---|---|---|" + "---|" * len(ALTERNATIVES) + "---|")
+    print("| phase | states | Q scripted | its return | " + " | ".join(ALTERNATIVES)
+          + " | scripted best |")
+    print("|---|---|---|---|" + "---|" * len(ALTERNATIVES) + "---|")
     for row in ranking:
         print(row.row())
     if args.json:

@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from qtopt_collector.episode import SCRIPTED_TERMINATION_HEIGHT
+from qtopt_learner.distributed.replay import discounted_returns
 from qtopt_policy.cem_actor import StateBatch, evaluate_actions
 from qtopt_policy.episode_record import EpisodeRecord, StepRecord
-from qtopt_policy.spec import Action, ActionBounds, Observation
+from qtopt_policy.spec import GAMMA, Action, ActionBounds, Observation
 from qtopt_policy.torchscript_model import LoadedModel, load_model
 
 
@@ -118,11 +119,14 @@ class ActionRanking:
     q_scripted: float
     q_alternatives: tuple[float, ...]  # in the order of ALTERNATIVES
     scripted_best: float  # share of states where no alternative scores above it
+    # The scripted action's discounted return from these states (gamma of Sec. 4): what its Q
+    # estimates; Q above it is overestimation.
+    return_scripted: float
 
     def row(self) -> str:
         alts = " | ".join(f"{q:.3f}" for q in self.q_alternatives)
-        return (f"| {self.phase} | {self.states} | {self.q_scripted:.3f} | {alts} | "
-                f"{self.scripted_best:.2f} |")
+        return (f"| {self.phase} | {self.states} | {self.q_scripted:.3f} | "
+                f"{self.return_scripted:.3f} | {alts} | {self.scripted_best:.2f} |")
 
 
 def q_against_alternatives(loaded: LoadedModel, observations: list[Observation],
@@ -136,23 +140,26 @@ def q_against_alternatives(loaded: LoadedModel, observations: list[Observation],
         for k in range(1 + len(ALTERNATIVES))], axis=1)
 
 
-def action_ranking(model: str, records: Iterable[EpisodeRecord]) -> list[ActionRanking]:
+def action_ranking(model: str, records: Iterable[EpisodeRecord],
+                   gamma: float = GAMMA) -> list[ActionRanking]:
     """Score the scripted actions of ``records`` (pi_scripted episodes) and their
     alternatives under ``model`` (a TorchScript file), one row per phase with states."""
     loaded = load_model(model)
-    by_phase: dict[str, list[StepRecord]] = {phase: [] for phase in PHASES}
+    by_phase: dict[str, list[tuple[StepRecord, float]]] = {phase: [] for phase in PHASES}
     for record in records:
-        for s in record.steps:
+        returns = discounted_returns(np.array([s.reward for s in record.steps]), gamma)
+        for s, g in zip(record.steps, returns, strict=True):
             phase = phase_of(s.observation, s.action)
             if phase is not None:
-                by_phase[phase].append(s)
+                by_phase[phase].append((s, float(g)))
     rows = []
-    for phase, steps in by_phase.items():
-        if not steps:
+    for phase, items in by_phase.items():
+        if not items:
             continue
-        q = q_against_alternatives(loaded, [s.observation for s in steps],
-                                   [s.action for s in steps])
-        rows.append(ActionRanking(phase, len(steps), float(q[:, 0].mean()),
+        q = q_against_alternatives(loaded, [s.observation for s, _ in items],
+                                   [s.action for s, _ in items])
+        rows.append(ActionRanking(phase, len(items), float(q[:, 0].mean()),
                                   tuple(float(x) for x in q[:, 1:].mean(axis=0)),
-                                  float((q[:, 0] >= q[:, 1:].max(axis=1)).mean())))
+                                  float((q[:, 0] >= q[:, 1:].max(axis=1)).mean()),
+                                  float(np.mean([g for _, g in items]))))
     return rows

@@ -4,6 +4,7 @@ scripted action against alternatives."""
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from qtopt_learner.probes import (
@@ -99,7 +100,8 @@ def _scripted_like(brightness: int) -> EpisodeRecord:
     """Descend open from 0.3 m, close at the floor, lift closed."""
     moves = [(0.30, False, DOWN), (0.20, False, DOWN), (0.02, False, CLOSE),
              (0.02, True, UP_CLOSED), (0.18, True, UP_CLOSED)]
-    steps = [StepRecord(_obs(brightness, closed, h), a, 0.0, i == len(moves) - 1, math.nan)
+    last = len(moves) - 1
+    steps = [StepRecord(_obs(brightness, closed, h), a, float(i == last), i == last, math.nan)
              for i, (h, closed, a) in enumerate(moves)]
     return EpisodeRecord("e", "cell0", "scripted", 0, Termination.SCRIPTED, steps,
                          _obs(brightness, True, 0.25), True, True, [], 0)
@@ -116,6 +118,10 @@ def test_action_ranking_scores_each_phase_against_the_alternatives(tmp_path):
     assert all(0.0 < q < 1.0 for r in rows.values() for q in (r.q_scripted, *r.q_alternatives))
     assert 0.0 <= rows["descent"].scripted_best <= 1.0
     assert rows["close"].row().startswith("| close | 2 |")
+    # the discounted return of the scripted action: reward 1 at step 4, gamma 0.9
+    assert rows["descent"].return_scripted == pytest.approx((0.9 ** 4 + 0.9 ** 3) / 2)
+    assert rows["close"].return_scripted == pytest.approx(0.81)
+    assert rows["lift"].return_scripted == pytest.approx(1.0)  # the last step, at 0.18 m
 
 
 def test_q_against_alternatives_scores_the_given_action_first(tmp_path):
