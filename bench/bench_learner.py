@@ -6,7 +6,7 @@ Each configuration trains from the same bags for a warm-up and then a measured w
 come from the measured window only. The in-process single-updater run is the reference the
 other rows are compared to. Usage:
 
-    .venv/bin/python bench/bench_learner.py --data /path/to/bags [--steps 600] [--warmup 100]
+    .venv/bin/python bench/bench_learner.py --data BAGS [--steps 600] [--warmup 100]
 
 Without --data, 60 scripted episodes are collected into a temporary folder first.
 """

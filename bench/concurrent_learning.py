@@ -1,12 +1,13 @@
 """Experiment: QT-Opt's collect-while-train loop in one process (App. C, F.1, F.3).
 
-Hypothesis: the learned policy fails because every run so far trained mostly on scripted data
-and collected with the learned policy only at the end. The paper's off-policy runs on scripted
-data alone reach 20 % where mixes with a learned policy's data reach 86-94 % (App. C.1, Table
-9), and its sim results come from robots collecting with the current policy while it trains
-(App. C, F.1). Collecting with pi_noisy around the newest export *while* training, mixed with
-scripted_noisy episodes, should lift greedy held-out success above 0 and toward the scripted
-policy within a CPU budget.
+Hypothesis: the learned policy of the bootstrap/off-policy/fine-tuning job fails
+(docs/benchmarks.md, "Before issue 15: bootstrap, off-policy, fine-tuning") because it trained
+mostly on scripted data and collected with the learned policy only at the end. The paper's
+off-policy runs on scripted data alone reach 20 % where mixes with a learned policy's data reach
+86-94 % (App. C.1, Table 9), and its sim results come from robots collecting with the current
+policy while it trains (App. C, F.1). Collecting with pi_noisy around the newest export *while*
+training, mixed with scripted_noisy episodes, should lift greedy held-out success above 0 and
+toward the scripted policy within a CPU budget.
 
 The loop alternates, synchronously, in rounds: cells (in-process ``SimCell``) collect a round
 of episodes, scripted_noisy until ``--switch-step``, then a ``--learned-share`` of pi_noisy

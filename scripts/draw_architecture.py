@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Draw docs/architecture.png from the graph description (DESIGN.md rule 7).
+"""Draw docs/architecture.png from the graph description (qtopt_collector.graph).
 
     .venv/bin/python scripts/draw_architecture.py [OUT.png]
 

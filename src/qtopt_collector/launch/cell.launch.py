@@ -2,7 +2,7 @@
 
 Simulated (default): ``cells:=2 policy:=scripted out_dir:=data``.
 Real KUKA cell: ``sim:=false arm_backend:=trajectory image_topic:=/camera/color/image_raw
-policy:=greedy model_path:=/path/q.pt``, next to the robot's ros2_control (or MoveIt Servo)
+policy:=greedy model_path:=MODEL.pt``, next to the robot's ros2_control (or MoveIt Servo)
 and camera driver launch.
 
 The node list comes from ``qtopt_collector.graph``, the same description the project's runner

@@ -1,4 +1,4 @@
-"""The cell graph as data (DESIGN.md rule 7).
+"""The cell graph as data (docs/architecture.md, "Conventions").
 
 Which nodes a simulated fleet runs, with their parameters and namespaces, is described here
 once. ``launch/cell.launch.py`` turns it into ``launch_ros`` Node actions on a real ROS 2
@@ -81,7 +81,7 @@ PROVIDER_OF_ROLE = {"subscribes": "publishes", "clients": "services",
 
 @dataclass(frozen=True)
 class Interfaces:
-    """What the nodes of one process create on the ROS graph (DESIGN.md rule 7)."""
+    """What the nodes of one process create on the ROS graph."""
 
     publishes: tuple[Endpoint, ...] = ()
     subscribes: tuple[Endpoint, ...] = ()

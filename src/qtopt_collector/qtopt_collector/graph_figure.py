@@ -1,4 +1,4 @@
-"""The graph description drawn as a data-flow figure (DESIGN.md rule 7).
+"""The graph description drawn as a data-flow figure.
 
 ``docs/architecture.png`` comes from the same :class:`~qtopt_collector.graph.NodeSpec` list the
 launch files and the runner start (``scripts/draw_architecture.py``): one box per process in

@@ -115,9 +115,10 @@ def test_config_rejects_bad_object_counts():
 
 @pytest.mark.parametrize("seed", [6, 26, 33])
 def test_objects_are_at_rest_when_an_episode_starts(seed):
-    """These seeds drop objects that kept sliding or pushing each other apart for seconds
-    after a fixed 1 s settle, moving the bin between the drop test's two images (a failure
-    labeled a success). Reset now waits for rest and removes objects that never get there."""
+    """These seeds drop objects that keep sliding or pushing each other apart for seconds;
+    after a fixed 1 s settle they would move the bin between the drop test's two images (a
+    failure labeled a success; docs/decisions.md, "Collector"). Reset waits for rest and removes
+    objects that never get there."""
     cell = SimCell(SimCellConfig())
     try:
         cell.reset(seed)

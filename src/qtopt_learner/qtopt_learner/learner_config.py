@@ -24,7 +24,7 @@ TRAINER_PRESETS: dict[str, TrainerConfig] = {
     # App. E / Sec. 4.2 as published: millions of steps on GPUs.
     "paper": TrainerConfig(),
     # A CPU budget of thousands of steps: the paper's optimizer with a larger step size and
-    # targets that track within hundreds of steps (measured in docs/benchmarks.md).
+    # targets that track within hundreds of steps (docs/decisions.md, "Learner").
     "sim": TrainerConfig(lr=1e-2, polyak=0.995, target_lag_steps=500),
 }
 
@@ -43,8 +43,8 @@ class LearnerConfig:
     updaters: int = 1  # Bellman-updater workers
     trainers: int = 1  # training workers; > 1 averages gradients with torch DDP (Ray engine)
     device: str = "auto"  # "auto": CUDA when present, else CPU
-    # intra-op threads per worker (trainer, each updater); 0 keeps torch's default. One each
-    # suits 2 cores: the trainer and an updater with 2 threads each ran 3x slower.
+    # intra-op threads per worker (trainer, each updater); 0 keeps torch's default. One each,
+    # because more oversubscribe a small machine's cores (docs/decisions.md, "Learner").
     torch_threads: int = 1
     min_train_samples: int = 256  # labeled samples in the train ring before the first step
     publish_targets_every: int = 10  # steps between target snapshots offered to updaters

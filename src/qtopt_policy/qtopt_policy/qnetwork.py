@@ -57,9 +57,9 @@ class QNetworkConfig:
     fc_hidden: int = 64  # 2 FC layers at the top: fc_hidden then 1
     use_gripper_status: bool = True  # App. A/C ablation: state representation
     use_height: bool = True
-    # TensorFlow's BatchNorm epsilon (the paper's implementation); with PyTorch's 1e-5 a channel
-    # that is nearly constant in training batches made eval-mode Q values spike. The group and
-    # layer norms of norm="group" use it too.
+    # TensorFlow's BatchNorm epsilon (the paper's implementation): with PyTorch's 1e-5 a channel
+    # that is nearly constant in training batches lets eval-mode Q values spike
+    # (docs/decisions.md, "Learner"). The group and layer norms of norm="group" use it too.
     bn_epsilon: float = 1e-3
     # "paper": truncated normal, sigma 0.01 (App. E); "fan_in": He-normal, so every
     # pre-activation starts with a variance far above bn_epsilon (see docs/decisions.md).
@@ -95,8 +95,9 @@ class QNetworkConfig:
 PRESETS: dict[str, QNetworkConfig] = {
     # App. E: 472x472 RGB, 64 channels, about 1.2M parameters.
     "paper": QNetworkConfig(),
-    # For 2 CPU cores: 64x64 images, 16 channels, the action merged at 4x4 (see bench/); group
-    # norm, whose inference is the function trained (docs/decisions.md).
+    # For 2 CPU cores: 64x64 images, 16 channels, the action merged at 4x4 (docs/benchmarks.md,
+    # "Policy: CEM action selection and Bellman targets"); group norm, whose inference is the
+    # function trained (docs/decisions.md).
     "sim": QNetworkConfig(
         image_size=64, channels=16, first_pool=2, tower_pool=4, head_pool=2,
         context_hidden=64, fc_hidden=32, weight_init="fan_in", norm="group",

@@ -1,6 +1,6 @@
 """The names of the suite's topics, services and actions, in one place so that the nodes that
-create them and the graph description that declares them (``qtopt_collector.graph``, DESIGN.md
-rule 7) agree. Plain strings without rclpy, so the description stays data.
+create them and the graph description that declares them (``qtopt_collector.graph``) agree.
+Plain strings without rclpy, so the description stays data.
 
 Names without a leading "/" resolve in the node's namespace (a cell's, e.g. ``/cell0``); the
 policy node and the learner run in the root namespace, one per fleet.

@@ -1,4 +1,5 @@
-"""Node parameters that mirror a component's config dataclass one-to-one (DESIGN.md rule 3).
+"""Node parameters that mirror a component's config dataclass one-to-one (docs/architecture.md,
+"Conventions").
 
 Scalar fields become parameters of the same name, tuples become arrays, and nested config
 dataclasses become dotted names (``bounds.max_translation_xy``).

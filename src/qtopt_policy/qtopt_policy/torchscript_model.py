@@ -35,7 +35,8 @@ EXPORTED_METHODS = ("encode_state", "score", "score_logits")
 
 @contextmanager
 def _torchscript_allowed() -> Iterator[None]:
-    """torch 2.13 marks TorchScript deprecated; the mission's model format is TorchScript."""
+    """torch 2.13 marks TorchScript deprecated; it stays the project's model format
+    (docs/decisions.md, "Policy")."""
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message=r".*torch\.jit.*deprecated", category=DeprecationWarning

@@ -99,8 +99,8 @@ def test_init_is_truncated_normal_with_sigma_0_01():
 
 def test_sim_context_pre_activations_start_far_above_the_bn_epsilon():
     # With sigma-0.01 weights and raw actions (a few cm), the first context layer's
-    # pre-activations had a batch variance below BatchNorm's epsilon: the eps-dominated layer
-    # passed almost nothing, and after training the eval-mode Q ignored the action.
+    # pre-activations have a batch variance below BatchNorm's epsilon: the eps-dominated layer
+    # passes almost nothing, and the trained eval-mode Q ignores the action (docs/decisions.md).
     cfg = PRESETS["sim"]
     net = QNetwork(cfg)
     gen = torch.Generator().manual_seed(0)

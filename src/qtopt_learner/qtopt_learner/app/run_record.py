@@ -33,7 +33,7 @@ class TrainRecord:
     episodes: int
     step: int  # the final export's training step
     model: str  # the final export, kept under the learner's models/
-    chosen: dict[str, int]  # episodes each collecting policy ran in this session
+    chosen: dict[str, int]  # episodes sent per collecting policy by the run that ended the phase
     collection: tuple[CollectedEpisode, ...]  # every recorded episode, in seed order
     seconds: float
 

@@ -1,7 +1,7 @@
-"""The simulated training graph as data (DESIGN.md rule 7): cells with the learned policy
-served by the policy node, and the learner node fed by every cell's live episodes (Sec. 4.3,
-App. F.3). ``launch/sim.launch.py`` and the main job's collect-while-train loop start this
-graph."""
+"""The simulated training graph as data (docs/architecture.md, "Conventions"): cells with the
+learned policy served by the policy node, and the learner node fed by every cell's live episodes
+(Sec. 4.3, App. F.3). ``launch/sim.launch.py`` and the main job's collect-while-train loop start
+this graph."""
 
 from __future__ import annotations
 

@@ -36,8 +36,8 @@ from qtopt_policy.spec import STEP_PENALTY
 class HubConfig:
     offline: ReplayConfig = field(default_factory=ReplayConfig)
     online: ReplayConfig = field(default_factory=ReplayConfig)
-    # Labeled samples in the train ring: small, so the trainer fits recent labels (a 10k ring
-    # held labels from targets hundreds of steps old and slowed convergence several-fold).
+    # Labeled samples in the train ring: small, so the trainer fits labels from recent targets
+    # rather than stale ones (docs/decisions.md, "Learner").
     train_capacity: int = 1000
     seed: int = 0
     # App. C ablation on recorded data: recompute every episode's rewards with this step

@@ -1,4 +1,4 @@
-"""The one ``main()`` every qtopt node process uses (DESIGN.md rule 6, ros2/examples style).
+"""The one ``main()`` every qtopt node process uses (ros2/examples style).
 
 Initialize rclpy, build the nodes, spin them on an executor, stop cleanly on Ctrl-C or SIGTERM
 (``KeyboardInterrupt`` / ``ExternalShutdownException``), destroy the nodes, ``try_shutdown``.
