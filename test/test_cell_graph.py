@@ -28,7 +28,7 @@ def _graph(tmp_path: Path, cells: int, timeout_s: float = 60.0, **kwargs) -> Gra
 
 def _assert_live_graph_shows(specs: list[NodeSpec], timeout_s: float = 30.0) -> None:
     """Every topic, service and action ``specs`` declare is on the running graph (this test's
-    domain) with the declared type (DESIGN.md rule 7: the description is the graph)."""
+    domain) with the declared type: the description is the graph (docs/architecture.md)."""
     import rclpy
     from rclpy.action import get_action_names_and_types
     from rclpy.context import Context

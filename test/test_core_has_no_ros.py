@@ -1,4 +1,4 @@
-"""DESIGN.md rule 1: the algorithm core imports no rclpy; nodes are thin adapters. Where a module
+"""The algorithm core imports no rclpy; nodes are thin adapters. Where a module
 may import rclpy follows from where it lives: a ``*_node``/``*_nodes`` module, a ``ros``
 subpackage, or the application layer ``qtopt_learner.app``. The learner core imports no
 simulator and no plotting either."""
