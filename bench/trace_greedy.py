@@ -119,8 +119,8 @@ def main() -> None:
     ranking = action_ranking(str(args.model), scripted)
     print("\nQ of the scripted action against alternatives, on scripted episodes' states:\n")
     print("| phase | states | Q scripted | its return | " + " | ".join(ALTERNATIVES)
-          + " | scripted best |")
-    print("|---|---|---|---|" + "---|" * len(ALTERNATIVES) + "---|")
+          + " | scripted best | AUC vs truth |")
+    print("|---|---|---|---|" + "---|" * len(ALTERNATIVES) + "---|---|")
     for row in ranking:
         print(row.row())
     if args.json:

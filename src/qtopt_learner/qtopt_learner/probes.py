@@ -9,8 +9,11 @@ lifts give both kinds of states.
 ``action_ranking``: does Q rank actions within a state? On the states of scripted episodes it
 scores the scripted action against a few alternatives (close or open in place, full descent,
 full ascent), per phase of the grasp: descending open above the termination height, at the
-close, lifted closed. A Q-function that learned the task prefers the scripted action where
+close, lifting closed. A Q-function that learned the task prefers the scripted action where
 the scripted policy grasps (descending, closing low, lifting); one flat in the action does not.
+Per phase it also reports the AUC of Q(s, scripted action) against the grasp's truth: whether
+the value sees which closes will hold and which lifts carry an object (under Algorithm 2's
+termination the lift from the floor is where the episode's outcome is decided).
 """
 
 from __future__ import annotations
@@ -93,10 +96,10 @@ def phase_of(observation: Observation, action: Action) -> str | None:
     """The grasp phase of a scripted state: descending open high, closing, lifting closed."""
     if not observation.gripper_closed and action.gripper_close:
         return "close"
-    high = observation.height_to_bottom > SCRIPTED_TERMINATION_HEIGHT
-    if not observation.gripper_closed and high:
+    if not observation.gripper_closed and observation.height_to_bottom > \
+            SCRIPTED_TERMINATION_HEIGHT:
         return "descent"
-    if observation.gripper_closed and high:
+    if observation.gripper_closed and action.gripper_close and action.translation[2] > 0:
         return "lift"
     return None
 
@@ -122,11 +125,13 @@ class ActionRanking:
     # The scripted action's discounted return from these states (gamma of Sec. 4): what its Q
     # estimates; Q above it is overestimation.
     return_scripted: float
+    auc: float  # of Q(s, scripted action) against the grasp's truth; NaN with one outcome
 
     def row(self) -> str:
         alts = " | ".join(f"{q:.3f}" for q in self.q_alternatives)
         return (f"| {self.phase} | {self.states} | {self.q_scripted:.3f} | "
-                f"{self.return_scripted:.3f} | {alts} | {self.scripted_best:.2f} |")
+                f"{self.return_scripted:.3f} | {alts} | {self.scripted_best:.2f} | "
+                f"{self.auc:.2f} |")
 
 
 def q_against_alternatives(loaded: LoadedModel, observations: list[Observation],
@@ -145,21 +150,23 @@ def action_ranking(model: str, records: Iterable[EpisodeRecord],
     """Score the scripted actions of ``records`` (pi_scripted episodes) and their
     alternatives under ``model`` (a TorchScript file), one row per phase with states."""
     loaded = load_model(model)
-    by_phase: dict[str, list[tuple[StepRecord, float]]] = {phase: [] for phase in PHASES}
+    by_phase: dict[str, list[tuple[StepRecord, float, bool]]] = {p: [] for p in PHASES}
     for record in records:
+        truth = record.success if record.ground_truth is None else record.ground_truth
         returns = discounted_returns(np.array([s.reward for s in record.steps]), gamma)
         for s, g in zip(record.steps, returns, strict=True):
             phase = phase_of(s.observation, s.action)
             if phase is not None:
-                by_phase[phase].append((s, float(g)))
+                by_phase[phase].append((s, float(g), bool(truth)))
     rows = []
     for phase, items in by_phase.items():
         if not items:
             continue
-        q = q_against_alternatives(loaded, [s.observation for s, _ in items],
-                                   [s.action for s, _ in items])
+        q = q_against_alternatives(loaded, [s.observation for s, _, _ in items],
+                                   [s.action for s, _, _ in items])
         rows.append(ActionRanking(phase, len(items), float(q[:, 0].mean()),
                                   tuple(float(x) for x in q[:, 1:].mean(axis=0)),
                                   float((q[:, 0] >= q[:, 1:].max(axis=1)).mean()),
-                                  float(np.mean([g for _, g in items]))))
+                                  float(np.mean([g for _, g, _ in items])),
+                                  roc_auc(q[:, 0], np.array([t for _, _, t in items]))))
     return rows

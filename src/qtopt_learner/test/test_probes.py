@@ -82,7 +82,8 @@ def test_phase_of_a_scripted_state():
     assert phase_of(_obs(0, False, 0.02), CLOSE) == "close"
     assert phase_of(_obs(0, True, 0.2), UP_CLOSED) == "lift"
     assert phase_of(_obs(0, False, 0.05), DOWN) is None  # low, not closing yet
-    assert phase_of(_obs(0, True, 0.05), UP_CLOSED) is None  # closed, not above 0.13 m
+    assert phase_of(_obs(0, True, 0.05), UP_CLOSED) == "lift"  # the lift from the floor
+    assert phase_of(_obs(0, True, 0.2), Action((0, 0, -0.05), 0, True, False)) is None
 
 
 def test_alternatives_close_open_then_full_descent_and_ascent_keeping_the_gripper():
@@ -96,7 +97,7 @@ def test_alternatives_close_open_then_full_descent_and_ascent_keeping_the_grippe
     assert not alternatives(_obs(0, False, 0.2))[2].gripper_close
 
 
-def _scripted_like(brightness: int) -> EpisodeRecord:
+def _scripted_like(brightness: int, success: bool = True) -> EpisodeRecord:
     """Descend open from 0.3 m, close at the floor, lift closed."""
     moves = [(0.30, False, DOWN), (0.20, False, DOWN), (0.02, False, CLOSE),
              (0.02, True, UP_CLOSED), (0.18, True, UP_CLOSED)]
@@ -104,14 +105,14 @@ def _scripted_like(brightness: int) -> EpisodeRecord:
     steps = [StepRecord(_obs(brightness, closed, h), a, float(i == last), i == last, math.nan)
              for i, (h, closed, a) in enumerate(moves)]
     return EpisodeRecord("e", "cell0", "scripted", 0, Termination.SCRIPTED, steps,
-                         _obs(brightness, True, 0.25), True, True, [], 0)
+                         _obs(brightness, True, 0.25), success, success, [], 0)
 
 
 def test_action_ranking_scores_each_phase_against_the_alternatives(tmp_path):
     path = _model(tmp_path)
     rows = {r.phase: r for r in action_ranking(path, [_scripted_like(30), _scripted_like(90)])}
     assert set(rows) == {"descent", "close", "lift"}
-    assert (rows["descent"].states, rows["close"].states, rows["lift"].states) == (4, 2, 2)
+    assert (rows["descent"].states, rows["close"].states, rows["lift"].states) == (4, 2, 4)
     close = rows["close"]
     # The scripted close is the "close here" alternative: the same Q, so never beaten by it.
     assert close.q_scripted == close.q_alternatives[0] and len(close.q_alternatives) == 4
@@ -121,7 +122,11 @@ def test_action_ranking_scores_each_phase_against_the_alternatives(tmp_path):
     # the discounted return of the scripted action: reward 1 at step 4, gamma 0.9
     assert rows["descent"].return_scripted == pytest.approx((0.9 ** 4 + 0.9 ** 3) / 2)
     assert rows["close"].return_scripted == pytest.approx(0.81)
-    assert rows["lift"].return_scripted == pytest.approx(1.0)  # the last step, at 0.18 m
+    assert rows["lift"].return_scripted == pytest.approx((0.9 + 1.0) / 2)
+    assert math.isnan(rows["lift"].auc)  # every grasp held: no ranking to score
+    mixed = {r.phase: r for r in action_ranking(path, [_scripted_like(30, success=False),
+                                                        _scripted_like(90)])}
+    assert 0.0 <= mixed["close"].auc <= 1.0 and 0.0 <= mixed["lift"].auc <= 1.0
 
 
 def test_q_against_alternatives_scores_the_given_action_first(tmp_path):
