@@ -91,6 +91,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--step-penalty", type=float, default=0.0, help="0: discount only")
     p.add_argument("--termination", default="learned", choices=["learned", "scripted"],
                    help="the policy's stop action, or Algorithm 2 (closed, above 0.13 m, up)")
+    p.add_argument("--termination-height", default="next", choices=["next", "state"],
+                   help="the height Algorithm 2 reads: of the state the upward action leads to, "
+                   "or of the state it starts from")
     p.add_argument("--terminal-fraction", type=float, default=0.25)
     p.add_argument("--lr", type=float, default=0.0, help="0: the sim preset's")
     p.add_argument("--polyak", type=float, default=0.0, help="0: the sim preset's")
@@ -117,7 +120,8 @@ class Experiment:
         self.results["args"] = {k: str(v) for k, v in vars(args).items()}
         scripted = args.termination == "scripted"
         self.episode = EpisodeConfig(step_penalty=args.step_penalty,
-                                     scripted_termination=scripted)
+                                     scripted_termination=scripted,
+                                     scripted_termination_height=args.termination_height)
         # The main job's training cell (the in-view camera), with this run's physics.
         self.train_cell = dataclasses.replace(SIM_CELL, substeps=args.substeps, label="truth",
                                               respawn_every=args.respawn_every)

@@ -25,6 +25,7 @@ from qtopt_policy.policies import Policy
 from qtopt_policy.spec import MAX_STEPS, STEP_PENALTY, SUCCESS_REWARD, Action, Observation
 
 SCRIPTED_TERMINATION_HEIGHT = 0.13  # m, Algorithm 2
+TERMINATION_HEIGHTS = ("next", "state")  # EpisodeConfig.scripted_termination_height
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ class Cell(Protocol):
 class EpisodeConfig:
     max_steps: int = MAX_STEPS  # Sec. 5: at most 20 steps
     scripted_termination: bool = False  # Algorithm 2 instead of the learned e bit
+    # Which height Algorithm 2 reads: the state the upward action starts from ("state"), so the
+    # episode's last transition starts from a lifted gripper, or the state it leads to ("next"),
+    # which ends the episode one lift earlier (docs/decisions.md).
+    scripted_termination_height: str = "next"
     step_penalty: float = STEP_PENALTY  # App. C ablation: 0 for discount-only
     success_reward: float = SUCCESS_REWARD
     # App. D.4: reward 1 only when the grasp succeeded *and* the gripper ended the episode above
@@ -66,6 +71,9 @@ class EpisodeConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.max_steps <= 1000:
             raise ValueError(f"max_steps {self.max_steps}: expected 1..1000")
+        if self.scripted_termination_height not in TERMINATION_HEIGHTS:
+            raise ValueError(f"scripted_termination_height {self.scripted_termination_height!r}: "
+                             f"expected one of {TERMINATION_HEIGHTS}")
 
 
 def scripted_termination(observation: Observation, action: Action) -> bool:
@@ -115,6 +123,7 @@ def run_episode(
         output = policy.select_action(observation, step)
         transitions.append((observation, output.action, output.q_value))
         learned_stop = output.action.terminate and not config.scripted_termination
+        read = observation  # Algorithm 2 reading the action's start state
         if not learned_stop:  # a terminating action is not executed
             cell.execute(output.action)
             observation = cell.observe()
@@ -123,7 +132,9 @@ def run_episode(
         if learned_stop:
             termination = Termination.LEARNED
             break
-        if config.scripted_termination and scripted_termination(observation, output.action):
+        if config.scripted_termination and scripted_termination(
+                read if config.scripted_termination_height == "state" else observation,
+                output.action):
             termination = Termination.SCRIPTED
             break
     label = cell.label_grasp()

@@ -69,6 +69,17 @@ def test_scripted_termination_ends_earlier_while_ascending(cell):
     assert ep.termination is Termination.SCRIPTED
     assert len(ep.steps) < len(learned.steps)
     assert ep.final_observation.height_to_bottom > 0.13
+    assert ep.steps[-1].observation.height_to_bottom < 0.13  # decided on the lift past 0.13 m
+    # Algorithm 2 reading the action's start state: one lift later, from a lifted gripper
+    on_state = run_episode(cell, ScriptedGraspPolicy(ActionBounds()), seed=4,
+                           config=EpisodeConfig(scripted_termination=True,
+                                                scripted_termination_height="state"))
+    assert on_state.termination is Termination.SCRIPTED
+    assert len(on_state.steps) == len(ep.steps) + 1
+    assert on_state.steps[-1].observation.height_to_bottom > 0.13
+    assert on_state.steps[-1].observation.gripper_closed
+    with pytest.raises(ValueError, match="scripted_termination_height 'after'"):
+        EpisodeConfig(scripted_termination_height="after")
 
 
 class Hover:
