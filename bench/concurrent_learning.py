@@ -53,7 +53,7 @@ from qtopt_collector.evaluation import (  # noqa: E402
     wilson_interval,
 )
 from qtopt_collector.sim_cell import SimCell  # noqa: E402
-from qtopt_learner.app.main_job import SIM_CELL  # noqa: E402
+from qtopt_learner.app.main_job import CAMERAS, SIM_CELL  # noqa: E402
 from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig  # noqa: E402
 from qtopt_learner.distributed.engine import InProcessLearner  # noqa: E402
 from qtopt_learner.distributed.hub import HubConfig  # noqa: E402
@@ -95,6 +95,8 @@ def parse_args() -> argparse.Namespace:
                    help="the height Algorithm 2 reads: of the state the upward action leads to, "
                    "or of the state it starts from")
     p.add_argument("--terminal-fraction", type=float, default=0.25)
+    p.add_argument("--preset", default="sim", choices=["sim", "sim96"],
+                   help="the Q-network and trainer preset; the camera frame follows it")
     p.add_argument("--lr", type=float, default=0.0, help="0: the sim preset's")
     p.add_argument("--polyak", type=float, default=0.0, help="0: the sim preset's")
     p.add_argument("--mc-lower-bound", action="store_true",
@@ -123,16 +125,19 @@ class Experiment:
                                      scripted_termination=scripted,
                                      scripted_termination_height=args.termination_height)
         # The main job's training cell (the in-view camera), with this run's physics.
+        width, height = CAMERAS[args.preset]
         self.train_cell = dataclasses.replace(SIM_CELL, substeps=args.substeps, label="truth",
-                                              respawn_every=args.respawn_every)
+                                              respawn_every=args.respawn_every,
+                                              camera_width=width, camera_height=height)
         # Held-out evaluation: a freshly seeded bin per attempt, the same for every policy.
         self.eval_cell = dataclasses.replace(self.train_cell, respawn_every=1)
         replay = ReplayConfig(terminal_fraction=args.terminal_fraction)
-        trainer = TRAINER_PRESETS["sim"]
+        trainer = TRAINER_PRESETS[args.preset]
         trainer = dataclasses.replace(trainer, lr=args.lr or trainer.lr,
                                       polyak=args.polyak or trainer.polyak)
         self.config = learner_preset(
-            "sim", run_dir=str(self.run / "learner"), steps=0, seed=args.seed, trainer=trainer,
+            args.preset, run_dir=str(self.run / "learner"), steps=0, seed=args.seed,
+            trainer=trainer,
             camera=self.train_cell.camera(), label_source=self.train_cell.label,
             export_every=args.eval_every, checkpoint_every=1000, log_every=100,
             hub=HubConfig(offline=replay, online=replay, seed=args.seed),

@@ -27,6 +27,7 @@ TRAINER_PRESETS: dict[str, TrainerConfig] = {
     # targets that track within hundreds of steps (docs/decisions.md, "Learner").
     "sim": TrainerConfig(lr=1e-2, polyak=0.995, target_lag_steps=500),
 }
+TRAINER_PRESETS["sim96"] = TRAINER_PRESETS["sim"]  # the same budget, a larger image
 
 
 @dataclass(frozen=True)

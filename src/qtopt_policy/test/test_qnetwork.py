@@ -41,7 +41,14 @@ def test_paper_preset_layer_counts_follow_appendix_e():
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == 16
 
 
-@pytest.mark.parametrize("preset", ["sim", "paper"])
+def test_sim96_is_the_sim_network_at_96_px_with_the_same_4x4_merge():
+    sim, sim96 = QNetwork(PRESETS["sim"]), QNetwork(PRESETS["sim96"])
+    assert PRESETS["sim96"].image_size == 96
+    assert sim.feature_side() == sim96.feature_side() == 4
+    assert parameter_count(sim) == parameter_count(sim96)  # the same layers, a larger input
+
+
+@pytest.mark.parametrize("preset", ["sim", "sim96", "paper"])
 def test_scores_are_probabilities_for_many_actions_per_state(preset):
     cfg = PRESETS[preset]
     net = QNetwork(cfg).eval()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from qtopt_collector.ros.cli import add_cell_arguments, run_cell_command
 from qtopt_learner.app.train_command import add_train_arguments, run_train_command
+from qtopt_policy.qnetwork import PRESETS
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -41,7 +42,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", default="15m", choices=sorted(BUDGETS),
                         help="how much to collect, train and evaluate (15m: 2 CPU cores, "
                         "about 15 minutes; 2h: the long CPU run; gpu: a GPU and more cores)")
-    parser.add_argument("--preset", default="sim", choices=["sim", "paper"],
+    parser.add_argument("--preset", default="sim", choices=sorted(PRESETS),
                         help="Q-network and trainer preset (paper: 472 px, wants a GPU)")
     parser.add_argument("--cells", type=int, default=0,
                         help="simulated cells (default: the budget's, 2 on a CPU budget)")
@@ -101,7 +102,7 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--cells", type=int, default=2)
     parser.add_argument("--policy", default="noisy", choices=["noisy", "greedy"])
-    parser.add_argument("--preset", default="sim", choices=["sim", "paper"])
+    parser.add_argument("--preset", default="sim", choices=sorted(PRESETS))
     parser.add_argument("--seed", type=int, default=0)
 
 

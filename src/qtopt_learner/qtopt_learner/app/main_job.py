@@ -61,7 +61,7 @@ SIM_CELL = SimCellConfig(camera_target_height=0.1, camera_pitch_deg=-60.0,
                          camera_distance=0.8, camera_fov_deg=55.0, substeps=40,
                          respawn_every=10)
 # Camera frames per preset: the policy centre-crops the network's input from them (App. D.1).
-CAMERAS = {"sim": (72, 72), "paper": (640, 512)}
+CAMERAS = {"sim": (72, 72), "sim96": (104, 104), "paper": (640, 512)}
 # Share of each replay sample taken from episodes' last transitions (docs/decisions.md).
 TERMINAL_FRACTION = 0.25
 EXPORT_EVERY = 500  # gradient steps between exports: the collecting policy reloads each one

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from qtopt_learner.distributed.engine import make_learner
-from qtopt_learner.learner_config import ENGINES, LearnerConfig, learner_preset
+from qtopt_learner.learner_config import ENGINES, TRAINER_PRESETS, LearnerConfig, learner_preset
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=20_000, help="gradient steps to reach")
     parser.add_argument("--run-dir", default="",
                         help="default: runs/offline__<seed>__<time>; an existing one resumes")
-    parser.add_argument("--preset", default="sim", choices=["sim", "paper"])
+    parser.add_argument("--preset", default="sim", choices=sorted(TRAINER_PRESETS))
     parser.add_argument("--engine", default="inprocess", choices=ENGINES)
     parser.add_argument("--updaters", type=int, default=1)
     parser.add_argument("--ray-address", default="",
