@@ -57,12 +57,11 @@ def test_two_training_workers_train_in_lockstep_with_ddp(two_node_cluster, tmp_p
     write_bags(tmp_path / "bags", 300)
     config = chain_config(tmp_path / "run", tmp_path / "bags", engine="ray", trainers=2,
                           ray_address=two_node_cluster.address)
+    # Lockstep is the property here; that the Ray workers learn is the test above's.
+    steps = STEPS // 4
     with RayLearner(config, progress=False) as learner:
-        learner.train()
+        learner.train(steps=steps)
         checksums = ray.get([t.weights_checksum.remote() for t in learner.trainers])
-    assert [s.step for s in learner.worker_summaries] == [STEPS, STEPS]
+    assert [s.step for s in learner.worker_summaries] == [steps, steps]
     assert checksums[0] == pytest.approx(checksums[1], rel=1e-9)
-    model = load_model(tmp_path / "run" / "model.pt")
-    q = q_values(model.module, np.random.default_rng(0))
-    errors = {k: abs(q[k] - Q_STAR[k]) for k in Q_STAR}
-    assert max(errors.values()) < TOLERANCE, (q, errors)
+    assert load_model(tmp_path / "run" / "model.pt").metadata.training_step == steps
