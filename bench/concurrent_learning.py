@@ -175,7 +175,7 @@ class Experiment:
         tmp.replace(self.results_path)
 
     def _learned_policy(self, seed: int) -> Policy | None:
-        latest = self.run / "learner" / "model.pt"
+        latest = self.config.layout.latest_model
         if self.step < self.args.switch_step or not latest.exists():
             return None
         return EpsilonGreedyPolicy(greedy_policy(str(latest), seed=seed), ActionBounds(),
@@ -211,7 +211,7 @@ class Experiment:
         self.transitions += len(record.steps)
 
     def evaluate_latest(self) -> None:
-        model = self.run / "learner" / "model.pt"
+        model = self.config.layout.latest_model
         if not model.exists() or any(e["step"] == self.step for e in self.results["evals"]):
             return
         started = time.monotonic()
@@ -260,7 +260,7 @@ class Experiment:
 
     def final(self) -> None:
         final = self.results.setdefault("final", {})
-        model = str(self.run / "learner" / "model.pt")
+        model = str(self.config.layout.latest_model)
         for name, policy in (("greedy", PolicySource(model_path=model)),
                              ("scripted", PolicySource(local="scripted"))):
             if final.get(name, {}).get("step") == self.step:
