@@ -30,6 +30,7 @@ import yaml
 from rosbags.rosbag2 import Reader, Writer
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 
+from qtopt_collector.bag_files import METADATA, find_bags
 from qtopt_collector.bag_format import (
     EPISODE_TOPIC,
     EPISODE_TYPE,
@@ -37,11 +38,11 @@ from qtopt_collector.bag_format import (
     serialize_episode,
     typestore,
 )
+from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.episode_record import EpisodeRecord
 from qtopt_policy.spec import CameraSpec
 
 log = logging.getLogger(__name__)
-METADATA = "metadata.yaml"
 TMP_PREFIX = ".tmp_"
 PROVENANCE_PREFIX = "qtopt."  # custom_data keys of this project, beside any other tool's
 
@@ -50,18 +51,19 @@ PROVENANCE_PREFIX = "qtopt."  # custom_data keys of this project, beside any oth
 class RecorderConfig:
     """Recorder settings; the recorder node's parameters mirror these fields."""
 
-    out_dir: str = "data"
-    cell_id: str = "cell0"
-    max_bag_bytes: int = 256 * 1024 * 1024  # rotate to a new bag past this size
-    # ... or past this many episodes: metadata.yaml is rewritten per episode, so its size is
+    out_dir: str = "data"  # folder of the bags
+    cell_id: str = "cell0"  # names this cell's bags, <cell_id>__<time>_<n>
+    max_bag_bytes: int = bounded(256 * 1024 * 1024, ge=1)  # rotate to a new bag past this size
+    # ... and past this many episodes: metadata.yaml is rewritten per episode, so its size is
     # bounded, and many small bags suit shuffled multi-reader log replay (App. F.2).
-    max_episodes_per_bag: int = 100
+    max_episodes_per_bag: int = bounded(100, ge=1)
     compress: bool = True  # zstd chunk compression inside each MCAP file
     # Provenance (strings, as ROS parameters and custom_data hold no structures); "" = unknown.
     camera: str = ""  # the cell's CameraSpec.to_json()
     label_source: str = ""  # "detector" (image subtraction, App. D.3) or "truth" (simulator)
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if self.camera:
             try:
                 CameraSpec.from_json(self.camera)
@@ -239,12 +241,6 @@ class BagRecorder:
 
     def write(self, record: EpisodeRecord) -> Path:
         return self.write_serialized(serialize_episode(record))
-
-
-def find_bags(root: Path | str) -> list[Path]:
-    """Every rosbag2 folder (one with a metadata.yaml) at or below ``root``."""
-    root = Path(root)
-    return sorted(p.parent for p in root.rglob(METADATA) if not p.parent.name.startswith("."))
 
 
 def bag_provenance(bag: Path | str) -> dict[str, str]:

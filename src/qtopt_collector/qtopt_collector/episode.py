@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from qtopt_collector.success_detection import SuccessResult
+from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.episode_record import EpisodeRecord, StepRecord, Termination
 from qtopt_policy.policies import Policy
 from qtopt_policy.spec import MAX_STEPS, STEP_PENALTY, SUCCESS_REWARD, Action, Observation
@@ -55,22 +56,22 @@ class Cell(Protocol):
 
 @dataclass(frozen=True)
 class EpisodeConfig:
-    max_steps: int = MAX_STEPS  # Sec. 5: at most 20 steps
+    max_steps: int = bounded(MAX_STEPS, ge=1, le=1000)  # Sec. 5: at most 20 steps
     scripted_termination: bool = False  # Algorithm 2 instead of the learned e bit
     # Which height Algorithm 2 reads: the state the upward action starts from ("state"), so the
     # episode's last transition starts from a lifted gripper, or the state it leads to ("next"),
     # which ends the episode one lift earlier (docs/decisions.md).
     scripted_termination_height: str = "next"
-    step_penalty: float = STEP_PENALTY  # App. C ablation: 0 for discount-only
-    success_reward: float = SUCCESS_REWARD
+    # reward of every step before the last; App. C ablation: 0 for discount-only
+    step_penalty: float = STEP_PENALTY
+    success_reward: float = SUCCESS_REWARD  # the last step's reward after a successful grasp
     # App. D.4: reward 1 only when the grasp succeeded *and* the gripper ended the episode above
     # this height (m; the paper's "threshold", here Algorithm 2's). A grasp ended at the floor
     # earns 0 although the drop test's lift may still hold the object; 0 disables the condition.
-    success_min_height: float = SCRIPTED_TERMINATION_HEIGHT
+    success_min_height: float = bounded(SCRIPTED_TERMINATION_HEIGHT, ge=0)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_steps <= 1000:
-            raise ValueError(f"max_steps {self.max_steps}: expected 1..1000")
+        check_bounds(self)
         if self.scripted_termination_height not in TERMINATION_HEIGHTS:
             raise ValueError(f"scripted_termination_height {self.scripted_termination_height!r}: "
                              f"expected one of {TERMINATION_HEIGHTS}")

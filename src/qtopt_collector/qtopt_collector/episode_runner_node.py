@@ -30,6 +30,7 @@ from qtopt_collector.ros.service_calls import ServiceCaller
 from qtopt_msgs.action import RunEpisode
 from qtopt_msgs.msg import Episode
 from qtopt_msgs.srv import ArmCommand, CaptureImage, DetectGraspSuccess, ResetCell, SelectAction
+from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.msg_conversions import action_from_msg, image_from_msg, observation_to_msg
 from qtopt_policy.policies import (
     LOCAL_POLICIES,
@@ -57,12 +58,13 @@ from qtopt_policy.spec import Action, ActionBounds, Observation
 
 @dataclass(frozen=True)
 class EpisodeRunnerConfig:
-    cell_id: str = "cell0"
+    cell_id: str = "cell0"  # recorded with every episode
     policy: str = "scripted"  # scripted, scripted_noisy (local); greedy, noisy (policy node)
     # A goal's max_steps and scripted_termination, when set, override these.
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)
-    select_action_service: str = f"/{SELECT_ACTION_SERVICE}"
-    timeout_s: float = 60.0
+    select_action_service: str = f"/{SELECT_ACTION_SERVICE}"  # the policy node's service
+    # s to wait for a service (cell, policy, success detector) and for the recorder
+    timeout_s: float = bounded(60.0, gt=0)
     wait_for_recorder: bool = True  # succeed only once the recorder has the episode on disk
 
     def __post_init__(self) -> None:
@@ -70,6 +72,7 @@ class EpisodeRunnerConfig:
             raise ValueError(
                 f"policy {self.policy!r}: expected one of {LOCAL_POLICIES + SERVED_POLICIES}"
             )
+        check_bounds(self)
 
 
 class RosCell:

@@ -15,6 +15,7 @@ import pybullet as pb
 import pybullet_data
 
 from qtopt_collector.workspace import WorkspaceConfig
+from qtopt_policy.config_fields import bounded, check_bounds
 
 JOINT_NAMES = tuple(f"lbr_iiwa_joint_{i}" for i in range(1, 8))
 HOME = (0.0, 0.41, 0.0, -1.59, 0.0, 1.14, 0.0)
@@ -28,10 +29,13 @@ class CellGeometry:
     """Where the bin is in the robot base frame; measure it on the cell (the defaults are the
     simulated cell's)."""
 
-    bin_center: tuple[float, float] = (0.74, 0.075)  # m, base frame
+    bin_center: tuple[float, float] = (0.74, 0.075)  # m, (x, y) in the base frame
     floor_z: float = -0.254  # m, bin floor in the base frame
-    tool_length: float = 0.25  # m from the flange to the fingertips
+    tool_length: float = bounded(0.25, ge=0)  # m from the flange to the fingertips
     workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 class KukaKinematics:

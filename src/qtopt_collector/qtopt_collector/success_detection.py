@@ -15,24 +15,31 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-# How a cell labels an episode: "detector", this module's image subtraction after the drop
-# test (what a real cell does); "truth", a simulator's held-object check.
-LABELS = ("detector", "truth")
+from qtopt_policy.config_fields import bounded, check_bounds
+from qtopt_policy.names import LABELS as LABELS  # re-exported: how cells label
 
 
 @dataclass(frozen=True)
 class SuccessDetectorConfig:
-    pixel_threshold: int = 25  # 0-255, largest channel |difference|
-    open_kernel: int = 2  # px, side of the square opening kernel (1 disables)
-    min_area_fraction: float = 0.001  # of the image, for the largest changed blob
+    pixel_threshold: int = bounded(25, ge=0, le=255)  # 0-255, largest channel |difference|
+    open_kernel: int = bounded(2, ge=1)  # px, side of the square opening kernel (1 disables)
+    # of the image, for the largest changed blob
+    min_area_fraction: float = bounded(0.001, ge=0, le=1)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
 class DropTestConfig:
     """The drop test and its label (App. D.3); the sim cell and the success node both run it."""
 
-    lift_height: float = 0.30  # m above the bin floor: after the episode, and to drop from
+    # m above the bin floor: after the episode, and to drop from
+    lift_height: float = bounded(0.30, ge=0)
     detector: SuccessDetectorConfig = field(default_factory=SuccessDetectorConfig)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from qtopt_collector.success_detection import (
     run_drop_test,
 )
 from qtopt_msgs.srv import ArmCommand, CaptureImage, DetectGraspSuccess
+from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.msg_conversions import image_from_msg, image_to_msg
 from qtopt_policy.ros.node_main import spin_nodes
 from qtopt_policy.ros_names import (
@@ -47,7 +48,7 @@ class SuccessNodeConfig:
     # "detector": drop test and image subtraction (App. D.3, what a real cell does); "truth":
     # the ground-truth service's answer after the lift (needs ground_truth_service).
     label: str = "detector"
-    timeout_s: float = 60.0
+    timeout_s: float = bounded(60.0, gt=0)  # s to wait for the arm, camera and truth services
     # In simulation the graph passes the sim cell's, so the node labels as the cell does in
     # process.
     drop_test: DropTestConfig = field(default_factory=DropTestConfig)
@@ -58,6 +59,7 @@ class SuccessNodeConfig:
         if self.label == "truth" and not self.ground_truth_service:
             raise ValueError("label 'truth' needs a ground_truth_service (the simulator's "
                              "sim/held_object); a real cell labels with the detector")
+        check_bounds(self)
 
 
 def label_by_truth(rig: DropTestRig) -> bool:

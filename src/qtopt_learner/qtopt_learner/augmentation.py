@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 import torch
 
+from qtopt_policy.config_fields import bounded, check_bounds
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    enabled: bool = True
-    random_crop: bool = True
-    brightness: float = 0.125  # App. E: delta in [-0.125, 0.125]
+    enabled: bool = True  # App. E's image augmentation; off: centre crop, colours unchanged
+    random_crop: bool = True  # random crop position, else the centre
+    brightness: float = bounded(0.125, ge=0)  # App. E: delta in [-0.125, 0.125]
     contrast: tuple[float, float] = (0.5, 1.5)  # App. E: factor range
     saturation: tuple[float, float] = (0.5, 1.5)  # App. E: factor range
 
@@ -26,8 +28,7 @@ class AugmentConfig:
             low, high = getattr(self, name)
             if not 0 <= low <= high:
                 raise ValueError(f"{name} range {(low, high)}: expected 0 <= low <= high")
-        if self.brightness < 0:
-            raise ValueError(f"brightness {self.brightness}: expected >= 0")
+        check_bounds(self)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from qtopt_learner.distributed.hub import HubConfig
 from qtopt_learner.distributed.log_replay import LogReplayConfig
 from qtopt_learner.learner_layout import LearnerLayout
 from qtopt_learner.trainer import TrainerConfig
+from qtopt_policy.config_fields import bounded, check_bounds
+from qtopt_policy.names import ENGINES
 from qtopt_policy.qnetwork import PRESETS, QNetworkConfig
 from qtopt_policy.spec import CameraSpec
-
-ENGINES = ("inprocess", "ray")
 
 TRAINER_PRESETS: dict[str, TrainerConfig] = {
     # App. E / Sec. 4.2 as published: millions of steps on GPUs.
@@ -34,25 +34,29 @@ TRAINER_PRESETS["sim96"] = TRAINER_PRESETS["sim"]  # the same budget, a larger i
 class LearnerConfig:
     preset: str = "sim"  # Q-network preset (qtopt_policy.qnetwork.PRESETS)
     # App. A/C state-representation ablation: what the Q-network sees besides the image
-    use_gripper_status: bool = True
-    use_height: bool = True
-    run_dir: str = "runs/learner"
+    use_gripper_status: bool = True  # the gripper's open/closed bit
+    use_height: bool = True  # App. A/C ablation: the gripper's height above the bin floor
+    run_dir: str = "runs/learner"  # checkpoints, exported models, TensorBoard, config
     offline_paths: tuple[str, ...] = ()  # bags or folders for log replay
-    steps: int = 20_000  # gradient steps to reach (a resumed run counts from its checkpoint)
+    # gradient steps to reach (a resumed run counts from its checkpoint)
+    steps: int = bounded(20_000, ge=0)
     engine: str = "inprocess"  # "inprocess" (threads) or "ray" (actors)
     ray_address: str = ""  # empty: start a local Ray bound to 127.0.0.1
-    updaters: int = 1  # Bellman-updater workers
-    trainers: int = 1  # training workers; > 1 averages gradients with torch DDP (Ray engine)
+    updaters: int = bounded(1, ge=1)  # Bellman-updater workers
+    # training workers; > 1 averages gradients with torch DDP (Ray engine)
+    trainers: int = bounded(1, ge=1)
     device: str = "auto"  # "auto": CUDA when present, else CPU
     # intra-op threads per worker (trainer, each updater); 0 keeps torch's default. One each,
     # because more oversubscribe a small machine's cores (docs/decisions.md, "Learner").
-    torch_threads: int = 1
-    min_train_samples: int = 256  # labeled samples in the train ring before the first step
-    publish_targets_every: int = 10  # steps between target snapshots offered to updaters
-    checkpoint_every: int = 1000
-    export_every: int = 1000  # steps between TorchScript exports (model updates)
-    log_every: int = 50
-    seed: int = 0
+    torch_threads: int = bounded(1, ge=0)
+    # labeled samples in the train ring before the first step
+    min_train_samples: int = bounded(256, ge=0)
+    # steps between target snapshots offered to updaters
+    publish_targets_every: int = bounded(10, ge=1)
+    checkpoint_every: int = bounded(1000, ge=1)  # steps between checkpoints
+    export_every: int = bounded(1000, ge=1)  # steps between TorchScript exports (model updates)
+    log_every: int = bounded(50, ge=1)  # steps between TensorBoard scalars
+    seed: int = bounded(0, ge=0)  # random, numpy and torch; each worker derives its own
     # Provenance written into every exported model: how the training episodes were labeled
     # ("detector" or "truth", the sim cell's ``label``) and the camera they were seen through
     # (width 0: unknown, not recorded). Evaluation refuses a model on a cell with another camera.
@@ -72,14 +76,12 @@ class LearnerConfig:
         if self.trainers > 1 and self.engine != "ray":
             raise ValueError(f"trainers {self.trainers}: several training workers need the "
                              "ray engine")
-        if self.updaters < 1 or self.trainers < 1 or self.steps < 0:
-            raise ValueError(f"updaters {self.updaters}, trainers {self.trainers}, steps "
-                             f"{self.steps}: expected >= 1, >= 1, >= 0")
         gamma = self.updater.target.gamma
         for name, replay in (("offline", self.hub.offline), ("online", self.hub.online)):
             if self.updater.target.mc_lower_bound and replay.return_gamma != gamma:
                 raise ValueError(f"hub.{name}.return_gamma {replay.return_gamma}: expected the "
                                  f"targets' gamma {gamma} when mc_lower_bound is on")
+        check_bounds(self)
 
     @property
     def network(self) -> QNetworkConfig:

@@ -26,6 +26,7 @@ from qtopt_learner.distributed.roles import ONLINE, ModelAnnouncement
 from qtopt_learner.distributed.training_loop import TrainingSummary
 from qtopt_learner.learner_config import LearnerConfig
 from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
+from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.ros.node_main import spin_nodes
 from qtopt_policy.ros.qos import EPISODE_QOS, MODEL_UPDATE_QOS
 from qtopt_policy.ros_names import EPISODES_TOPIC, MODEL_UPDATES_TOPIC, TRAINING_STATUS_TOPIC
@@ -39,8 +40,11 @@ class LearnerNodeConfig:
     online_dir: str = ""
     # Write each live episode into online_dir; off when the cells' recorders write them there.
     persist_online: bool = True
-    status_period_s: float = 1.0
+    status_period_s: float = bounded(1.0, gt=0)  # between TrainingStatus messages
     learner: LearnerConfig = field(default_factory=LearnerConfig)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 class LearnerNode(Node):

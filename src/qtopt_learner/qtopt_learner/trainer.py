@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from qtopt_learner.losses import loss_function
+from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.qnetwork import QNetwork, QNetworkConfig, preprocess_images
 
 
@@ -55,21 +56,17 @@ class StepMetrics:
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    lr: float = 1e-4  # App. E
-    momentum: float = 0.9  # App. E
-    weight_decay: float = 7e-5  # App. E: L2
-    batch_size: int = 32  # App. E
-    polyak: float = 0.9999  # Sec. 4.2: Q_bar_1 averaging
-    target_lag_steps: int = 6000  # Sec. 4.2: Q_bar_2 lags Q_bar_1
-    loss: str = "cross_entropy"  # App. C ablation: "squared"
+    lr: float = bounded(1e-4, gt=0)  # App. E: SGD learning rate
+    momentum: float = bounded(0.9, ge=0)  # App. E: SGD momentum
+    weight_decay: float = bounded(7e-5, ge=0)  # App. E: L2
+    batch_size: int = bounded(32, ge=1)  # App. E: transitions per gradient step
+    polyak: float = bounded(0.9999, ge=0, lt=1)  # Sec. 4.2: Q_bar_1 averaging
+    target_lag_steps: int = bounded(6000, ge=0)  # Sec. 4.2: Q_bar_2 lags Q_bar_1
+    loss: str = "cross_entropy"  # or App. C's ablation, "squared"
 
     def __post_init__(self) -> None:
         loss_function(self.loss)
-        if not 0.0 <= self.polyak < 1.0:
-            raise ValueError(f"polyak {self.polyak}: expected a value in [0, 1)")
-        if self.target_lag_steps < 0 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError(f"target_lag_steps {self.target_lag_steps}, batch_size "
-                             f"{self.batch_size}, lr {self.lr}: expected >= 0, >= 1, > 0")
+        check_bounds(self)
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -23,12 +23,11 @@ import numpy as np
 import torch
 
 from qtopt_policy.cem_actor import CEMActor, StateBatch
+from qtopt_policy.config_fields import bounded, check_bounds
+from qtopt_policy.names import LOCAL_POLICIES
+from qtopt_policy.names import SERVED_POLICIES as SERVED_POLICIES  # re-exported
 from qtopt_policy.spec import Action, ActionBounds, Observation
 from qtopt_policy.torchscript_model import load_model
-
-# Policies a cell runs itself, and those the policy node serves from a Q-network.
-LOCAL_POLICIES = ("scripted", "scripted_noisy")
-SERVED_POLICIES = ("greedy", "noisy")
 
 
 @dataclass(frozen=True)
@@ -72,11 +71,12 @@ class GreedyCEMPolicy:
 class NoiseConfig:
     """App. B: pi_noisy's exploration."""
 
-    epsilon: float = 0.2
-    pose_probability: float = 0.75
-    toggle_probability: float = 0.17
-    terminate_probability: float = 0.08
-    pose_std_fraction: float = 0.5  # Gaussian std of a random pose change, fraction of bound
+    epsilon: float = bounded(0.2, ge=0, le=1)  # probability of a random action, else greedy
+    pose_probability: float = bounded(0.75, ge=0, le=1)  # share of random actions: moves
+    toggle_probability: float = bounded(0.17, ge=0, le=1)  # share of random actions: toggles
+    terminate_probability: float = bounded(0.08, ge=0, le=1)  # share of random actions: stops
+    # Gaussian std of a random pose change, as a fraction of the action bound
+    pose_std_fraction: float = bounded(0.5, ge=0)
     # A toggle comes with its own Gaussian pose change, so the data holds gripper changes
     # made while moving, which the greedy CEM proposes; a toggle in place never shows them
     # (docs/decisions.md).
@@ -86,8 +86,7 @@ class NoiseConfig:
         total = self.pose_probability + self.toggle_probability + self.terminate_probability
         if not math.isclose(total, 1.0, abs_tol=1e-6):
             raise ValueError(f"random-action probabilities sum to {total}: expected 1")
-        if not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"epsilon {self.epsilon}: expected a probability in [0, 1]")
+        check_bounds(self)
 
 
 def random_action(

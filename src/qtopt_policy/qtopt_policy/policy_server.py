@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from qtopt_policy.cem_actor import CEMActor
+from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.policies import (
     SERVED_POLICIES,
     EpsilonGreedyPolicy,
@@ -36,19 +37,18 @@ class PolicyServerConfig:
 
     model_path: str = ""  # TorchScript file to serve at start and to re-check periodically
     default_policy: str = "greedy"  # policy for requests that name none: greedy or noisy
-    reload_period_s: float = 600.0  # App. F.1: reload every 10 minutes
-    image_size: int = 0  # required model input size; 0 takes the first model's
+    reload_period_s: float = bounded(600.0, ge=0)  # App. F.1: reload every 10 minutes
+    image_size: int = bounded(0, ge=0)  # required model input size; 0 takes the first model's
     noise: NoiseConfig = field(default_factory=NoiseConfig)  # App. B: pi_noisy's exploration
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
-    seed: int = 0
+    seed: int = bounded(0, ge=0)  # of the served policies' random draws (CEM, exploration)
 
     def __post_init__(self) -> None:
         if self.default_policy not in POLICY_NAMES:
             raise ValueError(
                 f"default_policy {self.default_policy!r}: expected one of {POLICY_NAMES}"
             )
-        if self.reload_period_s < 0:
-            raise ValueError(f"reload_period_s {self.reload_period_s}: expected >= 0")
+        check_bounds(self)
 
 
 def resolve_device(name: str) -> torch.device:

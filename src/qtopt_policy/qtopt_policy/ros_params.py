@@ -2,51 +2,106 @@
 "Conventions").
 
 Scalar fields become parameters of the same name, tuples become arrays, and nested config
-dataclasses become dotted names (``bounds.max_translation_xy``).
+dataclasses become dotted names (``bounds.max_translation_xy``). Each parameter's descriptor
+comes from its field (:mod:`qtopt_policy.config_fields`): the field's comments as description,
+its bounds as a range that rclpy itself enforces, and read-only unless the node says otherwise.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import sys
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, TypeVar
 
-if TYPE_CHECKING:  # only for the annotation: this module imports no rclpy
+from qtopt_policy.config_fields import Bounds, field_bounds, field_description
+
+if TYPE_CHECKING:  # only for the annotations: this module imports no rclpy
+    from rcl_interfaces.msg import ParameterDescriptor
     from rclpy.node import Node
 
 T = TypeVar("T")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
-def declare_config(node: Node, config_type: type[T], prefix: str = "") -> T:
+def declare_config(node: Node, config_type: type[T], prefix: str = "", *,
+                   writable: Collection[str] = ()) -> T:
     """Declare one ROS parameter per field and build the config from their values; the
     dataclass validates them.
 
     Defaults come from one default instance, ``config_type()``, walked recursively, so a
     nested config's defaults are the parent's (its ``default_factory``), not the nested
     type's own; they equal ``config_to_parameters(config_type(), prefix)``.
+
+    Nodes build their config once, so every parameter is read-only (``ros2 param set`` fails
+    rather than report a change that nothing sees) except the full names in ``writable``: the
+    ones the node reacts to at run time, with an on-set-parameters callback.
     """
-    return _declare(node, config_type(), prefix)
+    defaults = config_type()
+    unknown = set(writable) - config_to_parameters(defaults, prefix).keys()
+    if unknown:
+        raise ValueError(f"writable {sorted(unknown)}: not parameters of "
+                         f"{config_type.__name__} with prefix {prefix!r}")
+    return _declare(node, defaults, prefix, frozenset(writable))
 
 
-def _declare(node: Node, defaults: T, prefix: str) -> T:
+def _declare(node: Node, defaults: T, prefix: str, writable: frozenset[str]) -> T:
     """Declare the fields of ``defaults`` (an instance) with its values as defaults and
     build an instance of its type from the declared values."""
+    from rclpy.parameter import Parameter  # only reached with a node, i.e. with rclpy
+
     values: dict[str, Any] = {}
     for field in dataclasses.fields(defaults):
         default = getattr(defaults, field.name)
         name = f"{prefix}{field.name}"
         if dataclasses.is_dataclass(default):
-            values[field.name] = _declare(node, default, f"{name}.")
-        elif isinstance(default, tuple) and not default:
+            values[field.name] = _declare(node, default, f"{name}.", writable)
+            continue
+        descriptor = _descriptor(type(defaults), field, default, read_only=name not in writable)
+        if isinstance(default, tuple) and not default:
             # an empty list has no type for ROS; these are lists of strings (paths, topics)
-            from rclpy.parameter import Parameter  # only reached with a node, i.e. with rclpy
-
-            value = node.declare_parameter(name, Parameter.Type.STRING_ARRAY).value
+            value = node.declare_parameter(name, Parameter.Type.STRING_ARRAY, descriptor).value
             values[field.name] = tuple(value or ())
         elif isinstance(default, tuple):
-            values[field.name] = tuple(node.declare_parameter(name, list(default)).value)
+            values[field.name] = tuple(
+                node.declare_parameter(name, list(default), descriptor).value)
         else:
-            values[field.name] = node.declare_parameter(name, default).value
+            values[field.name] = node.declare_parameter(name, default, descriptor).value
     return type(defaults)(**values)
+
+
+def _descriptor(config_type: type, field: dataclasses.Field, default: Any,
+                read_only: bool) -> ParameterDescriptor:
+    """Description, range and read-only flag of one field's parameter."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+    descriptor = ParameterDescriptor(description=field_description(config_type, field),
+                                     read_only=read_only)
+    bounds = field_bounds(field)
+    if bounds is None or isinstance(default, bool):
+        return descriptor
+    # a ROS range is inclusive: the text keeps an open limit ("> 0") that the config enforces
+    descriptor.additional_constraints = bounds.describe()
+    if isinstance(default, int):
+        low, high = _int_limits(bounds)
+        descriptor.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
+    elif isinstance(default, float):
+        descriptor.floating_point_range = [FloatingPointRange(
+            from_value=-sys.float_info.max if bounds.low is None else float(bounds.low),
+            to_value=sys.float_info.max if bounds.high is None else float(bounds.high),
+            step=0.0)]
+    return descriptor
+
+
+def _int_limits(bounds: Bounds) -> tuple[int, int]:
+    """``bounds`` as the inclusive int64 range ROS holds."""
+    low, high = INT64_MIN, INT64_MAX
+    if bounds.low is not None:
+        low = math.floor(bounds.low) + 1 if bounds.low_open else math.ceil(bounds.low)
+    if bounds.high is not None:
+        high = math.ceil(bounds.high) - 1 if bounds.high_open else math.floor(bounds.high)
+    return low, high
 
 
 def config_to_parameters(config: Any, prefix: str = "") -> dict[str, Any]:

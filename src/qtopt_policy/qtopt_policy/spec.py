@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike
 
+from qtopt_policy.config_fields import bounded, check_bounds
+
 if TYPE_CHECKING:
     import torch
 
@@ -83,9 +85,12 @@ class ActionBounds:
     in a few descent steps, and every cell and policy reads them from here.
     """
 
-    max_translation_xy: float = 0.05  # m per step along base x and y
-    max_translation_z: float = 0.08  # m per step along base z
-    max_rotation: float = math.pi / 8  # rad of azimuth change per step
+    max_translation_xy: float = bounded(0.05, ge=0)  # m per step along base x and y
+    max_translation_z: float = bounded(0.08, ge=0)  # m per step along base z
+    max_rotation: float = bounded(math.pi / 8, ge=0)  # rad of azimuth change per step
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
     def translation_limits(self) -> np.ndarray:
         return np.array(
@@ -317,12 +322,12 @@ class CameraSpec:
     use this value where older runs recorded nothing.
     """
 
-    width: int = 0  # px
-    height: int = 0  # px
-    fov_deg: float = 0.0  # vertical field of view
-    distance: float = 0.0  # m from the point the camera aims at
-    yaw_deg: float = 0.0
-    pitch_deg: float = 0.0
+    width: int = bounded(0, ge=0)  # image width, px; 0: the camera is unknown
+    height: int = bounded(0, ge=0)  # image height, px
+    fov_deg: float = bounded(0.0, ge=0, lt=180)  # vertical field of view, degrees
+    distance: float = bounded(0.0, ge=0)  # m from the point the camera aims at
+    yaw_deg: float = 0.0  # degrees around the aim point
+    pitch_deg: float = 0.0  # degrees; negative looks down
     target_height: float = 0.0  # m above the bin floor: the point the camera aims at
 
     def __post_init__(self) -> None:
@@ -332,6 +337,7 @@ class CameraSpec:
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "width", int(self.width))
         object.__setattr__(self, "height", int(self.height))
+        check_bounds(self)
 
     @property
     def known(self) -> bool:

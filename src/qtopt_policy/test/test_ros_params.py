@@ -1,9 +1,17 @@
-"""ros_params: declared parameter defaults follow the parent's default instance."""
+"""ros_params: declared parameter defaults follow the parent's default instance, and every
+parameter's descriptor (description, range, read-only) holds on a real rclpy node."""
 
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+import rclpy
+from rclpy.context import Context
+from rclpy.exceptions import InvalidParameterValueException
+from rclpy.parameter import Parameter
+
+from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.ros_params import config_to_parameters, declare_config
 
 
@@ -15,7 +23,7 @@ class _ParameterNode:
         self.parameters = parameters or {}
         self.declared: dict[str, Any] = {}
 
-    def declare_parameter(self, name: str, default: Any) -> SimpleNamespace:
+    def declare_parameter(self, name: str, default: Any, *_: Any) -> SimpleNamespace:
         self.declared[name] = default
         return SimpleNamespace(value=self.parameters.get(name, default))
 
@@ -65,3 +73,92 @@ def test_overriding_one_nested_field_keeps_the_other_defaults():
     assert config.middle.name == "preset"
     assert config.inner == _Inner(steps=42, sizes=(3, 4))
     assert config.scale == default.scale
+
+
+@dataclass(frozen=True)
+class _Limits:
+    count: int = bounded(3, ge=1, le=10)  # items per batch
+    rate: float = bounded(0.5, gt=0, lt=1)  # share of the items kept
+    # Where the node writes: a comment block above a field
+    # runs on into one description.
+    out_dir: str = "out"
+    paths: tuple[str, ...] = ()  # inputs
+    inner: _Inner = field(default_factory=_Inner)  # _Inner's fields have no comments
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+
+@pytest.fixture
+def make_node(ros_domain):
+    """Real rclpy nodes in a context of their own, optionally with parameter overrides."""
+    context = Context()
+    rclpy.init(context=context)
+    nodes = []
+
+    def make(**overrides: Any):
+        node = rclpy.create_node(f"params_{len(nodes)}", context=context, parameter_overrides=[
+            Parameter(name, value=value) for name, value in overrides.items()])
+        nodes.append(node)
+        return node
+
+    yield make
+    for node in nodes:
+        node.destroy_node()
+    rclpy.try_shutdown(context=context)
+
+
+def _set(node, name: str, value: Any):
+    return node.set_parameters([Parameter(name, value=value)])[0]
+
+
+@pytest.mark.ros
+def test_descriptors_carry_the_field_comments_and_bounds(make_node):
+    node = make_node()
+    assert declare_config(node, _Limits) == _Limits()
+    count, rate, out_dir, paths, lr = (node.describe_parameter(n) for n in (
+        "count", "rate", "out_dir", "paths", "inner.lr"))
+    assert count.description == "items per batch"
+    assert (count.integer_range[0].from_value, count.integer_range[0].to_value) == (1, 10)
+    assert count.additional_constraints == "in [1, 10]"
+    # ROS ranges are inclusive: the open limits stay in the text, and the config enforces them
+    assert (rate.floating_point_range[0].from_value, rate.floating_point_range[0].to_value) == (
+        0.0, 1.0)
+    assert rate.additional_constraints == "in (0, 1)"
+    assert out_dir.description == ("Where the node writes: a comment block above a field runs "
+                                   "on into one description.")
+    assert paths.description == "inputs" and not paths.integer_range
+    assert lr.description == "_Inner.lr (float)"  # no comment: the field's class, name, type
+
+
+@pytest.mark.ros
+def test_parameters_read_once_are_read_only(make_node):
+    node = make_node(count=4)
+    assert declare_config(node, _Limits).count == 4  # overrides still apply at declaration
+    for name, value in (("count", 5), ("rate", 0.25), ("out_dir", "x"), ("inner.steps", 1)):
+        assert node.describe_parameter(name).read_only
+        result = _set(node, name, value)
+        assert not result.successful and "read-only" in result.reason, name
+    assert node.get_parameter("count").value == 4
+
+
+@pytest.mark.ros
+def test_writable_parameters_take_values_in_range_only(make_node):
+    node = make_node()
+    declare_config(node, _Limits, writable=("count", "rate", "inner.lr"))
+    assert not node.describe_parameter("count").read_only
+    assert node.describe_parameter("out_dir").read_only
+    assert not _set(node, "count", 11).successful
+    assert not _set(node, "count", 0).successful
+    assert not _set(node, "rate", 1.5).successful
+    assert _set(node, "count", 10).successful and _set(node, "rate", 0.25).successful
+    assert _set(node, "inner.lr", 5.0).successful  # unbounded
+    assert (node.get_parameter("count").value, node.get_parameter("rate").value) == (10, 0.25)
+    with pytest.raises(ValueError, match="'nope'"):
+        declare_config(make_node(), _Limits, writable=("nope",))
+
+
+@pytest.mark.ros
+def test_an_out_of_range_override_is_refused_by_rclpy(make_node):
+    with pytest.raises(InvalidParameterValueException, match="count"):
+        declare_config(make_node(count=0), _Limits)

@@ -29,7 +29,9 @@ from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from qtopt_collector.kinematics import HOME, JOINT_NAMES, CellGeometry, KukaKinematics
+from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.msg_conversions import image_from_msg
+from qtopt_policy.names import ARM_BACKENDS
 
 
 @dataclass(frozen=True)
@@ -37,23 +39,25 @@ class HardwareArmConfig:
     """Parameters of the hardware arm node (mirrored one-to-one as ROS parameters)."""
 
     backend: str = "trajectory"  # "trajectory" (ros2_control) or "servo" (MoveIt Servo)
-    joint_state_topic: str = "/joint_states"
+    joint_state_topic: str = "/joint_states"  # JointState of the arm (trajectory backend)
+    # JointTrajectory commands (trajectory backend)
     trajectory_topic: str = "/joint_trajectory_controller/joint_trajectory"
-    twist_topic: str = "/servo_node/delta_twist_cmds"
+    twist_topic: str = "/servo_node/delta_twist_cmds"  # TwistStamped commands (servo backend)
     pose_topic: str = "/fingertip_pose"  # PoseStamped of the fingertips in the base frame
-    base_frame: str = "lbr_iiwa_link_0"
-    move_duration_s: float = 1.0  # per Cartesian step (trajectory backend)
-    joint_tolerance: float = 0.01  # rad
-    position_tolerance: float = 0.004  # m (servo backend)
-    servo_gain: float = 3.0  # 1/s, proportional gain on the pose error
-    servo_max_speed: float = 0.25  # m/s
-    servo_rate_hz: float = 50.0
-    timeout_s: float = 10.0
+    base_frame: str = "lbr_iiwa_link_0"  # frame of the twist commands
+    move_duration_s: float = bounded(1.0, gt=0)  # s per Cartesian step (trajectory backend)
+    joint_tolerance: float = bounded(0.01, gt=0)  # rad: a joint target counts as reached
+    position_tolerance: float = bounded(0.004, gt=0)  # m: a pose target counts as reached (servo)
+    servo_gain: float = bounded(3.0, gt=0)  # 1/s, proportional gain on the pose error
+    servo_max_speed: float = bounded(0.25, gt=0)  # m/s, cap on the commanded speed
+    servo_rate_hz: float = bounded(50.0, gt=0)  # twist commands per second (servo backend)
+    timeout_s: float = bounded(10.0, gt=0)  # s to wait for joint states, poses and motions
     geometry: CellGeometry = field(default_factory=CellGeometry)
 
     def __post_init__(self) -> None:
-        if self.backend not in ("trajectory", "servo"):
-            raise ValueError(f"backend {self.backend!r}: expected 'trajectory' or 'servo'")
+        if self.backend not in ARM_BACKENDS:
+            raise ValueError(f"backend {self.backend!r}: expected one of {ARM_BACKENDS}")
+        check_bounds(self)
 
 
 def _duration(seconds: float) -> Duration:
@@ -217,11 +221,14 @@ class ServoArm(_CartesianArm):
 
 @dataclass(frozen=True)
 class HardwareGripperConfig:
-    trajectory_topic: str = "/gripper_controller/joint_trajectory"
-    joint_names: tuple[str, ...] = ("left_finger_joint", "right_finger_joint")
-    open_positions: tuple[float, ...] = (-0.3, 0.3)
-    closed_positions: tuple[float, ...] = (0.0, 0.0)
-    move_duration_s: float = 0.5
+    trajectory_topic: str = "/gripper_controller/joint_trajectory"  # JointTrajectory commands
+    joint_names: tuple[str, ...] = ("left_finger_joint", "right_finger_joint")  # finger joints
+    open_positions: tuple[float, ...] = (-0.3, 0.3)  # finger joint positions, open
+    closed_positions: tuple[float, ...] = (0.0, 0.0)  # finger joint positions, closed
+    move_duration_s: float = bounded(0.5, gt=0)  # s to open or close; the node waits it out
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 class TrajectoryGripper:
@@ -241,8 +248,11 @@ class TrajectoryGripper:
 
 @dataclass(frozen=True)
 class TopicCameraConfig:
-    image_topic: str = "/camera/color/image_raw"
-    timeout_s: float = 5.0
+    image_topic: str = "/camera/color/image_raw"  # rgb8 Image stream of the cell's camera
+    timeout_s: float = bounded(5.0, gt=0)  # s to wait for a frame after a capture request
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 class TopicCamera:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from qtopt_collector.success_detection import LABELS, DropTestConfig
+from qtopt_collector.success_detection import DropTestConfig
 from qtopt_collector.workspace import WorkspaceConfig
+from qtopt_policy.config_fields import bounded, check_bounds
+from qtopt_policy.model_file import read_model_info
+from qtopt_policy.names import LABELS, OBJECT_SPLITS
 from qtopt_policy.spec import ActionBounds, CameraSpec
+from qtopt_policy.usage import UsageError
 
 NUM_OBJECTS = 1000
 
@@ -18,38 +22,43 @@ def object_split(split: str) -> list[int]:
         return [i for i in range(NUM_OBJECTS) if i % 10 == 0]
     if split == "train":
         return [i for i in range(NUM_OBJECTS) if i % 10 != 0]
-    raise ValueError(f"object split {split!r}: expected 'train' or 'test'")
+    raise ValueError(f"object split {split!r}: expected one of {OBJECT_SPLITS}")
 
 
 @dataclass(frozen=True)
 class SimCellConfig:
     """The simulated cell; fields mirror the sim cell node's parameters."""
 
-    camera_width: int = 72  # rendered frame; the policy center-crops its input from it
-    camera_height: int = 72
-    camera_fov_deg: float = 48.0
-    camera_distance: float = 0.75  # m from the bin centre
-    camera_yaw_deg: float = 0.0  # beside the robot's shoulder, looking down into the bin
-    camera_pitch_deg: float = -65.0
+    # px of the rendered frame; the policy center-crops its input from it
+    camera_width: int = bounded(72, ge=1)
+    camera_height: int = bounded(72, ge=1)  # px of the rendered frame
+    camera_fov_deg: float = bounded(48.0, gt=0, lt=180)  # vertical field of view, degrees
+    camera_distance: float = bounded(0.75, gt=0)  # m from the bin centre
+    camera_yaw_deg: float = 0.0  # degrees; 0: beside the robot's shoulder, looking into the bin
+    camera_pitch_deg: float = -65.0  # degrees; negative looks down
     camera_target_height: float = 0.0  # m above the bin floor: the point the camera aims at
-    object_split: str = "train"
+    object_split: str = "train"  # objects to draw: "train" or "test" (ids ending in 0)
     # Episodes per world: 1 rebuilds the bin from the seed every episode; K > 1 keeps it for K
     # episodes, the arm restarting above the bin with the grasped object dropped back in.
-    respawn_every: int = 1
+    respawn_every: int = bounded(1, ge=1)
     # How an episode is labeled: "detector", image subtraction after the drop test (App. D.3,
     # what a real cell does); "truth", the simulator's held-object check after the lift, without
     # the drop test's motions (the object is then dropped back into the bin).
     label: str = "detector"
-    min_objects: int = 1  # objects per episode drawn uniformly in [min, max]
-    max_objects: int = 10
-    substeps: int = 80  # physics steps of 1/240 s per action
-    settle_steps: int = 240  # physics steps to let dropped objects come to rest, at least
-    max_settle_steps: int = 1200  # then up to this many until every object is at rest
-    rest_speed: float = 0.01  # m/s: an object slower than this (and rest_spin) is at rest
-    rest_spin: float = 0.1  # rad/s
-    success_height: float = 0.10  # ground truth: an object this high above the floor is held
-    finger_force: float = 30.0  # N for the finger position motors
-    arm_force: float = 200.0
+    min_objects: int = bounded(1, ge=1, le=10)  # objects per episode drawn uniformly in [min, max]
+    max_objects: int = bounded(10, ge=1, le=10)  # the upper end of that draw
+    substeps: int = bounded(80, ge=1)  # physics steps of 1/240 s per action
+    # physics steps to let dropped objects come to rest, at least
+    settle_steps: int = bounded(240, ge=0)
+    # then up to this many until every object is at rest
+    max_settle_steps: int = bounded(1200, ge=0)
+    # m/s: an object slower than this (and rest_spin) is at rest
+    rest_speed: float = bounded(0.01, ge=0)
+    rest_spin: float = bounded(0.1, ge=0)  # rad/s: rest_speed's angular counterpart
+    # ground truth: an object this high above the floor is held
+    success_height: float = bounded(0.10, ge=0)
+    finger_force: float = bounded(30.0, ge=0)  # N for the finger position motors
+    arm_force: float = bounded(200.0, ge=0)  # max force of the arm's joint position motors
     workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
     bounds: ActionBounds = field(default_factory=ActionBounds)
     drop_test: DropTestConfig = field(default_factory=DropTestConfig)
@@ -61,8 +70,6 @@ class SimCellConfig:
                 "1 <= min <= max <= 10"
             )
         object_split(self.object_split)
-        if self.respawn_every < 1:
-            raise ValueError(f"respawn_every {self.respawn_every}: expected >= 1")
         if self.label not in LABELS:
             raise ValueError(f"label {self.label!r}: expected one of {LABELS}")
         if self.max_settle_steps < self.settle_steps:
@@ -70,6 +77,7 @@ class SimCellConfig:
                 f"max_settle_steps {self.max_settle_steps}: expected at least settle_steps "
                 f"({self.settle_steps})"
             )
+        check_bounds(self)
 
     def camera(self) -> CameraSpec:
         """The rendered camera, as recorded in bags and models (provenance)."""
@@ -84,3 +92,20 @@ class SimCellConfig:
             camera_fov_deg=camera.fov_deg, camera_distance=camera.distance,
             camera_yaw_deg=camera.yaw_deg, camera_pitch_deg=camera.pitch_deg,
             camera_target_height=camera.target_height)
+
+    def for_model(self, model_path: str) -> SimCellConfig:
+        """This cell rendering what the model at ``model_path`` was trained on (the camera its
+        metadata records), so a cell serving it shows the view it learned from; unchanged for no
+        model or one that records no camera. Raises ModelLoadError for a file that is not a
+        whole model, UsageError for one whose input is larger than the frames."""
+        if not model_path:
+            return self
+        info = read_model_info(model_path)
+        known = info.camera is not None and info.camera.known
+        cell = self.with_camera(info.camera) if known else self
+        if min(cell.camera_width, cell.camera_height) < info.image_size:
+            raise UsageError(
+                f"model {model_path}: takes {info.image_size} px images, larger than the "
+                f"cell's {cell.camera_width}x{cell.camera_height} px frames; expected a model "
+                "that records its camera or takes at most the frame's size")
+        return cell

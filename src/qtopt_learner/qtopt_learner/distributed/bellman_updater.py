@@ -27,6 +27,7 @@ from qtopt_learner.targets import (
 from qtopt_learner.trainer import LabeledBatch, TargetSnapshot
 from qtopt_policy.cem import CEMConfig
 from qtopt_policy.cem_actor import CEMActor, StateBatch
+from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.qnetwork import QNetwork, QNetworkConfig
 from qtopt_policy.spec import ActionBounds
 
@@ -35,16 +36,14 @@ IDLE_SLEEP_S = 0.02
 
 @dataclass(frozen=True)
 class BellmanUpdaterConfig:
-    batch_size: int = 32
-    reload_every: int = 4  # batches between checks for newer target networks
+    batch_size: int = bounded(32, ge=1)  # transitions labeled per batch
+    reload_every: int = bounded(4, ge=1)  # batches between checks for newer target networks
     target: TargetConfig = field(default_factory=TargetConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     cem: CEMConfig = field(default_factory=CEMConfig)  # Sec. 4.2: 64 samples, 6 elites, 2 it.
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.reload_every < 1:
-            raise ValueError(f"batch_size {self.batch_size} / reload_every {self.reload_every}: "
-                             "expected >= 1")
+        check_bounds(self)
 
 
 class BellmanUpdater:

@@ -10,24 +10,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qtopt_policy.config_fields import bounded, check_bounds
+
 
 @dataclass(frozen=True)
 class FineTuningConfig:
-    enabled: bool = False
-    start_fraction: float = 0.01  # App. F.3
-    end_fraction: float = 0.5  # App. F.3
-    ramp_steps: int = 1_000_000  # App. F.3: over the first 1M steps
-    steps_per_transition: float = 8.0  # App. F.3: balancer ratio, 6:1 to 11:1
-    initial_steps: int = 0  # steps allowed before the first on-policy transition arrives
+    enabled: bool = False  # App. F.3: mix on-policy data in and balance training against it
+    start_fraction: float = bounded(0.01, ge=0, le=1)  # App. F.3: on-policy share at first
+    end_fraction: float = bounded(0.5, ge=0, le=1)  # App. F.3: on-policy share after the ramp
+    ramp_steps: int = bounded(1_000_000, ge=1)  # App. F.3: over the first 1M steps
+    # App. F.3: balancer ratio of gradient steps per on-policy transition, 6:1 to 11:1
+    steps_per_transition: float = bounded(8.0, gt=0)
+    # steps allowed before the first on-policy transition arrives
+    initial_steps: int = bounded(0, ge=0)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.start_fraction <= self.end_fraction <= 1.0:
             raise ValueError(f"on-policy fractions {self.start_fraction} -> {self.end_fraction}: "
                              "expected 0 <= start <= end <= 1")
-        if self.ramp_steps < 1 or self.steps_per_transition <= 0 or self.initial_steps < 0:
-            raise ValueError(f"ramp_steps {self.ramp_steps}, steps_per_transition "
-                             f"{self.steps_per_transition}, initial_steps {self.initial_steps}: "
-                             "expected >= 1, > 0, >= 0")
+        check_bounds(self)
 
 
 def on_policy_fraction(steps_since_start: int, config: FineTuningConfig) -> float:

@@ -28,6 +28,7 @@ from qtopt_learner.distributed.roles import (
 )
 from qtopt_learner.distributed.train_ring import TrainRing
 from qtopt_learner.trainer import LabeledBatch, TargetSnapshot
+from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.episode_record import EpisodeRecord
 from qtopt_policy.spec import STEP_PENALTY
 
@@ -38,12 +39,15 @@ class HubConfig:
     online: ReplayConfig = field(default_factory=ReplayConfig)
     # Labeled samples in the train ring: small, so the trainer fits labels from recent targets
     # rather than stale ones (docs/decisions.md, "Learner").
-    train_capacity: int = 1000
-    seed: int = 0
-    # App. C ablation on recorded data: recompute every episode's rewards with this step
-    # penalty (0: the discount alone) instead of using the rewards in the bags.
+    train_capacity: int = bounded(1000, ge=1)
+    seed: int = bounded(0, ge=0)  # of the replay sampling
+    # App. C ablation on recorded data: recompute every episode's rewards with step_penalty
+    # instead of using the rewards in the bags.
     relabel_rewards: bool = False
-    step_penalty: float = STEP_PENALTY
+    step_penalty: float = STEP_PENALTY  # reward per step with relabel_rewards; 0: discount only
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 class LocalHub:

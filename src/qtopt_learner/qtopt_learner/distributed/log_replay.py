@@ -13,14 +13,15 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from mcap.reader import make_reader
 
+from qtopt_collector.bag_files import episode_files as episode_files  # re-exported
 from qtopt_collector.bag_format import EPISODE_TOPIC, deserialize_episode
 from qtopt_learner.distributed.roles import OFFLINE, ReplayService, StopSignal
+from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.episode_record import EpisodeRecord
 
 log = logging.getLogger(__name__)
@@ -29,23 +30,12 @@ RESIDENT_POLL_S = 0.5
 
 @dataclass(frozen=True)
 class LogReplayConfig:
-    readers: int = 2  # App. F.2: several readers decorrelate the stream
-    chunk_episodes: int = 8  # episodes handed to the replay service per call
-    seed: int = 0
+    readers: int = bounded(2, ge=1)  # App. F.2: several readers decorrelate the stream
+    chunk_episodes: int = bounded(8, ge=1)  # episodes handed to the replay service per call
+    seed: int = bounded(0, ge=0)  # of the split of files among readers and their order
 
-
-def episode_files(roots: Iterable[Path | str]) -> list[Path]:
-    """Every MCAP file below the given bags or folders (hidden and temporary files excluded)."""
-    files: set[Path] = set()
-    for root in roots:
-        root = Path(root)
-        if not root.exists():
-            raise FileNotFoundError(f"log replay path {root} does not exist")
-        candidates = [root] if root.is_file() else root.rglob("*.mcap")
-        files.update(p for p in candidates if p.suffix == ".mcap"
-                     and not any(part.startswith(".") for part in p.relative_to(
-                         root.parent if root.is_file() else root).parts))
-    return sorted(files)
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 def read_episode_file(path: Path) -> list[EpisodeRecord]:

@@ -20,21 +20,24 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.episode_record import EpisodeRecord
 from qtopt_policy.spec import GAMMA, LOW_DIM_STATE
 
 
 @dataclass(frozen=True)
 class ReplayConfig:
-    capacity_transitions: int = 100_000
-    capacity_bytes: int = 2 * 1024**3  # the issue's memory target for 100k sim transitions
-    compress_images: bool = False
+    # transitions kept; past this or capacity_bytes the oldest episodes leave first
+    capacity_transitions: int = bounded(100_000, ge=1)
+    # bytes kept: the issue's memory target for 100k sim transitions
+    capacity_bytes: int = bounded(2 * 1024**3, ge=1)
+    compress_images: bool = False  # store frames PNG-compressed (lossless) rather than raw
     # Share of every sample drawn from episodes' last transitions (the terminal ones, whose
     # targets are the reward alone); 0 samples all transitions uniformly, as the paper does.
-    terminal_fraction: float = 0.0
+    terminal_fraction: float = bounded(0.0, ge=0, lt=1)
     # Discount of the Monte-Carlo return stored with every transition (the targets' lower
     # bound when TargetConfig.mc_lower_bound is on); it must equal the targets' gamma.
-    return_gamma: float = GAMMA
+    return_gamma: float = bounded(GAMMA, ge=0, le=1)
 
     def __post_init__(self) -> None:
         if self.capacity_transitions < 1 or self.capacity_bytes < 1:
@@ -42,9 +45,7 @@ class ReplayConfig:
                 f"capacity {self.capacity_transitions} transitions / {self.capacity_bytes} "
                 "bytes: expected positive limits"
             )
-        if not 0.0 <= self.terminal_fraction < 1.0:
-            raise ValueError(f"terminal_fraction {self.terminal_fraction}: expected a "
-                             "fraction in [0, 1)")
+        check_bounds(self)
 
 
 class Batch(NamedTuple):

@@ -1,0 +1,20 @@
+"""The names commands offer as choices and configs check against, kept apart from the modules
+that use them so that ``qtopt --help`` builds its parser without importing torch, rclpy or
+pybullet. qtopt_policy is the package every other one depends on, hence their home here."""
+
+from __future__ import annotations
+
+# Q-network presets (qtopt_policy.qnetwork.PRESETS; the learner's TRAINER_PRESETS the same).
+PRESET_NAMES = ("paper", "sim", "sim96")
+# Policies a cell runs itself, and those the policy node serves from a Q-network.
+LOCAL_POLICIES = ("scripted", "scripted_noisy")
+SERVED_POLICIES = ("greedy", "noisy")
+# How a cell labels an episode: "detector", image subtraction after the drop test (what a real
+# cell does, qtopt_collector.success_detection); "truth", a simulator's held-object check.
+LABELS = ("detector", "truth")
+# The simulated objects a cell draws from: KukaDiverseObjectEnv's split (train: 900, test: 100).
+OBJECT_SPLITS = ("train", "test")
+# The learner's engines: threads in one process, or Ray actors (qtopt_learner.distributed).
+ENGINES = ("inprocess", "ray")
+# How a real cell drives the arm: ros2_control's joint trajectory controller, or MoveIt Servo.
+ARM_BACKENDS = ("trajectory", "servo")
