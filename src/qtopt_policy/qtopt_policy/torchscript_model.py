@@ -25,11 +25,15 @@ from pathlib import Path
 import torch
 
 from qtopt_policy.cem import CEMConfig
+from qtopt_policy.model_file import (
+    FORMAT_VERSION,
+    METADATA_FILE,
+    ModelLoadError,
+    check_metadata_format,
+)
 from qtopt_policy.qnetwork import QNetwork, QNetworkConfig
 from qtopt_policy.spec import ACTION_DIM, LOW_DIM_STATE_DIM, ActionBounds, CameraSpec
 
-FORMAT_VERSION = 1
-METADATA_FILE = "qtopt_metadata.json"
 EXPORTED_METHODS = ("encode_state", "score", "score_logits")
 
 
@@ -42,10 +46,6 @@ def _torchscript_allowed() -> Iterator[None]:
             "ignore", message=r".*torch\.jit.*deprecated", category=DeprecationWarning
         )
         yield
-
-
-class ModelLoadError(RuntimeError):
-    """A model file that cannot serve: unreadable, corrupt, or incompatible."""
 
 
 @dataclass(frozen=True)
@@ -86,17 +86,7 @@ class ModelMetadata:
     @classmethod
     def from_json(cls, text: str) -> ModelMetadata:
         data = json.loads(text)
-        if data.get("format_version") != FORMAT_VERSION:
-            raise ModelLoadError(
-                f"model format_version {data.get('format_version')!r}: expected {FORMAT_VERSION}"
-            )
-        if data.get("action_dim") != ACTION_DIM or data.get(
-            "low_dim_state_dim"
-        ) != LOW_DIM_STATE_DIM:
-            raise ModelLoadError(
-                f"model action_dim {data.get('action_dim')} / low_dim_state_dim "
-                f"{data.get('low_dim_state_dim')}: expected {ACTION_DIM} / {LOW_DIM_STATE_DIM}"
-            )
+        check_metadata_format(data)
         cem = dict(data["cem"])
         if "initial_terminate_probability" in cem:
             # Files from before learned_termination: probability 0 was scripted termination.

@@ -1,4 +1,8 @@
-"""``qtopt cell``: collect episodes with simulated cells through the ROS 2 graph."""
+"""``qtopt cell``: collect episodes with simulated cells through the ROS 2 graph.
+
+The parser and the checks import nothing heavy; the graph's modules load once the arguments
+are known to be good.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +11,68 @@ import dataclasses
 import time
 from pathlib import Path
 
-from qtopt_collector.episode import EpisodeConfig
-from qtopt_collector.graph import CellGraphConfig, cell_namespace, sim_cell_graph
-from qtopt_collector.ros.runner import run_graph
-from qtopt_collector.sim_cell import SimCellConfig
-from qtopt_policy.policies import LOCAL_POLICIES, SERVED_POLICIES
+from qtopt_policy.names import LOCAL_POLICIES, OBJECT_SPLITS, SERVED_POLICIES
+from qtopt_policy.usage import (
+    UsageError,
+    check_folder,
+    check_model,
+    non_negative_int,
+    positive_int,
+)
 
 
 def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim", action="store_true", default=True,
                         help="simulated cells (PyBullet); the only backend the runner starts")
-    parser.add_argument("--policy", default="scripted",
-                        choices=LOCAL_POLICIES + SERVED_POLICIES)
-    parser.add_argument("--model", default="", help="TorchScript model for greedy/noisy")
-    parser.add_argument("--episodes", type=int, default=100)
-    parser.add_argument("--cells", type=int, default=2)
-    parser.add_argument("--out", default="data", help="folder for the rosbag2 bags")
-    parser.add_argument("--objects", default="train", choices=["train", "test"])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--scripted-termination", action="store_true")
+    parser.add_argument("--policy", default="scripted", choices=LOCAL_POLICIES + SERVED_POLICIES,
+                        help="the cells' policy: scripted ones run in the cell, greedy and "
+                        "noisy are CEM over --model, served by the policy node")
+    parser.add_argument("--model", default="", metavar="PATH",
+                        help="TorchScript model for --policy greedy or noisy (e.g. a run "
+                        "folder's model.pt); the cells render the camera it was trained with")
+    parser.add_argument("--episodes", type=positive_int, default=100,
+                        help="episodes to record, over all cells")
+    parser.add_argument("--cells", type=positive_int, default=2, help="simulated cells")
+    parser.add_argument("--out", default="data", metavar="DIR",
+                        help="folder for the rosbag2 bags (and the nodes' logs/)")
+    parser.add_argument("--objects", default="train", choices=OBJECT_SPLITS,
+                        help="object split the bins are filled from")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the first episode; each next one adds 1")
+    parser.add_argument("--scripted-termination", action="store_true",
+                        help="end episodes by Algorithm 2's rule instead of the policy's "
+                        "terminate action")
+
+
+def check_cell_arguments(args: argparse.Namespace) -> None:
+    """Raise UsageError for arguments ``qtopt cell`` cannot run with, before it starts any
+    node: a served policy without a whole model file, a model with a local policy, an
+    output path that is a file."""
+    if args.policy in SERVED_POLICIES and not args.model:
+        raise UsageError(f"--policy {args.policy}: needs --model; expected the path of a "
+                         "TorchScript model (or a --policy of " + ", ".join(LOCAL_POLICIES) + ")")
+    if args.policy in LOCAL_POLICIES and args.model:
+        raise UsageError(f"--model {args.model}: unused by --policy {args.policy}; expected "
+                         "--policy greedy or noisy, or no --model")
+    if args.model:
+        check_model("--model", args.model)
+    check_folder("--out", args.out)
 
 
 def run_cell_command(args: argparse.Namespace) -> int:
+    check_cell_arguments(args)
+    from qtopt_collector.episode import EpisodeConfig
+    from qtopt_collector.graph import CellGraphConfig, cell_namespace, sim_cell_graph
+    from qtopt_collector.ros.runner import run_graph
+    from qtopt_collector.sim_cell import SimCellConfig
+
     out = Path(args.out).resolve()
+    model = str(Path(args.model).resolve()) if args.model else ""
     config = CellGraphConfig(
         cells=args.cells, policy=args.policy, out_dir=str(out),
         episode=EpisodeConfig(scripted_termination=args.scripted_termination),
-        model_path=args.model,
-        sim=dataclasses.replace(SimCellConfig(), object_split=args.objects),
+        model_path=model,
+        sim=dataclasses.replace(SimCellConfig(), object_split=args.objects).for_model(model),
     )
     start = time.monotonic()
     stats = run_graph(sim_cell_graph(config), [cell_namespace(i) for i in range(config.cells)],

@@ -4,12 +4,22 @@ the defaults are the method the main job runs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from qtopt_collector.episode import EpisodeConfig
+if TYPE_CHECKING:  # the command line reads CHOICES without loading the episode loop (torch)
+    from qtopt_collector.episode import EpisodeConfig
 
 # State representation (App. A, C): (gripper status, height) inputs beside the image.
 STATES = {"image": (False, False), "image+gripper": (True, False),
           "image+gripper+height": (True, True)}
+# The values of each AblationConfig field.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "state": tuple(STATES),
+    "reward": ("penalty", "discount"),
+    "termination": ("learned", "scripted"),
+    "target": ("clipped_double_q", "double_q"),
+    "bound": ("none", "monte_carlo"),
+}
 
 
 @dataclass(frozen=True)
@@ -26,18 +36,15 @@ class AblationConfig:
     bound: str = "none"
 
     def __post_init__(self) -> None:
-        for name, value, allowed in (
-            ("state", self.state, tuple(STATES)),
-            ("reward", self.reward, ("penalty", "discount")),
-            ("termination", self.termination, ("learned", "scripted")),
-            ("target", self.target, ("clipped_double_q", "double_q")),
-            ("bound", self.bound, ("none", "monte_carlo")),
-        ):
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"ablation {name} {value!r}: expected one of {allowed}")
 
     @property
     def step_penalty(self) -> float:
+        from qtopt_collector.episode import EpisodeConfig
+
         return EpisodeConfig().step_penalty if self.reward == "penalty" else 0.0
 
     @property
@@ -46,5 +53,7 @@ class AblationConfig:
 
     @property
     def episode(self) -> EpisodeConfig:
+        from qtopt_collector.episode import EpisodeConfig
+
         return EpisodeConfig(scripted_termination=self.scripted_termination,
                              step_penalty=self.step_penalty)

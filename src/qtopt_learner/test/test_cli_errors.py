@@ -1,0 +1,250 @@
+"""``qtopt`` refuses bad input before it creates anything (issue 17): one ``qtopt: error: ...``
+line naming the value and what was expected, exit status 2, no traceback, no run folder; the
+parser and these checks import neither torch nor rclpy nor pybullet; every flag has help.
+
+Timings (``--help`` under 1 s, errors under 2 s) are measured by bench/bench_cli_startup.py,
+not here."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import struct
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from qtopt_learner.app.cli import build_parser, main
+from qtopt_learner.app.input_checks import changed_fields, check_offline, check_same_config
+from qtopt_policy.cem import CEMConfig
+from qtopt_policy.names import PRESET_NAMES
+from qtopt_policy.qnetwork import PRESETS, QNetwork
+from qtopt_policy.spec import ActionBounds, CameraSpec
+from qtopt_policy.torchscript_model import ModelMetadata, export_model
+from qtopt_policy.usage import UsageError
+
+HEAVY = ("torch", "rclpy", "pybullet")
+
+
+def _export(path: Path, preset: str, camera: CameraSpec | None = None) -> Path:
+    torch.manual_seed(0)
+    export_model(QNetwork(PRESETS[preset]).eval(), path,
+                 ModelMetadata(preset, PRESETS[preset], ActionBounds(), CEMConfig(),
+                               camera=camera))
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    """A good sim model and every kind of bad file a user may pass as --model."""
+    root = tmp_path_factory.mktemp("models")
+    good = _export(root / "sim.pt", "sim")
+    data = good.read_bytes()
+    (root / "random.pt").write_bytes(bytes(range(256)) * 8)
+    (root / "truncated.pt").write_bytes(data[: len(data) // 2])
+    with zipfile.ZipFile(good) as archive:  # flip a byte inside the largest member's data
+        member = max(archive.infolist(), key=lambda i: i.file_size)
+    name_length, extra_length = struct.unpack_from("<HH", data, member.header_offset + 26)
+    flipped = bytearray(data)
+    flipped[member.header_offset + 30 + name_length + extra_length + member.file_size // 2] ^= 1
+    (root / "flipped.pt").write_bytes(bytes(flipped))
+    torch.save({"weights": torch.zeros(2)}, root / "checkpoint.pt")
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(root / "foreign.pt"))
+    return {p.stem: p for p in root.iterdir()}
+
+
+# argv (MODEL/<name> is a file of the ``models`` fixture) -> what the one error line says
+BAD_INPUTS = [
+    (["cell", "--episodes", "-3"], "--episodes -3: expected a positive integer"),
+    (["cell", "--episodes", "abc"], "--episodes abc: expected a positive integer"),
+    (["cell", "--cells", "0"], "--cells 0: expected a positive integer"),
+    (["cell", "--seed", "-1"], "--seed -1: expected an integer >= 0"),
+    (["cell", "--policy", "best"], "--policy invalid choice: 'best'"),
+    (["cell", "--epsiodes", "3"], "unrecognized arguments: --epsiodes 3"),
+    (["cell", "--policy", "greedy"], "--policy greedy: needs --model"),
+    (["cell", "--model", "MODEL/sim"], "unused by --policy scripted"),
+    (["cell", "--policy", "greedy", "--model", "MODEL/random"], "not a TorchScript archive"),
+    (["cell", "--policy", "greedy", "--model", "MODEL/truncated"], "not a TorchScript archive"),
+    (["cell", "--policy", "greedy", "--model", "MODEL/flipped"], "fails its checksum"),
+    (["cell", "--policy", "noisy", "--model", "MODEL/checkpoint"], "holds no TorchScript code"),
+    (["cell", "--policy", "noisy", "--model", "MODEL/foreign"], "not a qtopt model"),
+    (["cell", "--policy", "noisy", "--model", "missing.pt"], "missing.pt does not exist"),
+    (["cell", "--out", "a_file"], "--out a_file: not a folder"),
+    (["sim", "--model", "MODEL/sim", "--run-dir", "r", "--steps", "-5"],
+     "--steps -5: expected a positive integer"),
+    (["sim", "--model", "MODEL/sim", "--run-dir", "r", "--preset", "sim96"],
+     "a 'sim' model; expected a 'sim96' model"),
+    (["sim", "--model", "MODEL/flipped", "--run-dir", "r"], "fails its checksum"),
+    (["sim", "--run-dir", "r"], "the following arguments are required: --model"),
+    (["sim", "--model", "MODEL/sim", "--run-dir", "r", "--offline", "nowhere"],
+     "--offline nowhere: no such file or folder"),
+    (["train", "--offline", "/nonexistent"], "--offline /nonexistent: no such file or folder"),
+    (["train", "--offline", "empty"], "--offline empty: holds no episode files"),
+    (["train", "--offline", "empty", "--steps", "-5"], "--steps -5: expected a positive integer"),
+    (["train", "--offline", "empty", "--updaters", "0"], "--updaters 0: expected a positive"),
+    (["train", "--offline", "empty", "--export-every", "0"], "--export-every 0: expected"),
+    (["train", "--offline", "empty", "--terminal-fraction", "1"],
+     "--terminal-fraction 1: expected a fraction in [0, 1)"),
+    (["train", "--offline", "bags", "--run-dir", "a_file"], "--run-dir a_file: not a folder"),
+    (["run", "--learned-share", "1.5"], "--learned-share 1.5: expected a probability in [0, 1]"),
+    (["run", "--cells", "-1"], "--cells -1: expected an integer >= 0"),
+    (["run", "--bin-objects", "0"], "--bin-objects 0: expected a positive integer"),
+    (["run", "--eval-workers", "0"], "--eval-workers 0: expected a positive integer"),
+    (["run", "--offline", "empty"], "--offline empty: holds no episode files"),
+    (["run", "--budget", "1h"], "--budget invalid choice: '1h'"),
+    ([], "the following arguments are required: COMMAND"),
+]
+
+
+@pytest.fixture
+def cwd(tmp_path, monkeypatch) -> Path:
+    """A working folder with an empty folder, a folder with one episode file and a file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bags" / "bag0").mkdir(parents=True)
+    (tmp_path / "bags" / "bag0" / "bag0_0.mcap").write_bytes(b"")
+    (tmp_path / "a_file").write_text("")
+    return tmp_path
+
+
+def _tree(root: Path) -> list[Path]:
+    return sorted(root.rglob("*"))
+
+
+def _fails(argv: list[str], capsys) -> str:
+    """The one error line of ``qtopt argv``, after checking exit status 2 and no other output."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 2 and out == "", (out, err)
+    assert err.startswith("qtopt: error: ") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize(("argv", "expected"), BAD_INPUTS, ids=lambda v: " ".join(v)
+                         if isinstance(v, list) else "")
+def test_bad_input_is_one_line_and_creates_nothing(argv, expected, models, cwd, capsys):
+    argv = [str(models[a[6:]]) if a.startswith("MODEL/") else a for a in argv]
+    before = _tree(cwd)
+    assert expected in _fails(argv, capsys)
+    assert _tree(cwd) == before
+
+
+def test_a_run_folder_saved_with_other_options_is_refused(cwd, capsys):
+    from qtopt_learner.app.main_job import MainJobConfig
+
+    run = cwd / "runs" / "main"
+    run.mkdir(parents=True)
+    saved = dataclasses.asdict(MainJobConfig(run_dir=str(run), budget="smoke", seed=3))
+    (run / "config.json").write_text(json.dumps(saved))
+    before = _tree(cwd)
+    err = _fails(["run", "--run-dir", str(run), "--budget", "15m", "--seed", "3",
+                  "--reward", "penalty"], capsys)
+    assert f"--run-dir {run}: saved with other settings" in err
+    assert 'budget: saved "smoke", given "15m"' in err
+    assert 'ablation.reward: saved "discount", given "penalty"' in err
+    assert "seed" not in err.replace("--seed", "")  # only the fields that differ
+    assert _tree(cwd) == before
+
+
+def test_config_comparison():
+    saved = {"run_dir": "a", "budget": "smoke", "ablation": {"reward": "discount"},
+             "offline_data": ["x"]}
+    assert changed_fields(saved, dict(saved)) == []
+    assert changed_fields(saved, {**saved, "cells": 2}) == ['cells: saved "(missing)", given 2']
+    assert changed_fields(saved, {**saved, "ablation": {"reward": "penalty"}}) == [
+        'ablation.reward: saved "discount", given "penalty"']
+
+
+def test_resuming_with_the_same_options_passes(tmp_path):
+    saved = {"run_dir": "a", "budget": "smoke", "offline_data": ["x"]}
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    same = {"run_dir": "b", "budget": "smoke", "offline_data": ("x",), "cells": 0}
+    check_same_config(tmp_path / "config.json", same, ignore=("run_dir",),
+                      defaults={"cells": 0})  # a field added since counts as its default
+    check_same_config(tmp_path / "missing.json", {"budget": "2h"})  # a new run folder
+    with pytest.raises(UsageError, match='cells: saved 0, given 2'):
+        check_same_config(tmp_path / "config.json", {**same, "cells": 2}, ignore=("run_dir",),
+                          defaults={"cells": 0})
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(UsageError, match="unreadable config.json"):
+        check_same_config(tmp_path / "config.json", same)
+
+
+def test_offline_paths_are_found_as_log_replay_finds_them(cwd):
+    check_offline(["bags", "bags/bag0", "bags/bag0/bag0_0.mcap"])
+    with pytest.raises(UsageError, match="--offline a_file: holds no episode files"):
+        check_offline(["bags", "a_file"])
+
+
+def test_cells_render_the_models_camera_and_refuse_a_model_larger_than_their_frames(tmp_path):
+    from qtopt_collector.sim_cell import SimCellConfig
+
+    camera = dataclasses.replace(SimCellConfig().camera(), width=104, height=104)
+    trained = _export(tmp_path / "sim96.pt", "sim96", camera)
+    assert SimCellConfig().for_model(str(trained)).camera() == camera
+    older = _export(tmp_path / "older.pt", "sim96")  # records no camera: the 72 px default
+    with pytest.raises(UsageError, match="takes 96 px images, larger than the cell's 72x72"):
+        SimCellConfig().for_model(str(older))
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+def test_every_flag_has_help_and_shows_its_default():
+    parser = build_parser()
+    commands = _commands(parser)
+    assert set(commands) == {"run", "cell", "sim", "train"}
+    for name, command in {"qtopt": parser, **commands}.items():
+        for action in command._actions:
+            assert action.help and action.help.strip(), (name, action.dest)
+        text = " ".join(command.format_help().split())  # unwrapped
+        for action in command._actions:
+            if action.default not in (None, "", [], argparse.SUPPRESS) and not isinstance(
+                    action.default, bool) and not action.required:
+                assert f"(default: {action.default})" in text, (name, action.dest)
+
+
+def test_preset_names_are_the_presets():
+    from qtopt_learner.learner_config import TRAINER_PRESETS
+
+    assert PRESET_NAMES == tuple(PRESETS) == tuple(TRAINER_PRESETS)
+
+
+def test_help_and_input_errors_import_no_heavy_module(models):
+    """``--help`` and the first-run checks stay light: torch, rclpy and pybullet take seconds
+    to import."""
+    code = f"""
+import contextlib, io, sys
+from qtopt_learner.app.cli import main
+for argv in (["--help"], ["run", "--help"], ["cell", "--help"], ["sim", "--help"],
+             ["train", "--help"], ["cell", "--episodes", "-3"], ["cell", "--cells", "0"],
+             ["train", "--offline", "/nonexistent"], ["train", "--offline", ".", "--steps", "-5"],
+             ["cell", "--policy", "greedy", "--model", {str(models["flipped"])!r}],
+             ["sim", "--model", {str(models["sim"])!r}, "--run-dir", "r", "--preset", "paper"]):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            main(argv)
+        except SystemExit:
+            pass
+print(sorted(m for m in {HEAVY!r} if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_command_exits_2_with_one_line_and_no_traceback(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "qtopt_learner.app.cli", "cell", "--episodes",
+                          "-3"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr == "qtopt: error: --episodes -3: expected a positive integer\n"
+    assert not list(tmp_path.iterdir())
