@@ -3,8 +3,9 @@
 
     .venv/bin/python scripts/draw_architecture.py [OUT.png]
 
-The graph is the simulated training graph that ``launch/sim.launch.py`` and the main job start:
-one cell collecting with pi_noisy served by the policy node, and the learner node. The figure
+The graph is the simulated training graph that ``ros2 launch qtopt_learner sim.launch.py`` and
+the main job start: one cell collecting with pi_noisy served by the policy node, and the learner
+node (without the launch's episode driver: the main job sends the goals itself). The figure
 shows the topics, services and actions every NodeSpec declares (qtopt_collector.graph).
 """
 

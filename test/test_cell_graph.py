@@ -11,6 +11,7 @@ from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 
 from qtopt_collector.bag_recorder import find_bags, read_episodes
+from qtopt_collector.episode_driver import EpisodeDriverConfig
 from qtopt_collector.graph import CellGraphConfig, NodeSpec, declared_names, sim_cell_graph
 from qtopt_collector.ros.runner import GraphRunner, run_episodes
 from qtopt_collector.sim_cell import SimCellConfig
@@ -184,3 +185,26 @@ def test_a_late_recorder_loses_no_episode(ros_domain, tmp_path):
     assert stats.episodes == 3 and stats.retried == 0
     assert sorted(e.episode_id for e in read_episodes(tmp_path / "bags")) == [
         "cell0-40", "cell0-41", "cell0-42"]
+
+
+def test_the_episode_driver_makes_a_launched_graph_collect_on_its_own(ros_domain, tmp_path):
+    """What ``ros2 launch qtopt_collector cell.launch.py cells:=2 episodes:=3`` starts: the
+    cells and the episode driver, which sends the goals, one per cell at a time, and exits
+    (ending the launch) once the episodes are recorded."""
+    config = CellGraphConfig(cells=2, out_dir=str(tmp_path / "bags"),
+                             sim=SimCellConfig(min_objects=2, max_objects=4),
+                             driver=EpisodeDriverConfig(episodes=3, seed=60))
+    runner = GraphRunner(sim_cell_graph(config), dict(os.environ), tmp_path / "logs")
+    runner.start()
+    try:
+        driver = next(p for p in runner.processes if p.spec.executable == "episode_driver_node")
+        assert driver.proc.wait(timeout=300) == 0, driver.log_path.read_text()
+    finally:
+        runner.stop()
+    episodes = list(read_episodes(tmp_path / "bags"))
+    assert sorted(int(e.episode_id.rsplit("-", 1)[1]) for e in episodes) == [60, 61, 62]
+    assert {e.cell_id for e in episodes} <= {"cell0", "cell1"}
+    assert all(e.steps[-1].done for e in episodes)
+    log = driver.log_path.read_text()
+    assert "collecting 3 episodes on 2 cells" in log and "done: 3/3 episodes" in log
+    assert "Traceback" not in log and "Exception ignored" not in log  # a clean exit

@@ -1,9 +1,11 @@
 """The cell graph as data (docs/architecture.md, "Conventions").
 
-Which nodes a simulated fleet runs, with their parameters and namespaces, is described here
-once. ``launch/cell.launch.py`` turns it into ``launch_ros`` Node actions on a real ROS 2
-install; :mod:`qtopt_collector.ros.runner` starts the same processes on machines without
-``ros2 launch``.
+Which nodes a simulated fleet or a real cell runs, with their parameters and namespaces, is
+described here once. ``ros2 launch qtopt_collector cell.launch.py`` turns it into ``launch_ros``
+Node actions on a real ROS 2 install (:mod:`qtopt_collector.launch_description`);
+:mod:`qtopt_collector.ros.runner` starts the same processes on machines without ``ros2 launch``.
+Who sends the cells their ``RunEpisode`` goals is part of the description: the episode driver
+node (``driver``, what the launch files start) or the project's runner itself (no driver).
 
 Each :class:`NodeSpec` also declares the topics, services and actions its process creates
 (:class:`Interfaces`), named by the constants the node modules use
@@ -13,6 +15,7 @@ with a live graph and drawn (``scripts/draw_architecture.py``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -22,6 +25,7 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool, Trigger
 
 from qtopt_collector.episode import EpisodeConfig
+from qtopt_collector.episode_driver import EpisodeDriverConfig
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_msgs.action import RunEpisode
 from qtopt_msgs.msg import Episode, ModelUpdate
@@ -112,6 +116,11 @@ class NodeSpec:
     name: str = ""  # node name override; "" for processes that hold several nodes
     parameters: dict[str, Any] = field(default_factory=dict)
     interfaces: Interfaces = field(default_factory=Interfaces)
+    # Safe to start again whenever it exits, losing at most the episode in flight; the launch
+    # files respawn these (the runner restarts every process it starts, up to MAX_RESTARTS).
+    respawn: bool = True
+    # Its exit ends the graph: the episode driver once its episodes are collected.
+    required: bool = False
 
 
 def declared_names(specs: Iterable[NodeSpec]) -> dict[tuple[str, str], set[str]]:
@@ -170,6 +179,9 @@ def _success_interfaces(ground_truth_service: str) -> Interfaces:
                  Endpoint.of(GRIPPER_COMMAND_SERVICE, SetBool), *truth))
 
 
+DRIVER_EXECUTABLE = "episode_driver_node"
+
+
 @dataclass(frozen=True)
 class CellGraphConfig:
     cells: int = 1
@@ -180,6 +192,10 @@ class CellGraphConfig:
     model_path: str = ""  # TorchScript model for greedy/noisy
     timeout_s: float = 60.0
     sim: SimCellConfig = field(default_factory=SimCellConfig)
+    # An episode driver node that sends the cells their goals (what the launch files start);
+    # None where the project's runner sends them (qtopt cell, qtopt run). Its actions are the
+    # cells'.
+    driver: EpisodeDriverConfig | None = None
 
     def __post_init__(self) -> None:
         if self.cells < 1:
@@ -227,6 +243,21 @@ def _episode_nodes(ns: str, policy: str, out_dir: str, timeout_s: float,
     ]
 
 
+def _driver_node(driver: EpisodeDriverConfig | None, cells: list[str],
+                 namespace: str = "") -> list[NodeSpec]:
+    """The episode driver for ``cells`` (namespaces), when the graph has one."""
+    if driver is None:
+        return []
+    actions = tuple(f"/{ns}/{RUN_EPISODE_ACTION}" for ns in cells)
+    config = dataclasses.replace(driver, actions=actions)
+    # Never respawned: a new driver would start its count again; its exit ends the graph.
+    return [NodeSpec("qtopt_collector", DRIVER_EXECUTABLE, "qtopt_collector.episode_driver_node",
+                     namespace, "episode_driver", config_to_parameters(config),
+                     Interfaces(action_clients=tuple(Endpoint.of(a, RunEpisode)
+                                                     for a in actions)),
+                     respawn=False, required=True)]
+
+
 def _policy_node(policy: str, model_path: str) -> list[NodeSpec]:
     """One policy node shared by the fleet when the policy is learned."""
     if policy not in SERVED_POLICIES:
@@ -239,7 +270,8 @@ def _policy_node(policy: str, model_path: str) -> list[NodeSpec]:
 
 def sim_cell_graph(config: CellGraphConfig) -> list[NodeSpec]:
     """Per cell: the simulated devices, success detector, episode runner and recorder; plus
-    one policy node shared by the fleet when the policy is learned."""
+    one policy node shared by the fleet when the policy is learned, and the episode driver
+    when the config has one."""
     specs: list[NodeSpec] = []
     for i in range(config.cells):
         ns = cell_namespace(i)
@@ -257,7 +289,9 @@ def sim_cell_graph(config: CellGraphConfig) -> list[NodeSpec]:
                             {"camera": config.sim.camera().to_json(),
                              "label_source": config.sim.label}),
         ]
-    return specs + _policy_node(config.policy, config.model_path)
+    namespaces = [cell_namespace(i) for i in range(config.cells)]
+    return specs + _policy_node(config.policy, config.model_path) + _driver_node(
+        config.driver, namespaces)
 
 
 @dataclass(frozen=True)
@@ -271,6 +305,9 @@ class RealCellGraphConfig:
     model_path: str = ""
     out_dir: str = "data"
     timeout_s: float = 60.0
+    # The cell's episode driver (in the cell's namespace); None where something else sends
+    # the goals.
+    driver: EpisodeDriverConfig | None = None
 
 
 def real_cell_graph(config: RealCellGraphConfig) -> list[NodeSpec]:
@@ -291,4 +328,5 @@ def real_cell_graph(config: RealCellGraphConfig) -> list[NodeSpec]:
                  "success_detector", {"timeout_s": config.timeout_s}, _success_interfaces("")),
         *_episode_nodes(ns, config.policy, config.out_dir, config.timeout_s),
     ]
-    return specs + _policy_node(config.policy, config.model_path)
+    return specs + _policy_node(config.policy, config.model_path) + _driver_node(
+        config.driver, [ns], ns)

@@ -1,7 +1,6 @@
 """The graph description that both the launch file and the runner read, and the success
 node's label source it configures."""
 
-import ast
 import dataclasses
 import importlib
 from importlib.metadata import entry_points
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from qtopt_collector.episode_driver import EpisodeDriverConfig
 from qtopt_collector.graph import (
     CellGraphConfig,
     Endpoint,
@@ -24,10 +24,9 @@ from qtopt_collector.graph import (
     sim_cell_graph,
 )
 from qtopt_collector.graph_figure import OUTSIDE, draw_graph, graph_edges, node_key
-from qtopt_collector.ros.runner import node_command
+from qtopt_collector.ros.runner import GraphRunner, node_command, run_episodes
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_collector.success_node import SuccessNodeConfig, label_by_truth
-from qtopt_policy.ros_env import package_share_directory
 from qtopt_policy.ros_params import declare_config
 
 SCRIPTS = {ep.name: ep for ep in entry_points(group="console_scripts")}
@@ -40,16 +39,17 @@ class _ParameterNode:
     def __init__(self, parameters: dict[str, Any]) -> None:
         self.parameters, self.declared = parameters, set()
 
-    def declare_parameter(self, name: str, default: Any) -> SimpleNamespace:
+    def declare_parameter(self, name: str, default: Any, *_: Any) -> SimpleNamespace:
         self.declared.add(name)
         return SimpleNamespace(value=self.parameters.get(name, default))
 
 
 @pytest.mark.parametrize("specs", [
     sim_cell_graph(CellGraphConfig(cells=2)),
-    sim_cell_graph(CellGraphConfig(cells=1, policy="noisy", model_path="/m.pt")),
-    real_cell_graph(RealCellGraphConfig(model_path="/m.pt")),
-], ids=["sim-scripted", "sim-noisy", "real-greedy"])
+    sim_cell_graph(CellGraphConfig(cells=1, policy="noisy", model_path="/m.pt",
+                                   driver=EpisodeDriverConfig())),
+    real_cell_graph(RealCellGraphConfig(model_path="/m.pt", driver=EpisodeDriverConfig())),
+], ids=["sim-scripted", "sim-noisy-driven", "real-greedy-driven"])
 def test_every_node_resolves_to_an_installed_executable_and_module(specs):
     for spec in specs:
         assert spec.executable in SCRIPTS, spec.executable  # what `ros2 run` / launch uses
@@ -85,6 +85,30 @@ def test_runner_command_line_carries_namespace_name_and_typed_parameters():
     assert "bounds.max_translation_z:=0.08" in sim_cmd
 
 
+def test_a_driven_graph_has_one_driver_for_its_cells_and_the_runner_refuses_it(tmp_path):
+    driver = EpisodeDriverConfig(episodes=7, seed=3)
+    specs = sim_cell_graph(CellGraphConfig(cells=2, driver=driver))
+    (spec,) = [s for s in specs if s.executable == "episode_driver_node"]
+    assert (spec.namespace, spec.name, spec.respawn, spec.required) == (
+        "", "episode_driver", False, True)  # a respawned driver would count again
+    assert spec.parameters["actions"] == ["/cell0/run_episode", "/cell1/run_episode"]
+    assert (spec.parameters["episodes"], spec.parameters["seed"]) == (7, 3)
+    assert missing_providers(specs) == []  # both cells serve the driver's actions
+    assert all(s.respawn and not s.required for s in specs if s is not spec)
+    node = _ParameterNode(spec.parameters)
+    assert declare_config(node, EpisodeDriverConfig).actions == tuple(spec.parameters["actions"])
+    assert set(spec.parameters) <= node.declared
+    real = real_cell_graph(RealCellGraphConfig(cell_id="cell4", policy="scripted",
+                                               driver=driver))
+    assert [(s.namespace, s.parameters["actions"]) for s in real
+            if s.executable == "episode_driver_node"] == [("cell4", ["/cell4/run_episode"])]
+    # the runner sends its own goals: a graph with a driver would collect twice
+    assert not any(s.executable == "episode_driver_node"
+                   for s in sim_cell_graph(CellGraphConfig(cells=2)))
+    with pytest.raises(ValueError, match="episode driver"):
+        run_episodes(GraphRunner(specs, {}, tmp_path), ["cell0", "cell1"], 1)
+
+
 def test_learned_policies_need_a_model_and_bad_values_are_named():
     with pytest.raises(ValueError, match="'greedy' needs a model_path"):
         CellGraphConfig(policy="greedy")
@@ -92,16 +116,11 @@ def test_learned_policies_need_a_model_and_bad_values_are_named():
         CellGraphConfig(policy="best")
 
 
-def test_launch_file_is_installed_and_reads_the_graph_description():
-    launch_file = package_share_directory("qtopt_collector") / "launch" / "cell.launch.py"
-    tree = ast.parse(launch_file.read_text())  # valid Python; launch itself is not installable
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    assert {"sim_cell_graph", "real_cell_graph", "graph_launch_description"} <= names
-    assert "generate_launch_description" in {
-        f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
+def test_the_launch_helper_keeps_dds_local_by_default():
+    # the launch files themselves are executed in test/test_launch_files.py
     helper = importlib.import_module("qtopt_collector.launch_description")
     assert "ROS_AUTOMATIC_DISCOVERY_RANGE" in Path(helper.__file__).read_text()
-    assert helper.DISCOVERY_RANGE[0] == "LOCALHOST"
+    assert helper.COMMON_ARGUMENTS["discovery_range"].default == "LOCALHOST"
 
 
 @pytest.mark.parametrize("label", ["detector", "truth"])

@@ -3,8 +3,9 @@
 The project's stand-in for ``ros2 launch`` on machines without it: each :class:`NodeSpec`
 becomes ``python -m <module> --ros-args -r __ns:=... -p name:=value``, with the loopback-only
 ROS environment and a leased domain. The runner supervises the processes (a dead one is
-restarted) and sends ``RunEpisode`` goals to every cell in parallel; an episode whose cell
-died is run again under a new seed, so only the episode in flight is lost.
+restarted) and sends ``RunEpisode`` goals to every cell in parallel (the goal logic the episode
+driver node shares, :mod:`qtopt_collector.ros.episode_goals`); an episode whose cell died is run
+again under a new seed, so only the episode in flight is lost.
 """
 
 from __future__ import annotations
@@ -15,22 +16,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import rclpy
 import yaml
-from action_msgs.msg import GoalStatus
-from rclpy.action import ActionClient
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from tqdm import tqdm
 
-from qtopt_collector.graph import NodeSpec
+from qtopt_collector.episode_driver import CollectionStats, EpisodePlan
+from qtopt_collector.graph import DRIVER_EXECUTABLE, NodeSpec
+from qtopt_collector.ros.episode_goals import EpisodeGoals, PolicyChooser
 from qtopt_msgs.action import RunEpisode
 from qtopt_policy.ros_env import apply_ros_environment, lease_domain_id, ros_environment
 from qtopt_policy.ros_names import RUN_EPISODE_ACTION
@@ -124,23 +123,6 @@ class GraphRunner:
                 p.proc.wait()
 
 
-@dataclass
-class CollectionStats:
-    episodes: int = 0
-    successes: int = 0
-    steps: int = 0
-    retried: int = 0
-    results: list[tuple[str, bool, float, int]] = field(default_factory=list)
-
-    @property
-    def success_rate(self) -> float:
-        return self.successes / self.episodes if self.episodes else 0.0
-
-
-# Chooses the policy of each goal from its index in the run ("" keeps the cell's own).
-PolicyChooser = Callable[[int], str]
-
-
 def run_episodes(
     runner: GraphRunner,
     namespaces: list[str],
@@ -155,67 +137,45 @@ def run_episodes(
 ) -> CollectionStats:
     """Send ``episodes`` RunEpisode goals across the cells (one in flight per cell). A goal
     succeeds only once its episode is recorded (episode runner's ``wait_for_recorder``); a
-    lost one is rerun, up to ``max_lost`` (default: 10 + episodes / 10) before giving up.
+    lost one is rerun, up to ``max_lost`` (default: 10 + episodes / 10) before giving up
+    (:class:`~qtopt_collector.episode_driver.EpisodePlan`).
     ``policy`` names every goal's policy, or chooses it per goal; ``watch`` may subscribe the
     driving node to topics its chooser reads (they are spun with the goals); while ``ready``
     says no, no new goal is sent (those in flight finish)."""
-    max_lost = 10 + episodes // 10 if max_lost is None else max_lost
+    if any(p.spec.executable == DRIVER_EXECUTABLE for p in runner.processes):
+        raise ValueError("the graph has an episode driver, which sends its own goals; build "
+                         "it without one (CellGraphConfig.driver=None) for the runner")
     context = Context()
     rclpy.init(context=context)
-    stats = CollectionStats()
+    plan = EpisodePlan(episodes, seed, max_lost)
     try:
         node = rclpy.create_node("qtopt_runner", context=context)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         if watch is not None:
             watch(node)
-        choose = policy if callable(policy) else lambda _: policy
-        clients = {ns: ActionClient(node, RunEpisode, f"/{ns}/{RUN_EPISODE_ACTION}")
-                   for ns in namespaces}
+        bar = tqdm(total=episodes, desc="episodes", disable=not progress, unit="ep")
+
+        def on_result(cell: str, result: RunEpisode.Result) -> None:
+            bar.update(1)
+            bar.set_postfix(success=f"{plan.stats.success_rate:.2f}")
+
+        goals = EpisodeGoals(node, {ns: f"/{ns}/{RUN_EPISODE_ACTION}" for ns in namespaces},
+                             plan, policy, timeout_s, on_result)
         deadline = time.monotonic() + timeout_s
-        while not all(c.server_is_ready() for c in clients.values()):
+        while not goals.servers_ready():
             if time.monotonic() > deadline:
                 raise TimeoutError("cells did not come up; see the node logs")
             executor.spin_once(timeout_sec=0.1)
-        pending = deque(seed + i for i in range(episodes))  # one seed per episode
-        next_retry_seed = seed + episodes
-        in_flight: dict[str, _Flight] = {}
-        sent = 0
-        bar = tqdm(total=episodes, desc="episodes", disable=not progress, unit="ep")
-        while pending or in_flight:
-            for ns in namespaces:
-                if ns not in in_flight and pending and (ready is None or ready()):
-                    goal = RunEpisode.Goal(policy=choose(sent), seed=pending.popleft())
-                    sent += 1
-                    in_flight[ns] = _Flight(clients[ns].send_goal_async(goal))
+        while not goals.finished:
+            goals.send(ready)
             executor.spin_once(timeout_sec=0.05)
             # A restarted device only fails the goal (which is retried); a restarted episode
             # runner takes its goal with it.
-            restarted = {s.namespace for s in runner.supervise()
-                         if s.executable == "episode_runner_node"}
-            for ns, flight in list(in_flight.items()):
-                lost = ns in restarted or time.monotonic() - flight.started > timeout_s
-                outcome = flight.poll()
-                if outcome is None and not lost:
-                    continue
-                del in_flight[ns]
-                if outcome is None or outcome == "aborted":
-                    stats.retried += 1  # the episode in flight is lost; run another
-                    if stats.retried > max_lost:
-                        raise RuntimeError(f"{stats.retried} episodes lost; see the node logs")
-                    pending.appendleft(next_retry_seed)
-                    next_retry_seed += 1
-                    continue
-                result = outcome
-                stats.episodes += 1
-                stats.successes += int(result.success)
-                stats.steps += result.steps
-                stats.results.append((result.episode_id, result.success, result.total_reward,
-                                      result.steps))
-                bar.update(1)
-                bar.set_postfix(success=f"{stats.success_rate:.2f}")
+            goals.poll(lost={s.namespace for s in runner.supervise()
+                             if s.executable == "episode_runner_node"})
         bar.close()
-        return stats
+        return plan.stats
     finally:
         rclpy.shutdown(context=context)
 
@@ -247,28 +207,3 @@ def run_graph(specs: list[NodeSpec], namespaces: list[str], episodes: int, log_d
             return stats
         finally:
             runner.stop()
-
-
-@dataclass
-class _Flight:
-    """One RunEpisode goal on its way: the goal future, then the result future."""
-
-    goal_future: Any
-    started: float = field(default_factory=time.monotonic)
-    result_future: Any = None
-
-    def poll(self) -> Any:
-        """None while running, "aborted" when the goal failed, else the goal's result."""
-        if not self.goal_future.done():
-            return None
-        handle = self.goal_future.result()
-        if handle is None or not handle.accepted:
-            return "aborted"
-        if self.result_future is None:
-            self.result_future = handle.get_result_async()
-        if not self.result_future.done():
-            return None
-        response = self.result_future.result()
-        if response is None or response.status != GoalStatus.STATUS_SUCCEEDED:
-            return "aborted"
-        return response.result

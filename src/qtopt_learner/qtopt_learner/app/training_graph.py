@@ -1,7 +1,7 @@
 """The simulated training graph as data (docs/architecture.md, "Conventions"): cells with the
 learned policy served by the policy node, and the learner node fed by every cell's live episodes
-(Sec. 4.3, App. F.3). ``launch/sim.launch.py`` and the main job's collect-while-train loop start
-this graph."""
+(Sec. 4.3, App. F.3). ``ros2 launch qtopt_learner sim.launch.py`` and the main job's
+collect-while-train loop start this graph."""
 
 from __future__ import annotations
 
@@ -25,14 +25,12 @@ from qtopt_collector.graph import (
     sim_cell_graph,
 )
 from qtopt_collector.ros.runner import CollectionStats, run_graph
-from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_learner.collection import CollectionConfig, CollectionSchedule
 from qtopt_learner.learner_config import LearnerConfig
 from qtopt_learner.learner_node import LearnerNodeConfig
 from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
 from qtopt_policy.ros_names import EPISODES_TOPIC, MODEL_UPDATES_TOPIC, TRAINING_STATUS_TOPIC
 from qtopt_policy.ros_params import config_to_parameters
-from qtopt_policy.torchscript_model import load_model
 
 
 def learner_node_spec(config: LearnerNodeConfig) -> NodeSpec:
@@ -49,22 +47,14 @@ def learner_node_spec(config: LearnerNodeConfig) -> NodeSpec:
 def sim_training_graph(cells: CellGraphConfig, learner: LearnerConfig | LearnerNodeConfig
                        ) -> list[NodeSpec]:
     """``cells`` (policy greedy or noisy, served from ``cells.model_path``) plus a learner
-    node that trains on their episodes and announces each export to the policy node."""
+    node that trains on their episodes and announces each export to the policy node. An
+    episode driver (``cells.driver``) does not end this graph when its episodes are in: the
+    learner trains on."""
     topics = tuple(f"/{cell_namespace(i)}/{EPISODES_TOPIC}" for i in range(cells.cells))
     node = learner if isinstance(learner, LearnerNodeConfig) else LearnerNodeConfig(
         learner=learner)
-    return sim_cell_graph(cells) + [
+    return [dataclasses.replace(s, required=False) for s in sim_cell_graph(cells)] + [
         learner_node_spec(dataclasses.replace(node, episode_topics=topics))]
-
-
-def sim_for_model(model_path: str) -> SimCellConfig:
-    """The sim cell that renders what ``model_path`` was trained on (the camera its metadata
-    records), so cells serving it see the view it learned from; the default cell for no model
-    or one that records no camera."""
-    if not model_path:
-        return SimCellConfig()
-    camera = load_model(model_path).metadata.camera
-    return SimCellConfig() if camera is None else SimCellConfig().with_camera(camera)
 
 
 def wait_for_status(done: Callable[[TrainingStatus], bool], what: str,
