@@ -8,14 +8,24 @@ emptying: attempts without replacement from one bin, success over the first 10/2
 are separate processes, each with its own PyBullet world, building the policy from a
 :class:`~qtopt_policy.policies.PolicySource`; a Policy object runs in this process. A model that
 records the camera it was trained with is evaluated only in a cell with the same camera.
+
+Given an :class:`AttemptLog`, finished attempts are kept on disk as they finish and an
+interrupted evaluation continues from them: an attempt depends only on the policy and its seed
+(the cell and the policy are reseeded per attempt), so only the missing seeds run. A bin is
+one unit: its attempts depend on the objects the earlier ones left.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import multiprocessing
+import os
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -28,6 +38,75 @@ from qtopt_policy.spec import Action, ActionBounds, Observation
 from qtopt_policy.torchscript_model import load_model
 
 PROBE_SEED = 400_000  # scripted probe episodes use seeds from here, apart from evaluation's
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One finished evaluation attempt."""
+
+    seed: int
+    success: bool  # simulator ground truth
+    labeled: bool  # image subtraction
+    steps: int
+
+
+@dataclass(frozen=True)
+class AttemptLog:
+    """Finished attempts as append-only JSON lines, each under the key of its evaluation
+    (:func:`attempt_key`). Each :meth:`append` is one ``write`` to a file opened for appending,
+    then fsynced, so workers share the file without interleaving and a kill loses at most
+    the attempt in flight; :meth:`load` drops a line that a crash cut short."""
+
+    path: Path
+
+    def append(self, key: str, attempts: Sequence[Attempt]) -> None:
+        data = "".join(json.dumps({"key": key, **dataclasses.asdict(a)}) + "\n"
+                       for a in attempts).encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def load(self, key: str) -> dict[int, Attempt]:
+        """The attempts logged under ``key``, by seed (the latest line wins). Call it while
+        nobody appends: it first cuts a torn last line, so the next append starts a line."""
+        if not self.path.exists():
+            return {}
+        data = self.path.read_bytes()
+        whole = data[:data.rfind(b"\n") + 1]
+        if len(whole) < len(data):
+            with open(self.path, "r+b") as f:
+                f.truncate(len(whole))
+                os.fsync(f.fileno())
+        attempts = {}
+        for line in whole.decode().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # torn, then appended to: its attempt runs again
+                continue
+            if row.pop("key") == key:
+                attempts[row["seed"]] = Attempt(**row)
+        return attempts
+
+
+def attempt_key(protocol: str, policy: PolicySource, cell_config: SimCellConfig,
+                episode_config: EpisodeConfig) -> str:
+    """What the attempts of one evaluation share: the protocol, the policy (a model by its
+    file's content, so attempts of two model files never mix, wherever the file lies) and the
+    cell and episode settings."""
+    identity = policy.local or "sha256:" + hashlib.sha256(
+        Path(policy.model_path).read_bytes()).hexdigest()[:16]
+    setup = hashlib.sha256(repr((cell_config, episode_config)).encode()).hexdigest()[:12]
+    return f"{protocol} {identity} setup:{setup}"
+
+
+def unfinished(units: Sequence[Sequence[int]], done: Collection[int]) -> list[list[int]]:
+    """The units (seed lists run as a whole: one attempt, or a bin) not all of whose seeds are
+    ``done``."""
+    done = set(done)
+    return [list(unit) for unit in units if not done.issuperset(unit)]
 
 
 @dataclass(frozen=True)
@@ -45,6 +124,12 @@ class EvalResult:
     @property
     def interval(self) -> tuple[float, float]:
         return wilson_interval(self.successes, self.attempts)
+
+    @classmethod
+    def of(cls, policy: str, attempts: Sequence[Attempt]) -> EvalResult:
+        return cls(policy, len(attempts), sum(a.success for a in attempts),
+                   sum(a.labeled for a in attempts),
+                   sum(a.steps for a in attempts) / max(len(attempts), 1))
 
     def summary(self) -> str:
         low, high = self.interval
@@ -123,10 +208,13 @@ class _Task:
     seeds: list[int]
     progress: bool
     bin_objects: int = 0  # > 0: one bin emptied over the seeds' attempts (protocol 2)
+    log: AttemptLog | None = None  # where finished attempts go, under ``key``
+    key: str = ""
 
 
-def _attempts(task: _Task) -> list[tuple[bool, bool, int]]:
-    """(ground truth, label, steps) per attempt, in seed order."""
+def _attempts(task: _Task) -> list[Attempt]:
+    """The attempts of ``task``, in seed order, each logged as it finishes (a bin's all at
+    once when it is empty: a part of a bin cannot be continued)."""
     torch.set_num_threads(1)
     sim = SimCell(task.cell_config)
     cell = BinEmptyingCell(sim, task.bin_objects) if task.bin_objects else sim
@@ -138,14 +226,18 @@ def _attempts(task: _Task) -> list[tuple[bool, bool, int]]:
         for seed in tqdm(task.seeds, desc=f"eval {name}", disable=not task.progress,
                          leave=False):
             ep = run_episode(cell, policy, seed, task.episode_config)
-            out.append((bool(ep.ground_truth), ep.success, len(ep.steps)))
+            out.append(Attempt(seed, bool(ep.ground_truth), bool(ep.success), len(ep.steps)))
+            if task.log is not None and not task.bin_objects:
+                task.log.append(task.key, out[-1:])
     finally:
         sim.close()
+    if task.log is not None and task.bin_objects:
+        task.log.append(task.key, out)
     return out
 
 
-def _run(tasks: list[_Task], workers: int) -> list[list[tuple[bool, bool, int]]]:
-    if workers == 1 or len(tasks) == 1:
+def _run(tasks: list[_Task], workers: int) -> list[list[Attempt]]:
+    if workers == 1 or len(tasks) <= 1:
         return [_attempts(t) for t in tasks]
     if not isinstance(tasks[0].policy, PolicySource):
         raise ValueError(f"workers {workers} with a Policy object: expected workers 1, or a "
@@ -154,20 +246,35 @@ def _run(tasks: list[_Task], workers: int) -> list[list[tuple[bool, bool, int]]]
         return pool.map(_attempts, tasks)
 
 
+def _logged(log: AttemptLog | None, protocol: str, policy: EvaluatedPolicy,
+            cell_config: SimCellConfig, episode_config: EpisodeConfig
+            ) -> tuple[str, dict[int, Attempt]]:
+    """The key of this evaluation in ``log`` and the attempts already there."""
+    if log is None:
+        return "", {}
+    if not isinstance(policy, PolicySource):
+        raise ValueError("an attempt log with a Policy object: expected a PolicySource, whose "
+                         "identity keys the logged attempts")
+    key = attempt_key(protocol, policy, cell_config, episode_config)
+    return key, log.load(key)
+
+
 def evaluate(policy: EvaluatedPolicy, attempts: int, seed: int = 100_000, objects: str = "test",
              workers: int = 1, cell_config: SimCellConfig = SimCellConfig(),
              episode_config: EpisodeConfig = EpisodeConfig(),
-             progress: bool = True) -> EvalResult:
+             progress: bool = True, log: AttemptLog | None = None) -> EvalResult:
     """Protocol 1: ``attempts`` grasps with replacement (seeds ``seed``..``seed + attempts -
-    1``, each a freshly seeded bin)."""
+    1``, each a freshly seeded bin). With a ``log``, attempts found there are not run again
+    and those run are added as they finish."""
     check_camera(policy, cell_config)
     cell_config = dataclasses.replace(cell_config, object_split=objects)
     seeds = list(range(seed, seed + attempts))
-    tasks = [_Task(policy, cell_config, episode_config, seeds[i::workers], progress and i == 0)
-             for i in range(workers)]
-    rows = [r for part in _run(tasks, workers) for r in part]
-    return EvalResult(policy.name, len(rows), sum(r[0] for r in rows), sum(r[1] for r in rows),
-                      sum(r[2] for r in rows) / max(len(rows), 1))
+    key, done = _logged(log, "grasps", policy, cell_config, episode_config)
+    todo = [s for (s,) in unfinished([[s] for s in seeds], done)]
+    tasks = [_Task(policy, cell_config, episode_config, todo[i::workers], progress and i == 0,
+                   log=log, key=key) for i in range(workers) if todo[i::workers]]
+    rows = done | {a.seed: a for part in _run(tasks, workers) for a in part}
+    return EvalResult.of(policy.name, [rows[s] for s in seeds])
 
 
 @dataclass(frozen=True)
@@ -195,16 +302,20 @@ def bin_emptying(policy: EvaluatedPolicy, objects: int = 28, attempts: int = 30,
                  seed: int = 200_000, workers: int = 1,
                  cell_config: SimCellConfig = SimCellConfig(),
                  episode_config: EpisodeConfig = EpisodeConfig(),
-                 progress: bool = True) -> BinEmptyingResult:
+                 progress: bool = True, log: AttemptLog | None = None) -> BinEmptyingResult:
     """Protocol 2: ``bins`` bins of ``objects`` test objects, ``attempts`` grasps each without
-    replacement (the paper: 28 objects, 30 attempts; success over the first 10/20/30)."""
+    replacement (the paper: 28 objects, 30 attempts; success over the first 10/20/30). With a
+    ``log``, bins found whole there are not run again and each bin run is added once empty."""
     check_camera(policy, cell_config)
     cell_config = dataclasses.replace(cell_config, object_split="test")
-    tasks = [_Task(policy, cell_config, episode_config,
-                   list(range(seed + b * attempts, seed + (b + 1) * attempts)),
-                   progress and b == 0, bin_objects=objects) for b in range(bins)]
-    outcomes = tuple(tuple(r[0] for r in part) for part in _run(tasks, workers))
-    return BinEmptyingResult(policy.name, objects, outcomes)
+    units = [list(range(seed + b * attempts, seed + (b + 1) * attempts)) for b in range(bins)]
+    key, done = _logged(log, f"bin_emptying {objects}", policy, cell_config, episode_config)
+    tasks = [_Task(policy, cell_config, episode_config, unit, progress and b == 0,
+                   bin_objects=objects, log=log, key=key)
+             for b, unit in enumerate(unfinished(units, done))]
+    rows = done | {a.seed: a for part in _run(tasks, workers) for a in part}
+    return BinEmptyingResult(policy.name, objects,
+                             tuple(tuple(rows[s].success for s in unit) for unit in units))
 
 
 def scripted_episodes(cell_config: SimCellConfig, episode_config: EpisodeConfig,

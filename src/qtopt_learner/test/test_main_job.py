@@ -1,23 +1,36 @@
 """The main job end to end on the smoke budget: cells collect through the ROS 2 cell graph
 while a learner node trains on their episodes (scripted_noisy, then pi_noisy from the policy
 node serving the newest export), both evaluation protocols, the report; resuming from episodes
-already recorded; then a rerun that skips every finished phase."""
+already recorded; then a rerun that skips every finished phase. Without ROS: an interrupted
+collection or evaluation continues without duplicates."""
 
 import json
+from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
+import numpy as np
 import pytest
+import torch
 
+from qtopt_collector import evaluation
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes
 from qtopt_collector.episode import run_episode
+from qtopt_collector.ros.runner import CollectionStats
 from qtopt_collector.sim_cell import SimCell
+from qtopt_learner.app import main_job
 from qtopt_learner.app.ablations import AblationConfig
 from qtopt_learner.app.budgets import BUDGETS
-from qtopt_learner.app.main_job import MainJob, MainJobConfig
+from qtopt_learner.app.main_job import MainJob, MainJobConfig, collection_seeds
 from qtopt_learner.app.report import difference_interval
+from qtopt_learner.app.run_record import TrainRecord
+from qtopt_learner.app.training_graph import ConcurrentStats
+from qtopt_policy.cem import CEMConfig
+from qtopt_policy.episode_record import EpisodeRecord, StepRecord, Termination
 from qtopt_policy.policies import local_policy
-from qtopt_policy.spec import ActionBounds
-from qtopt_policy.torchscript_model import load_model
+from qtopt_policy.qnetwork import PRESETS, QNetwork
+from qtopt_policy.spec import Action, ActionBounds, Observation
+from qtopt_policy.torchscript_model import ModelMetadata, export_model, load_model
 
 
 def _record_scripted(job: MainJob, episodes: int) -> list[str]:
@@ -140,3 +153,99 @@ def test_difference_interval_by_hand():
     # by hand: Wilson 30/50 = (0.4618, 0.7239), 15/50 = (0.1910, 0.4375)
     assert (low, high) == pytest.approx((0.1051, 0.4650), abs=1e-4)
     assert difference_interval(0, 10, 0, 10)[0] == 0.0
+
+
+# -- resuming an interrupted run, without ROS: the graph and the episodes are stand-ins --------
+
+def _stand_in_episode(seed: int) -> EpisodeRecord:
+    """A tiny recorded episode: only its seed matters to the count."""
+    obs = Observation(np.zeros((4, 4, 3), np.uint8), False, 0.2)
+    step = StepRecord(obs, Action.stop(), 0.0, True, 0.0)
+    return EpisodeRecord(f"cell0-{seed}", "cell0", "scripted_noisy", 0, Termination.LEARNED,
+                         [step], obs, False, False, [], seed)
+
+
+class _Killed(Exception):
+    """What a kill of the job looks like to the test."""
+
+
+def test_an_interrupted_collection_continues_to_its_count_with_new_seeds(tmp_path, monkeypatch):
+    config = MainJobConfig(run_dir=str(tmp_path / "run"), budget="smoke")
+    episodes = config.plan.episodes
+    requested: list[range] = []
+
+    def graph(cells, learner, collection, count, log_dir, online_dir, seed, progress):
+        """Cells record ``count`` episodes under seeds from ``seed`` (the runner's order); the
+        first run dies mid-write of its fifth episode."""
+        assert seed != 0  # the episode runner replaces seed 0 by a random one
+        requested.append(range(seed, seed + count))
+        recorder = BagRecorder(RecorderConfig(str(online_dir), "cell0"))
+        for k, s in enumerate(requested[-1]):
+            if len(requested) == 1 and k == 4:
+                (recorder.bag / ".tmp_4").mkdir()  # the half-written episode
+                (recorder.bag / ".tmp_4" / "half.mcap").write_bytes(b"\x89MCAP0\r\n")
+                raise _Killed
+            recorder.write(_stand_in_episode(s))
+        models = Path(learner.run_dir) / "models"
+        models.mkdir(parents=True, exist_ok=True)
+        (models / "model-000000120.pt").touch()
+        return ConcurrentStats(CollectionStats(episodes=count), {"scripted_noisy": count})
+
+    monkeypatch.setattr(main_job, "run_concurrent_graph", graph)
+    with pytest.raises(_Killed):
+        MainJob(config, progress=False).collect_and_train()
+    train = MainJob(config, progress=False).collect_and_train()
+
+    # the half-written episode is not counted; the rest continues the interrupted run's seeds
+    seeds = sorted(r.seed for r in read_episodes(tmp_path / "run" / "episodes"))
+    assert train.episodes == len(seeds) == episodes  # not episodes + 4
+    assert requested == [range(1, episodes + 1), range(5, episodes + 1)]
+    assert seeds == list(requested[0])
+
+
+def test_collection_seeds_by_hand():
+    assert collection_seeds([], 5, run_seed=0) == range(1, 6)  # seed 0: the cell's choice
+    assert collection_seeds([1, 2, 3], 5, run_seed=0) == range(4, 6)
+    assert collection_seeds([1, 2, 9], 5, run_seed=0) == range(10, 12)  # 9: a retry's seed
+    assert len(collection_seeds(range(1, 8), 5, run_seed=0)) == 0
+    assert collection_seeds([], 2, run_seed=3) == range(3_000_001, 3_000_003)
+
+
+def test_an_interrupted_evaluation_continues_from_its_finished_attempts(tmp_path, monkeypatch):
+    config = MainJobConfig(run_dir=str(tmp_path / "run"), budget="smoke", bin_objects=3,
+                           eval_workers=1)
+    plan, job = config.plan, MainJob(config, progress=False)
+    for step in (60, 120):  # an intermediate export for the curve and the final one
+        torch.manual_seed(step)
+        export_model(QNetwork(PRESETS["sim"]).eval(), job.layout.learner.model_at(step),
+                     ModelMetadata("sim", PRESETS["sim"], ActionBounds(), CEMConfig(), step, 1))
+    job.record.train = TrainRecord(episodes=0, step=120, chosen={}, collection=(), seconds=0.0,
+                                   model=str(job.layout.learner.model_at(120)))
+    job.record.save(job.layout.record)
+    ran: list[int] = []
+    kill_at = [plan.eval_attempts + 2]  # the scripted grasps, then into the scripted bin
+
+    def episode(cell, policy, seed, config, *args, **kwargs):
+        if len(ran) + 1 == kill_at[0]:
+            raise _Killed
+        ran.append(seed)
+        return SimpleNamespace(ground_truth=seed % 3 == 0, success=seed % 3 == 0, steps=[0] * 3)
+
+    monkeypatch.setattr(evaluation, "run_episode", episode)
+    monkeypatch.setattr(main_job, "scripted_episodes", lambda *args: [])
+    with pytest.raises(_Killed):
+        job.evaluate()
+    assert len(ran) == plan.eval_attempts + 1
+    ran.clear()
+    kill_at[0] = 0
+    result = MainJob(config, progress=False).evaluate()
+
+    # per policy: the grasps and the bin; one curve point; the finished scripted grasps are not
+    # run again (the bin is: its attempts depend on the objects the earlier ones left)
+    total = 2 * (plan.eval_attempts + plan.bin_attempts) + plan.curve_attempts
+    assert len(ran) == total - plan.eval_attempts
+    scripted = result.policies["scripted"].grasps
+    seeds = range(100_000, 100_000 + plan.eval_attempts)
+    assert scripted.attempts == plan.eval_attempts
+    assert scripted.successes == sum(s % 3 == 0 for s in seeds)
+    assert [c.step for c in result.curve] == [60]

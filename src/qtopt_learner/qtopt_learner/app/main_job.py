@@ -13,7 +13,8 @@
 
 Everything stays in the run folder; running the job again on the same folder resumes: the
 episodes already recorded count towards the budget (new ones get new seeds), the learner
-reloads them and continues from its checkpoint, finished phases are skipped.
+reloads them and continues from its checkpoint, evaluation attempts already finished are not
+run again, finished phases are skipped.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qtopt_collector.bag_recorder import read_episodes, repair_bag
-from qtopt_collector.evaluation import bin_emptying, evaluate, scripted_episodes
+from qtopt_collector.evaluation import AttemptLog, bin_emptying, evaluate, scripted_episodes
 from qtopt_collector.graph import CellGraphConfig
 from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_collector.success_detection import LABELS
@@ -65,6 +67,7 @@ CAMERAS = {"sim": (72, 72), "sim96": (104, 104), "paper": (640, 512)}
 # Share of each replay sample taken from episodes' last transitions (docs/decisions.md).
 TERMINAL_FRACTION = 0.25
 EXPORT_EVERY = 500  # gradient steps between exports: the collecting policy reloads each one
+SEEDS_PER_RUN = 1_000_000  # collection seeds of run seed k start after k * SEEDS_PER_RUN
 
 
 @dataclass(frozen=True)
@@ -186,15 +189,13 @@ class MainJob:
                            f"pi_noisy joins at step {plan.switch_step}"):
             return self.record.train
         started = time.monotonic()
-        seeds = _recorded_seeds(layout.episodes)
-        if seeds:
-            print(f"[qtopt] resuming: {len(seeds)} episodes already recorded", flush=True)
-        # New episodes (retries included) take seeds above every recorded one.
-        first_seed = max(seeds, default=config.seed * 1_000_000 - 1) + 1
+        recorded = _recorded_seeds(layout.episodes)
+        if recorded:
+            print(f"[qtopt] resuming: {len(recorded)} episodes already recorded", flush=True)
+        seeds = collection_seeds(recorded, plan.episodes, config.seed)
         stats = run_concurrent_graph(
-            self.cell_config(), self.learner_config(), self.collection_config(),
-            max(plan.episodes - len(seeds), 0), layout.logs,
-            online_dir=layout.episodes, seed=first_seed, progress=self.progress)
+            self.cell_config(), self.learner_config(), self.collection_config(), len(seeds),
+            layout.logs, online_dir=layout.episodes, seed=seeds.start, progress=self.progress)
         collection = tuple(c for _, c in sorted((r.seed, _collected(r))
                                                 for r in read_episodes(layout.episodes)))
         step = layout.learner.latest_export_step()
@@ -215,16 +216,21 @@ class MainJob:
             return self.record.evaluation
         started = time.monotonic()
         episode, sim = config.ablation.episode, config.sim("test")
+        log = AttemptLog(self.layout.evaluation_attempts)
+        if log.path.exists():
+            print(f"[qtopt] resuming: attempts already in {log.path} are not run again",
+                  flush=True)
         model = self.record.train.model
         policies = {"scripted": PolicySource(local="scripted"),
                     "learned": PolicySource(model_path=model)}
         results = {}
         for name, source in policies.items():
             grasps = evaluate(source, plan.eval_attempts, workers=config.eval_workers,
-                              cell_config=sim, episode_config=episode, progress=self.progress)
+                              cell_config=sim, episode_config=episode, progress=self.progress,
+                              log=log)
             bins = bin_emptying(source, objects=config.bin_objects,
                                 attempts=plan.bin_attempts, cell_config=sim,
-                                episode_config=episode, progress=self.progress)
+                                episode_config=episode, progress=self.progress, log=log)
             print(f"[qtopt] {name}: {grasps.summary()}\n[qtopt] {name}: {bins.summary()}",
                   flush=True)
             results[name] = PolicyRecord(
@@ -235,7 +241,7 @@ class MainJob:
         for step, path in self._curve_models():
             r = evaluate(PolicySource(model_path=str(path)), plan.curve_attempts,
                          workers=config.eval_workers, cell_config=sim, episode_config=episode,
-                         progress=self.progress)
+                         progress=self.progress, log=log)
             curve.append(CurvePoint(step, r))
         # Scripted episodes on test objects lift both full and empty grippers: does the learned
         # Q(s, stop) tell them apart?
@@ -269,6 +275,15 @@ class MainJob:
         if len(exports) <= points:
             return exports
         return [exports[round((k + 1) * len(exports) / points) - 1] for k in range(points)]
+
+
+def collection_seeds(recorded: Collection[int], episodes: int, run_seed: int) -> range:
+    """Seeds of the episodes still to collect: ``episodes`` less those ``recorded``, numbered
+    on above every recorded seed (a lost episode's retry included), so none repeats; a fresh
+    run starts after ``run_seed * SEEDS_PER_RUN``, as seed 0 would let a cell draw one at
+    random."""
+    first = max(recorded, default=run_seed * SEEDS_PER_RUN) + 1
+    return range(first, first + max(episodes - len(recorded), 0))
 
 
 def _collected(record: EpisodeRecord) -> CollectedEpisode:

@@ -25,6 +25,13 @@ class RunLayout:
         return self.root / "config.json"
 
     @property
+    def evaluation_attempts(self) -> Path:
+        """Every finished evaluation attempt, appended as it finishes
+        (:class:`~qtopt_collector.evaluation.AttemptLog`): an interrupted evaluation continues
+        from them."""
+        return self.root / "evaluation_attempts.jsonl"
+
+    @property
     def episodes(self) -> Path:
         """The cells' rosbag2 episodes, live and replayed on a resume."""
         return self.root / "episodes"
