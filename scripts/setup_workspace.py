@@ -17,6 +17,8 @@ Only the standard library is used: this runs on the system interpreter before th
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -24,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -267,6 +270,21 @@ def relock() -> None:
     log(f"wrote {LOCK.relative_to(ROOT)}")
 
 
+@contextlib.contextmanager
+def one_setup_at_a_time(lock: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock`` (released when the process ends, even by a crash):
+    two setups at once, e.g. parallel test runs, delete each other's build folders. The one
+    that waits then finds every stage done and skips it."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log("waiting for another setup to finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def setup() -> None:
     check_prerequisites()
     VENV.parent.mkdir(parents=True, exist_ok=True)
@@ -292,7 +310,8 @@ def main() -> int:
                         help="re-resolve requirements.in and rewrite requirements/lock.txt")
     args = parser.parse_args()
     try:
-        relock() if args.relock else setup()
+        with one_setup_at_a_time(ROOT / "build" / "setup.lock"):
+            relock() if args.relock else setup()
     except SetupError as err:
         print(f"[setup] ERROR: {err}", file=sys.stderr)
         return 1
