@@ -7,6 +7,7 @@ and gives the test its own ``ROS_LOG_DIR``.
 
 from __future__ import annotations
 
+import logging
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -49,3 +50,33 @@ def assert_ament_package_installed(name: str) -> Path:
     assert manifest.get("format") == "3"
     assert manifest.findtext("name") == name
     return share
+
+
+def read_bags_both_ways(root: Path) -> tuple[list[str], list[str]]:
+    """The episode ids in the bags below ``root``, read twice: by the project's reader (the
+    files each bag's metadata lists) and independently by the ``mcap`` package (every MCAP
+    file there, listed or not). Fails where either cannot read a bag, a file or a message,
+    and where a file was moved aside as corrupt."""
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    from qtopt_collector.bag_files import episode_files
+    from qtopt_collector.bag_recorder import log as recorder_log
+    from qtopt_collector.bag_recorder import read_episodes
+
+    errors: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = errors.append  # read_episodes reports and skips what it cannot read
+    recorder_log.addHandler(handler)
+    try:
+        project = [e.episode_id for e in read_episodes(root)]
+    finally:
+        recorder_log.removeHandler(handler)
+    assert not errors, [r.getMessage() for r in errors]
+    independent = []
+    for path in episode_files([root]):
+        with open(path, "rb") as f:
+            reader = make_reader(f, decoder_factories=[DecoderFactory()])
+            independent += [m.episode_id for _, _, _, m in reader.iter_decoded_messages()]
+    assert not list(root.rglob("*.corrupt")), "a file was moved aside as unreadable"
+    return project, independent

@@ -5,6 +5,7 @@ import contextlib
 import subprocess
 import sys
 import time
+from typing import IO
 
 import pytest
 import rclpy
@@ -52,13 +53,18 @@ class Observer:
         rclpy.shutdown(context=self.context)
 
 
+def start_learner_node(params: dict[str, str], log: IO[str]) -> subprocess.Popen:
+    """A learner node process with ``params``, its output to ``log``."""
+    args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
+    return subprocess.Popen([sys.executable, "-m", "qtopt_learner.learner_node", "--ros-args",
+                             *args], stdout=log, stderr=subprocess.STDOUT)
+
+
 @contextlib.contextmanager
 def learner_node(tmp_path, params: dict[str, str]):
     """A learner node process with ``params`` and an observer of its topics."""
-    args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
     log = open(tmp_path / "learner_node.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "qtopt_learner.learner_node", "--ros-args",
-                             *args], stdout=log, stderr=subprocess.STDOUT)
+    proc = start_learner_node(params, log)
     observer = Observer()
     try:
         yield observer

@@ -32,7 +32,10 @@ class ServiceCaller:
         client = self.client(srv_type, name)
         if not client.wait_for_service(timeout_sec=self.timeout_s):
             raise TimeoutError(f"service {client.srv_name} not available after {self.timeout_s} s")
-        response = client.call(request, timeout_sec=self.timeout_s)
+        try:
+            response = client.call(request, timeout_sec=self.timeout_s)
+        except TimeoutError:  # rclpy since Jazzy raises it without a message; before: None
+            response = None
         if response is None:
             raise TimeoutError(f"service {client.srv_name} did not answer in {self.timeout_s} s")
         if ok_field is not None and not getattr(response, ok_field):

@@ -18,7 +18,7 @@ from qtopt_learner.distributed.bellman_updater import BellmanUpdater
 from qtopt_learner.distributed.hooks import ModelCallback, TrainingRecord
 from qtopt_learner.distributed.hub import LocalHub
 from qtopt_learner.distributed.log_replay import episode_files, run_log_reader, split_files
-from qtopt_learner.distributed.roles import Hub
+from qtopt_learner.distributed.roles import Hub, TrainerStatus
 from qtopt_learner.distributed.training_loop import TrainingLoop, TrainingSummary
 from qtopt_learner.learner_config import LearnerConfig
 
@@ -85,6 +85,8 @@ class InProcessLearner:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> InProcessLearner:
+        # A resumed run says its step from the start, not 0 until its first log (TrainingStatus).
+        self.hub.report_status(TrainerStatus(step=self.start_step))
         for i, files in enumerate(reader_file_sets(self.config)):
             self._spawn(f"log-reader-{i}", lambda f=files, i=i: run_log_reader(
                 f, replay=self.hub, stop=self.hub, config=self.config.log_replay, index=i))

@@ -4,9 +4,10 @@ The hub is a threaded actor running the very :class:`~qtopt_learner.distributed.
 of the in-process engine; log readers, N Bellman updaters and the training worker(s) are actors
 that run the same functions as the in-process threads against :class:`RayHub`, a proxy playing
 the hub's roles. Several training workers form a torch DDP group (one GPU each when the cluster
-has them, gloo on CPU otherwise). A dead updater (crash, node loss, ``ray.kill``) is replaced
-while training goes on; exported models reach ``on_model`` callbacks in the driver through the
-hub's variable source. Started locally, Ray binds to 127.0.0.1 and sends no usage statistics.
+has them, gloo on CPU otherwise). A dead updater (crash, kill -9, node loss, ``ray.kill``) is
+replaced while training goes on; exported models reach ``on_model`` callbacks in the driver
+through the hub's variable source. Started locally, Ray binds to 127.0.0.1 and sends no usage
+statistics.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from qtopt_learner.distributed.engine import make_updater, reader_file_sets
 from qtopt_learner.distributed.hooks import ModelCallback, TrainingRecord
 from qtopt_learner.distributed.hub import LocalHub
 from qtopt_learner.distributed.log_replay import run_log_reader
+from qtopt_learner.distributed.roles import TrainerStatus
 from qtopt_learner.distributed.training_loop import (
     TrainingLoop,
     TrainingSummary,
@@ -71,7 +73,7 @@ class LogReaderActor:
                               index=index)
 
 
-@ray.remote(num_cpus=1)
+@ray.remote(num_cpus=1, max_concurrency=2)  # pid() answers while run() runs
 class UpdaterActor:
     def __init__(self, config: LearnerConfig, index: int, incarnation: int) -> None:
         self.updater = make_updater(config, index, incarnation)
@@ -79,6 +81,10 @@ class UpdaterActor:
     def run(self, hub) -> int:
         proxy = RayHub(hub)
         return self.updater.run(replay=proxy, ring=proxy, variables=proxy, stop=proxy)
+
+    def pid(self) -> int:
+        """The worker process, for operators and fault drills (kill -9)."""
+        return os.getpid()
 
 
 @ray.remote(num_cpus=1)
@@ -147,6 +153,7 @@ class RayLearner:
             self._start_updater(i, 0)
         self._start_trainers()
         self.resumed_from, self.start_step = ray.get(self.trainer.resume_info.remote())
+        self.hub.report_status(TrainerStatus(step=self.start_step))  # see InProcessLearner
         return self
 
     def _start_trainers(self) -> None:
