@@ -12,14 +12,13 @@ from pathlib import Path
 import pytest
 import rclpy
 from rclpy.context import Context
-from rclpy.exceptions import InvalidParameterValueException
 from rclpy.parameter import Parameter
 
 import qtopt_collector
 import qtopt_learner
 import qtopt_policy
 from qtopt_policy.config_fields import field_bounds, field_comments, field_description
-from qtopt_policy.ros_params import config_to_parameters, declare_config
+from qtopt_policy.ros_params import ParameterError, config_to_parameters, declare_config
 
 pytestmark = pytest.mark.ros
 
@@ -89,15 +88,21 @@ def test_every_parameter_is_described_read_only_and_bounded(context, key):
     try:
         assert declare_config(node, config_type) == config_type()
         defaults = config_to_parameters(config_type())
+        ranges = 0
         for name, owner, f in _leaves(config_type()):
             descriptor = node.describe_parameter(name)
             assert descriptor.description == field_description(owner, f) != "", name
             assert descriptor.read_only, name
             ranged = bool(descriptor.integer_range or descriptor.floating_point_range)
             assert ranged == (field_bounds(f) is not None), name
+            ranges += ranged
             value = ["x"] if defaults[name] == [] else defaults[name]  # [] has no ROS type
             result = node.set_parameters([Parameter(name, value=value)])
             assert not result[0].successful, f"{name}: ros2 param set would report success"
+        # a config with numbers and no bounds at all was never given its ranges
+        numeric = [n for n, v in defaults.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        assert ranges or not numeric, f"{key}: no bounded field among {numeric}"
     finally:
         node.destroy_node()
 
@@ -107,7 +112,9 @@ def test_rclpy_refuses_an_out_of_range_override_before_the_config_sees_it(contex
     node = rclpy.create_node("out_of_range", context=context, parameter_overrides=[
         Parameter("episode.max_steps", value=0)])
     try:
-        with pytest.raises(InvalidParameterValueException, match="episode.max_steps"):
+        # rclpy's refusal, reworded as one line like the configs' own errors
+        with pytest.raises(ParameterError, match=r"^parameter episode.max_steps 0: expected an "
+                           r"integer in \[1, 1000\]$"):
             declare_config(node, config_type)
     finally:
         node.destroy_node()

@@ -8,16 +8,26 @@ raw subscription; both paths write identical bags.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
+from collections.abc import Callable
 
 import numpy as np
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
-from qtopt_policy.episode_record import EpisodeRecord, StepRecord, Termination
+from qtopt_policy.episode_record import (
+    EpisodeLimits,
+    EpisodeRecord,
+    InvalidEpisodeError,
+    StepRecord,
+    Termination,
+    error_context,
+    validate_episode,
+)
 from qtopt_policy.ros_env import package_share_directory
-from qtopt_policy.spec import ACTION, Action, Observation
+from qtopt_policy.spec import ACTION, Action, CameraSpec, Observation, one_line
 
 EPISODE_TYPE = "qtopt_msgs/msg/Episode"
 EPISODE_TOPIC = "/episodes"
@@ -82,36 +92,62 @@ def serialize_episode(record: EpisodeRecord, stamp_ns: int | None = None) -> byt
     return bytes(typestore().serialize_cdr(msg, EPISODE_TYPE))
 
 
-def _observation_from(msg) -> Observation:
-    img = msg.image
-    if img.encoding != "rgb8" or img.step != 3 * img.width or len(img.data) != (
-        3 * img.width * img.height
-    ):
-        raise ValueError(
-            f"episode image {img.width}x{img.height} encoding {img.encoding!r} with "
-            f"{len(img.data)} bytes: expected rgb8 with {3 * img.width * img.height} bytes"
+def deserialize_episode(data: bytes | memoryview,
+                        limits: EpisodeLimits = EpisodeLimits()) -> EpisodeRecord:
+    """Inverse of :func:`serialize_episode`, checked by
+    :func:`~qtopt_policy.episode_record.validate_episode`; raises InvalidEpisodeError (a
+    ValueError) with one line naming the episode, the field and what was expected."""
+    try:
+        msg = typestore().deserialize_cdr(data, EPISODE_TYPE)
+    except Exception as err:  # rosbags raises struct, index, unicode and assertion errors
+        raise InvalidEpisodeError(f"{len(data)} bytes are no {EPISODE_TYPE} message: "
+                                  f"{type(err).__name__}: {one_line(err)}") from None
+    episode_id = msg.episode_id
+    try:
+        steps = []
+        for i, t in enumerate(msg.steps):
+            with error_context(f"step {i} observation"):
+                observation = Observation.from_message(t.observation)
+            with error_context(f"step {i} action"):
+                action = Action.from_vector(ACTION.encode_from(t.action), strict=True)
+            steps.append(StepRecord(observation, action, float(t.reward), bool(t.done),
+                                    float(t.q_value)))
+        with error_context("final_observation"):
+            final = Observation.from_message(msg.final_observation)
+        record = EpisodeRecord(
+            episode_id=episode_id, cell_id=msg.cell_id, policy_name=msg.policy_name,
+            model_version=int(msg.model_version), termination=Termination.of(msg.termination),
+            steps=steps, final_observation=final, success=bool(msg.success),
+            ground_truth=None if msg.ground_truth < 0 else bool(msg.ground_truth),
+            object_ids=list(msg.object_ids), seed=int(msg.seed),
         )
-    image = np.asarray(img.data, dtype=np.uint8).reshape(img.height, img.width, 3)
-    return Observation(image, bool(msg.gripper_closed), float(msg.height_to_bottom))
+    except ValueError as err:
+        raise InvalidEpisodeError(f"episode {episode_id!r}: {err}") from None
+    return validate_episode(record, limits)
 
 
-def deserialize_episode(data: bytes | memoryview) -> EpisodeRecord:
-    """Inverse of :func:`serialize_episode`; raises ValueError on malformed content."""
-    msg = typestore().deserialize_cdr(data, EPISODE_TYPE)
-    steps = [
-        StepRecord(
-            observation=_observation_from(t.observation),
-            action=Action.from_vector(ACTION.encode_from(t.action)),
-            reward=float(t.reward), done=bool(t.done),
-            q_value=float(t.q_value),
-        )
-        for t in msg.steps
-    ]
-    return EpisodeRecord(
-        episode_id=msg.episode_id, cell_id=msg.cell_id, policy_name=msg.policy_name,
-        model_version=int(msg.model_version), termination=Termination(msg.termination),
-        steps=steps, final_observation=_observation_from(msg.final_observation),
-        success=bool(msg.success),
-        ground_truth=None if msg.ground_truth < 0 else bool(msg.ground_truth),
-        object_ids=list(msg.object_ids), seed=int(msg.seed),
-    )
+class EpisodeIntake:
+    """Where a long-running node takes live ``Episode`` messages (raw CDR bytes): a malformed
+    one is dropped with one logged error line and counted, and the node goes on. Without a
+    known camera the first good episode's frame size becomes the one expected."""
+
+    def __init__(self, limits: EpisodeLimits, log_error: Callable[[str], None]) -> None:
+        self.limits = limits
+        self.log_error = log_error
+        self.accepted = 0
+        self.rejected = 0
+
+    def take(self, data: bytes) -> EpisodeRecord | None:
+        """The episode of ``data``, or None when it is malformed (logged and counted)."""
+        try:
+            record = deserialize_episode(data, self.limits)
+        except InvalidEpisodeError as err:
+            self.rejected += 1
+            self.log_error(f"dropped a malformed episode ({self.rejected} so far): {err}")
+            return None
+        self.accepted += 1
+        if not self.limits.camera.known:  # one frame size from now on: the replay stacks them
+            height, width = record.steps[0].observation.image.shape[:2]
+            self.limits = dataclasses.replace(self.limits,
+                                              camera=CameraSpec(width=width, height=height))
+        return record

@@ -13,7 +13,9 @@ Each bag records its provenance in rosbag2's ``custom_data`` string map (metadat
 ``qtopt.label_source``, how its episodes were labeled; :func:`bag_provenance` reads them back.
 
 ``ros2 bag info``, ``rosbags`` and the ``mcap`` tools read these bags; :func:`read_episodes`
-streams them back and reports, then skips, files it cannot read.
+streams them back file by file (each file's framing and CRCs checked, each episode validated)
+and reports, then skips, a damaged file or a malformed episode; a damaged metadata.yaml costs
+nothing either, as the bag's MCAP files are then read without it.
 """
 
 from __future__ import annotations
@@ -22,14 +24,17 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import yaml
-from rosbags.rosbag2 import Reader, Writer
+from rosbags.rosbag2 import Writer
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 
+from qtopt_collector import mcap_integrity
 from qtopt_collector.bag_files import METADATA, find_bags
 from qtopt_collector.bag_format import (
     EPISODE_TOPIC,
@@ -39,8 +44,8 @@ from qtopt_collector.bag_format import (
     typestore,
 )
 from qtopt_policy.config_fields import bounded, check_bounds
-from qtopt_policy.episode_record import EpisodeRecord
-from qtopt_policy.spec import CameraSpec
+from qtopt_policy.episode_record import EpisodeLimits, EpisodeRecord, InvalidEpisodeError
+from qtopt_policy.spec import CameraSpec, one_line
 
 log = logging.getLogger(__name__)
 TMP_PREFIX = ".tmp_"
@@ -86,11 +91,71 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _read_metadata(bag: Path) -> dict | None:
+class BagMetadataError(ValueError):
+    """A bag's metadata.yaml that cannot be used; one line naming the key, its value and what
+    was expected. Its MCAP files are still read, one by one."""
+
+
+METADATA_KEY = "rosbag2_bagfile_information"
+
+
+def _is(kind: type, test: Callable[[Any], bool] = lambda _: True) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, kind) and not isinstance(value, bool) and test(value)
+
+
+# key: (check, what is expected); the keys this module reads, all written since version 4
+_METADATA_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "version": (_is(int, lambda v: 1 <= v <= 9), "a rosbag2 metadata version from 1 to 9"),
+    "storage_identifier": (_is(str, lambda v: v == "mcap"), "'mcap'"),
+    "relative_file_paths": (_is(list, lambda v: all(
+        isinstance(name, str) and name and "/" not in name for name in v)),
+        "a list of file names in the bag"),
+    "message_count": (_is(int, lambda v: v >= 0), "a count >= 0"),
+    "files": (_is(list), "a list of per-file entries"),
+    "topics_with_message_count": (_is(list), "a list of topic entries"),
+}
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
+def _check_metadata(info: object) -> dict:
+    """``info`` (the parsed file) as the bag's information, or ValueError for the first key
+    that is missing or not what rosbag2 writes."""
+    if not isinstance(info, dict) or not isinstance(info.get(METADATA_KEY), dict):
+        raise ValueError(f"top level {_short(info)}: expected a mapping with key {METADATA_KEY}")
+    info = info[METADATA_KEY]
+    for key, (ok, expected) in _METADATA_FIELDS.items():
+        if key not in info:
+            raise ValueError(f"{key} missing: expected {expected}")
+        if not ok(info[key]):
+            raise ValueError(f"{key} {_short(info[key])}: expected {expected}")
+    custom = info.get("custom_data")
+    if custom is not None and not (isinstance(custom, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in custom.items())):
+        raise ValueError(f"custom_data {_short(custom)}: expected a map of strings to strings")
+    return info
+
+
+def read_bag_metadata(bag: Path) -> dict | None:
+    """The checked ``rosbag2_bagfile_information`` of ``bag``; None when it has no
+    metadata.yaml. Raises BagMetadataError naming what is wrong."""
     path = bag / METADATA
     if not path.exists():
         return None
-    return yaml.safe_load(path.read_text())["rosbag2_bagfile_information"]
+    try:
+        return _check_metadata(yaml.safe_load(path.read_bytes().decode()))
+    except UnicodeDecodeError as err:
+        reason = f"byte {err.start} is not UTF-8: expected YAML text"
+    except yaml.YAMLError as err:
+        reason = f"is not YAML ({one_line(err)})"
+    except ValueError as err:
+        reason = str(err)
+    if path.stat().st_size == 0:
+        reason = "is empty (0 bytes): expected rosbag2 metadata"
+    raise BagMetadataError(f"bag {bag} {METADATA}: {reason}")
 
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -99,7 +164,7 @@ _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 def _write_metadata(bag: Path, info: dict) -> None:
     tmp = bag / f"{TMP_PREFIX}{METADATA}"
     with open(tmp, "w") as f:
-        yaml.dump({"rosbag2_bagfile_information": info}, f, Dumper=_DUMPER, sort_keys=True)
+        yaml.dump({METADATA_KEY: info}, f, Dumper=_DUMPER, sort_keys=True)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, bag / METADATA)
@@ -149,8 +214,9 @@ def _write_part(bag: Path, index: int, payloads: list[tuple[int, bytes]], compre
     for stamp_ns, data in payloads:
         writer.write(connection, stamp_ns, data)
     writer.close()
-    part = _read_metadata(tmp)
+    part = read_bag_metadata(tmp)
     written = tmp / part["relative_file_paths"][0]
+    mcap_integrity.seal(written)  # rosbags writes no checksums: readers can tell damage
     with open(written, "rb") as f:
         os.fsync(f.fileno())
     name = f"{bag.name}_{index}.mcap"
@@ -173,13 +239,19 @@ def repair_bag(bag: Path) -> int:
 
     for leftover in bag.glob(f"{TMP_PREFIX}*"):
         shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-    info = _read_metadata(bag)
+    try:
+        info = read_bag_metadata(bag)
+    except BagMetadataError as err:  # rebuilt from the files below: every file is unlisted
+        log.error("%s; moved aside as %s.corrupt and rebuilt from the MCAP files", err, METADATA)
+        (bag / METADATA).rename(bag / f"{METADATA}.corrupt")
+        info = None
     listed = set(info["relative_file_paths"]) if info else set()
     relisted = 0
     for path in sorted(bag.glob("*.mcap")):
         if path.name in listed:
             continue
         try:
+            mcap_integrity.check(path.read_bytes())
             with open(path, "rb") as f:
                 reader = make_reader(f)
                 payloads = [(m.log_time, bytes(m.data))
@@ -246,21 +318,96 @@ class BagRecorder:
 def bag_provenance(bag: Path | str) -> dict[str, str]:
     """The provenance a bag records, e.g. ``{"camera": "{...}", "label_source": "truth"}``;
     empty for bags written before it was recorded."""
-    custom = (_read_metadata(Path(bag)) or {}).get("custom_data") or {}
+    custom = (read_bag_metadata(Path(bag)) or {}).get("custom_data") or {}
     return {k.removeprefix(PROVENANCE_PREFIX): v for k, v in custom.items()
             if k.startswith(PROVENANCE_PREFIX)}
 
 
-def read_episodes(root: Path | str) -> Iterator[EpisodeRecord]:
-    """All episodes in the bags below ``root``; bad bags and messages are logged and skipped."""
-    for bag in find_bags(root):
+class EpisodeFileError(ValueError):
+    """An MCAP file that yields no episodes: one line naming the file and what is wrong."""
+
+
+def _episode_messages(data: bytes) -> list[bytes]:
+    """The ``Episode`` payloads of a checked MCAP file; ValueError for a foreign file."""
+    from mcap.records import Channel, Message, Schema
+    from mcap.stream_reader import StreamReader
+
+    schemas: dict[int, str] = {}
+    channels: dict[int, Channel] = {}
+    payloads: list[bytes] = []
+    for record in StreamReader(BytesIO(data)).records:
+        if isinstance(record, Schema):
+            schemas[record.id] = record.name
+        elif isinstance(record, Channel):
+            channels[record.id] = record
+        elif isinstance(record, Message) and channels[record.channel_id].topic == EPISODE_TOPIC:
+            payloads.append(record.data)
+    episode_channels = [c for c in channels.values() if c.topic == EPISODE_TOPIC]
+    if not episode_channels:
+        topics = sorted({c.topic for c in channels.values()})
+        raise ValueError(f"has topics {topics}: expected {EPISODE_TOPIC} ({EPISODE_TYPE})")
+    for channel in episode_channels:
+        schema = schemas.get(channel.schema_id, "")
+        if schema != EPISODE_TYPE or channel.message_encoding != "cdr":
+            raise ValueError(f"topic {EPISODE_TOPIC} holds {schema or 'unknown'!r} in "
+                             f"{channel.message_encoding!r}: expected {EPISODE_TYPE!r} in 'cdr'")
+    return payloads
+
+
+def read_episode_file(path: Path, limits: EpisodeLimits = EpisodeLimits(),
+                      on_error: Callable[[str], None] | None = None) -> list[EpisodeRecord]:
+    """The episodes of one MCAP file after checking its framing and checksums. A damaged or
+    foreign file raises EpisodeFileError; a malformed episode raises it too, or, given
+    ``on_error``, is reported there (one line) and skipped while the others are read."""
+    try:
+        data = Path(path).read_bytes()
+        mcap_integrity.check(data)
+        payloads = _episode_messages(data)
+    except Exception as err:  # OSError, ValueError, and the mcap parser's own errors
+        reason = str(err) if isinstance(err, ValueError) else (
+            f"is unreadable ({type(err).__name__}: {one_line(err)})")
+        raise EpisodeFileError(f"episode file {path} {reason}") from None
+    episodes = []
+    for index, payload in enumerate(payloads):
         try:
-            with Reader(bag) as reader:
-                connections = [c for c in reader.connections if c.topic == EPISODE_TOPIC]
-                for _, _, data in reader.messages(connections=connections):
-                    try:
-                        yield deserialize_episode(data)
-                    except (ValueError, KeyError, IndexError, AssertionError) as err:
-                        log.error("bag %s: skipping a malformed episode: %s", bag, err)
-        except Exception as err:  # rosbags raises its own errors for broken bags
-            log.error("bag %s: unreadable, skipped: %s", bag, err)
+            episodes.append(deserialize_episode(payload, limits))
+        except InvalidEpisodeError as err:
+            message = f"episode file {path} message {index}: {err}"
+            if on_error is None:
+                raise EpisodeFileError(message) from None
+            on_error(message)
+    return episodes
+
+
+def listed_files(bag: Path) -> list[Path]:
+    """The MCAP files ``bag``'s metadata lists; BagMetadataError when the metadata is damaged
+    or lists a file that is not there."""
+    info = read_bag_metadata(bag)
+    listed = [bag / name for name in info["relative_file_paths"]] if info else []
+    missing = [p.name for p in listed if not p.is_file()]
+    if missing:
+        raise BagMetadataError(f"bag {bag} {METADATA}: relative_file_paths lists "
+                               f"{_short(missing)}: expected files in the bag")
+    return listed
+
+
+def bag_files(bag: Path) -> list[Path]:
+    """:func:`listed_files`, or, where that fails, every MCAP file in the bag (logged), so a
+    damaged metadata.yaml loses nothing."""
+    try:
+        return listed_files(bag)
+    except BagMetadataError as err:
+        log.error("%s; reading its MCAP files instead", err)
+        return sorted(bag.glob("*.mcap"))
+
+
+def read_episodes(root: Path | str, limits: EpisodeLimits = EpisodeLimits()
+                  ) -> Iterator[EpisodeRecord]:
+    """All episodes in the bags below ``root``. A damaged file or a malformed episode is
+    logged (one line) and skipped, and the rest are read."""
+    for bag in find_bags(root):
+        for path in bag_files(bag):
+            try:
+                yield from read_episode_file(path, limits, on_error=log.error)
+            except EpisodeFileError as err:
+                log.error("%s; skipped", err)

@@ -13,12 +13,12 @@ from mcap_ros2.decoder import DecoderFactory
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader
 
+from qtopt_collector.bag_files import find_bags
 from qtopt_collector.bag_format import serialize_episode
 from qtopt_collector.bag_recorder import (
     BagRecorder,
     RecorderConfig,
     bag_provenance,
-    find_bags,
     read_episodes,
     repair_bag,
 )

@@ -8,6 +8,8 @@ in a background thread on the configured engine; the engine calls back with ever
 model, which goes out as a ``ModelUpdate`` (transient local, so a policy node that starts later
 still gets the newest); ``TrainingStatus`` is published periodically. Parameters mirror
 LearnerNodeConfig, with the learner's own config under ``learner.``.
+A malformed live episode (``EpisodeIntake``) is dropped with one logged error line and counted
+(``intake.rejected``); the node goes on.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from rclpy.node import Node
 
-from qtopt_collector.bag_format import deserialize_episode
+from qtopt_collector.bag_format import EpisodeIntake
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes
 from qtopt_learner.distributed.engine import make_learner
 from qtopt_learner.distributed.roles import ONLINE, ModelAnnouncement
@@ -27,6 +29,7 @@ from qtopt_learner.distributed.training_loop import TrainingSummary
 from qtopt_learner.learner_config import LearnerConfig
 from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
 from qtopt_policy.config_fields import bounded, check_bounds
+from qtopt_policy.episode_record import EpisodeLimits
 from qtopt_policy.ros.node_main import spin_nodes
 from qtopt_policy.ros.qos import EPISODE_QOS, MODEL_UPDATE_QOS
 from qtopt_policy.ros_names import EPISODES_TOPIC, MODEL_UPDATES_TOPIC, TRAINING_STATUS_TOPIC
@@ -58,6 +61,11 @@ class LearnerNode(Node):
             out_dir=str(online_dir), cell_id="online",
             camera=camera.to_json() if camera.known else "",
             label_source=learner_config.label_source)) if self.config.persist_online else None
+        # Episodes the network can train on: actions in the bounds, frames of the camera (or of
+        # one size) that hold the network's crop.
+        self.intake = EpisodeIntake(EpisodeLimits(
+            min_image_size=learner_config.network.image_size, camera=camera),
+            self.get_logger().error)
         self.learner = make_learner(learner_config, progress=False).start()
         self.hub = self.learner.hub
         reloaded = self._reload(online_dir) if online_dir.exists() else 0
@@ -79,7 +87,7 @@ class LearnerNode(Node):
         """Add the episodes kept in ``online_dir`` to the online buffer, a chunk at a time (one
         call each to a remote hub, never all images at once)."""
         count, records = 0, []
-        for record in read_episodes(online_dir):
+        for record in read_episodes(online_dir, self.intake.limits):
             records.append(record)
             if len(records) == chunk:
                 self.hub.add_episodes(ONLINE, records)
@@ -93,7 +101,9 @@ class LearnerNode(Node):
 
     def _on_episode(self, data: bytes) -> None:
         data = bytes(data)
-        record = deserialize_episode(data)
+        record = self.intake.take(data)  # a malformed episode is logged, counted and dropped
+        if record is None:
+            return
         if self.recorder is not None:
             self.recorder.write_serialized(data, self.get_clock().now().nanoseconds)
         self.hub.add_episodes(ONLINE, [record])

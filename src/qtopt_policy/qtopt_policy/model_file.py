@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from qtopt_policy.spec import ACTION_DIM, LOW_DIM_STATE_DIM, CameraSpec
+from qtopt_policy.spec import ACTION_DIM, LOW_DIM_STATE_DIM, CameraSpec, one_line
 
 FORMAT_VERSION = 1
 METADATA_FILE = "qtopt_metadata.json"
@@ -39,6 +39,19 @@ def check_metadata_format(data: dict) -> None:
         )
 
 
+def _damaged_member(archive: zipfile.ZipFile) -> str | None:
+    """What is wrong with the first member whose data does not read back whole (CRC-32,
+    local header, compressed stream), or None when every one does."""
+    for info in archive.infolist():
+        try:
+            with archive.open(info) as member:
+                while member.read(1 << 20):
+                    pass
+        except Exception as err:  # BadZipFile, zlib.error, EOFError, ... for a damaged member
+            return f"{info.filename} fails its checksum or header check ({one_line(err)})"
+    return None
+
+
 @dataclass(frozen=True)
 class ModelFileInfo:
     """What a command checks of a model before it starts anything."""
@@ -59,13 +72,13 @@ def read_model_info(path: Path | str) -> ModelFileInfo:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-            damaged = archive.testzip()
+            damaged = _damaged_member(archive)
             metadata = next((n for n in names if n.endswith(f"/extra/{METADATA_FILE}")), None)
             text = archive.read(metadata).decode() if metadata and not damaged else ""
     except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError) as err:
         raise ModelLoadError(f"model file {path} is not a TorchScript archive ({err})") from err
     if damaged:
-        raise ModelLoadError(f"model file {path} is corrupt: {damaged} fails its checksum")
+        raise ModelLoadError(f"model file {path} is corrupt: {damaged}")
     if not any("/code/" in n for n in names):
         raise ModelLoadError(f"model file {path} holds no TorchScript code (a torch.save "
                              "checkpoint?)")

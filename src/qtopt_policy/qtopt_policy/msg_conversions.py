@@ -12,8 +12,6 @@ from sensor_msgs.msg import Image
 from qtopt_msgs.msg import GraspAction, Observation
 from qtopt_policy import spec
 
-RGB8 = "rgb8"
-
 
 def image_to_msg(image: np.ndarray, frame_id: str = "camera_optical_frame") -> Image:
     """Wrap an ``H x W x 3`` uint8 RGB array in a ``sensor_msgs/Image`` (rgb8)."""
@@ -24,7 +22,7 @@ def image_to_msg(image: np.ndarray, frame_id: str = "camera_optical_frame") -> I
     msg = Image()
     msg.header.frame_id = frame_id
     msg.height, msg.width = int(image.shape[0]), int(image.shape[1])
-    msg.encoding = RGB8
+    msg.encoding = spec.RGB8
     msg.is_bigendian = 0
     msg.step = 3 * msg.width
     msg.data = np.ascontiguousarray(image).tobytes()
@@ -33,16 +31,7 @@ def image_to_msg(image: np.ndarray, frame_id: str = "camera_optical_frame") -> I
 
 def image_from_msg(msg: Image) -> np.ndarray:
     """Return the ``H x W x 3`` uint8 view of an rgb8 ``sensor_msgs/Image`` (no copy)."""
-    if msg.encoding != RGB8:
-        raise ValueError(f"image encoding {msg.encoding!r}: expected {RGB8!r}")
-    expected = msg.height * msg.width * 3
-    data = np.frombuffer(msg.data, dtype=np.uint8)
-    if msg.step != 3 * msg.width or data.size != expected:
-        raise ValueError(
-            f"image of {msg.width}x{msg.height} has step {msg.step} and {data.size} bytes: "
-            f"expected step {3 * msg.width} and {expected} bytes"
-        )
-    return data.reshape(msg.height, msg.width, 3)
+    return spec.rgb8_image(msg)
 
 
 def observation_to_msg(
@@ -61,11 +50,7 @@ def observation_to_msg(
 
 def observation_from_msg(msg: Observation) -> spec.Observation:
     """The spec's Observation from an ``Observation`` message (image not copied)."""
-    return spec.Observation(
-        image=image_from_msg(msg.image),
-        gripper_closed=bool(msg.gripper_closed),
-        height_to_bottom=float(msg.height_to_bottom),
-    ).validate()
+    return spec.Observation.from_message(msg)
 
 
 def action_to_msg(action: spec.Action) -> GraspAction:
@@ -74,9 +59,6 @@ def action_to_msg(action: spec.Action) -> GraspAction:
 
 
 def action_from_msg(msg: GraspAction) -> spec.Action:
-    if msg.gripper_close == msg.gripper_open:
-        raise ValueError(
-            f"gripper_close={msg.gripper_close} and gripper_open={msg.gripper_open}: expected "
-            "exactly one of them true"
-        )
-    return spec.Action.from_vector(spec.ACTION.encode_from(msg))
+    """The spec's Action of a ``GraspAction``; raise ValueError naming a bad field (NaN, both
+    or neither gripper command, a (sin, cos) that is no angle)."""
+    return spec.Action.from_vector(spec.ACTION.encode_from(msg), strict=True)

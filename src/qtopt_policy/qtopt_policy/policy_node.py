@@ -3,6 +3,9 @@
 A thin adapter over :class:`~qtopt_policy.policy_server.PolicyServer` (App. F.1). Requests run
 in one callback group, model reloads (``model_updates`` topic, periodic check of
 ``model_path``) in another, on a multi-threaded executor, so serving never waits for a load.
+A request the policy cannot serve (no model yet, an image that is not rgb8 or not the model's
+size, a non-finite height, an unknown policy) gets ``success`` false and a one-line
+``message``; the node goes on serving.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from qtopt_policy.ros.node_main import spin_nodes
 from qtopt_policy.ros.qos import MODEL_UPDATE_QOS
 from qtopt_policy.ros_names import MODEL_UPDATES_TOPIC, SELECT_ACTION_SERVICE
 from qtopt_policy.ros_params import declare_config
+from qtopt_policy.spec import one_line
 from qtopt_policy.torchscript_model import ModelLoadError
 
 
@@ -76,15 +80,23 @@ class PolicyNode(Node):
             observation = observation_from_msg(request.observation)
             output, version = self.server.select(observation, request.step, request.policy)
         except (ValueError, NoModelError) as err:
-            response.success = False
-            response.message = str(err)
-            response.q_value = math.nan
-            response.model_version = self.server.version
-            return response
+            return self._refuse(response, f"rejected request: {err}")
+        except Exception as err:  # a failure inside CEM must not end the service
+            self.get_logger().error(f"SelectAction failed: {type(err).__name__}: {err}")
+            return self._refuse(response, f"internal error: {type(err).__name__}: {err}")
         response.action = action_to_msg(output.action)
         response.q_value = output.q_value
         response.model_version = version
         response.success = True
+        return response
+
+
+    def _refuse(self, response: SelectAction.Response, message: str) -> SelectAction.Response:
+        """The answer to a request that gets no action: success false and why (one line)."""
+        response.success = False
+        response.message = one_line(message)
+        response.q_value = math.nan
+        response.model_version = self.server.version
         return response
 
 

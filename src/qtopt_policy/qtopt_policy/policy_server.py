@@ -17,8 +17,8 @@ import torch
 
 from qtopt_policy.cem_actor import CEMActor
 from qtopt_policy.config_fields import bounded, check_bounds
+from qtopt_policy.names import SERVED_POLICIES
 from qtopt_policy.policies import (
-    SERVED_POLICIES,
     EpsilonGreedyPolicy,
     GreedyCEMPolicy,
     NoiseConfig,
@@ -44,17 +44,24 @@ class PolicyServerConfig:
     seed: int = bounded(0, ge=0)  # of the served policies' random draws (CEM, exploration)
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if self.default_policy not in POLICY_NAMES:
             raise ValueError(
                 f"default_policy {self.default_policy!r}: expected one of {POLICY_NAMES}"
             )
-        check_bounds(self)
+        resolve_device(self.device)
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device a ``device`` setting names ("auto": CUDA when present); ValueError
+    naming it when torch knows no such device."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device {name!r}: expected 'auto', 'cpu', 'cuda' or 'cuda:N'"
+                         ) from None
 
 
 class NoModelError(RuntimeError):
@@ -136,13 +143,18 @@ class PolicyServer:
     def select(self, observation: Observation, step: int, policy: str = "") -> tuple[
         PolicyOutput, int
     ]:
-        """Action for one state and the version of the model that chose it."""
+        """Action for one state and the version of the model that chose it. Raises
+        NoModelError before the first model, ValueError (one line) for a bad request."""
         serving = self._serving
         if serving is None:
             raise NoModelError("no model loaded yet: waiting for a model file or ModelUpdate")
         name = policy or self.config.default_policy
         if name not in serving.policies:
             raise ValueError(f"policy {name!r}: expected one of {POLICY_NAMES} or ''")
+        meta = serving.model.metadata
+        # before any work: a frame the network cannot crop, or not from the camera it was
+        # trained with, is refused with the reason
+        observation.validate(meta.image_size, meta.camera)
         with self._select_lock:
             output = serving.policies[name].select_action(observation, step)
         return output, serving.model.metadata.version

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from qtopt_policy.config_fields import bounded, check_bounds
+from qtopt_policy.config_fields import bounded, check_bounds, describe_values, field_bounds
 
 if TYPE_CHECKING:
     import torch
@@ -100,6 +100,16 @@ class ActionBounds:
 
 
 NOMINAL_HEIGHT = 0.3  # m: the gripper starts about this high above the bin floor
+
+
+def format_values(values: Iterable[float]) -> str:
+    """``(0.1, nan, -0.02)``: numbers on one line for error messages (numpy's repr wraps)."""
+    return "(" + ", ".join(f"{float(x):.6g}" for x in values) + ")"
+
+
+def one_line(err: BaseException | str) -> str:
+    """An error's text on one line, for messages that quote it (some libraries' span several)."""
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 class VectorCodec:
@@ -225,11 +235,20 @@ class Observation:
     gripper_closed: bool
     height_to_bottom: float
 
-    def validate(self, image_size: int | None = None) -> Observation:
-        """Raise ValueError naming the bad value; return self when valid."""
+    @classmethod
+    def from_message(cls, msg: Any) -> Observation:
+        """The validated state of a ``qtopt_msgs/Observation`` in either message flavour
+        (rclpy's or rosbags'); the image is not copied. Raises ValueError naming the field."""
+        return cls(rgb8_image(msg.image), bool(msg.gripper_closed),
+                   float(msg.height_to_bottom)).validate()
+
+    def validate(self, image_size: int | None = None,
+                 camera: CameraSpec | None = None) -> Observation:
+        """Raise ValueError naming the bad value; return self when valid. ``image_size``: the
+        smallest side the network crops from; ``camera``: when known, the frame size."""
         img = self.image
         if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or (
-            img.shape[2] != 3
+            img.shape[2] != 3 or img.shape[0] == 0 or img.shape[1] == 0
         ):
             raise ValueError(
                 f"image of type {type(img).__name__}, dtype {getattr(img, 'dtype', None)}, "
@@ -240,9 +259,31 @@ class Observation:
                 f"image shape {img.shape[:2]}: expected at least ({image_size}, {image_size}) "
                 "for this model"
             )
+        if camera is not None and camera.known and img.shape[:2] != (camera.height,
+                                                                       camera.width):
+            raise ValueError(f"image {img.shape[1]}x{img.shape[0]} px: expected the "
+                             f"{camera.width}x{camera.height} px frames of its camera")
         if not math.isfinite(self.height_to_bottom):
             raise ValueError(f"height_to_bottom {self.height_to_bottom}: expected a finite value")
         return self
+
+
+RGB8 = "rgb8"
+
+
+def rgb8_image(image: Any) -> np.ndarray:
+    """The ``H x W x 3`` uint8 view of a ``sensor_msgs/Image`` in either message flavour
+    (rclpy's or rosbags'); raise ValueError naming what does not fit ``rgb8``."""
+    if image.encoding != RGB8:
+        raise ValueError(f"image encoding {image.encoding!r}: expected {RGB8!r}")
+    expected = image.height * image.width * 3
+    data = np.frombuffer(image.data, dtype=np.uint8)
+    if image.step != 3 * image.width or data.size != expected:
+        raise ValueError(
+            f"image of {image.width}x{image.height} has step {image.step} and {data.size} "
+            f"bytes: expected step {3 * image.width} and {expected} bytes"
+        )
+    return data.reshape(image.height, image.width, 3)
 
 
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -277,10 +318,28 @@ class Action:
         )
 
     @classmethod
-    def from_vector(cls, vector: np.ndarray) -> Action:
+    def from_vector(cls, vector: np.ndarray, strict: bool = False) -> Action:
+        """The action of a flat vector; raise ValueError naming the bad field. ``strict``
+        (vectors from messages and files, not from CEM) also requires binary entries of 0 or 1,
+        exactly one gripper command and a unit (sin, cos)."""
         v = np.asarray(vector, dtype=np.float64)
-        if v.shape != (ACTION_DIM,) or not np.all(np.isfinite(v)):
-            raise ValueError(f"action vector {v!r}: expected {ACTION_DIM} finite values")
+        if v.shape != (ACTION_DIM,):
+            raise ValueError(f"action vector of shape {v.shape} {format_values(v.ravel())}: "
+                             f"expected {ACTION_DIM} values")
+        for f in ACTION.fields:
+            block = ACTION.block(v, f.name)
+            if not np.all(np.isfinite(block)):
+                raise ValueError(f"{f.name} {format_values(block)}: expected finite values")
+            if strict and f.kind is FieldKind.BINARY and block[0] not in (0.0, 1.0):
+                raise ValueError(f"{f.name} {format_values(block)}: expected 0 or 1")
+        if strict and ACTION.gripper_close(v) == ACTION.gripper_open(v):
+            raise ValueError(f"gripper_close {bool(ACTION.gripper_close(v))} and gripper_open "
+                             f"{bool(ACTION.gripper_open(v))}: expected exactly one of them set")
+        norm = math.hypot(ACTION.sin(v), ACTION.cos(v))
+        if strict and abs(norm - 1.0) > 1e-3:
+            rotation = format_values(ACTION.block(v, "vertical_rotation"))
+            raise ValueError(f"vertical_rotation {rotation}: expected (sin, cos) of an angle, "
+                             f"norm 1 (got {norm:.4g})")
         return cls(
             translation=tuple(float(x) for x in ACTION.translation(v)),
             rotation=math.atan2(ACTION.sin(v), ACTION.cos(v)),
@@ -299,14 +358,14 @@ class Action:
         t = np.asarray(self.translation, dtype=np.float64)
         limits = bounds.translation_limits()
         if t.shape != (3,) or not np.all(np.isfinite(t)):
-            raise ValueError(f"translation {self.translation}: expected 3 finite values in m")
+            raise ValueError(f"translation {format_values(t.ravel())}: expected 3 finite values "
+                             "in m")
         if np.any(np.abs(t) > limits + 1e-6):
-            raise ValueError(
-                f"translation {self.translation}: expected |t| <= {limits.tolist()} m"
-            )
+            raise ValueError(f"translation {format_values(t)}: expected |t| <= "
+                             f"{format_values(limits)} m")
         if not math.isfinite(self.rotation) or abs(self.rotation) > bounds.max_rotation + 1e-6:
             raise ValueError(
-                f"rotation {self.rotation}: expected |r| <= {bounds.max_rotation:.4f} rad"
+                f"rotation {float(self.rotation)}: expected |r| <= {bounds.max_rotation:.4f} rad"
             )
         return self
 
@@ -333,10 +392,15 @@ class CameraSpec:
     def __post_init__(self) -> None:
         # ROS double parameters refuse ints, and a camera given as 48 must still equal 48.0
         # after a JSON round trip; so every non-size field is stored as a float.
-        for name in ("fov_deg", "distance", "yaw_deg", "pitch_deg", "target_height"):
-            object.__setattr__(self, name, float(getattr(self, name)))
-        object.__setattr__(self, "width", int(self.width))
-        object.__setattr__(self, "height", int(self.height))
+        for f in dataclasses.fields(self):
+            convert = int if f.name in ("width", "height") else float
+            value = getattr(self, f.name)
+            number = isinstance(value, (int, float, np.integer, np.floating))
+            if isinstance(value, bool) or not number or (
+                    convert is int and not float(value).is_integer()):
+                raise ValueError(f"{f.name} {value!r}: expected "
+                                 f"{describe_values(convert, field_bounds(f))}")
+            object.__setattr__(self, f.name, convert(value))
         check_bounds(self)
 
     @property

@@ -30,9 +30,16 @@ from qtopt_policy.model_file import (
     METADATA_FILE,
     ModelLoadError,
     check_metadata_format,
+    read_model_info,
 )
 from qtopt_policy.qnetwork import QNetwork, QNetworkConfig
-from qtopt_policy.spec import ACTION_DIM, LOW_DIM_STATE_DIM, ActionBounds, CameraSpec
+from qtopt_policy.spec import (
+    ACTION_DIM,
+    LOW_DIM_STATE_DIM,
+    ActionBounds,
+    CameraSpec,
+    one_line,
+)
 
 EXPORTED_METHODS = ("encode_state", "score", "score_logits")
 
@@ -151,8 +158,7 @@ def load_model(
 ) -> LoadedModel:
     """Load and check a model file; raise ModelLoadError with the reason when it cannot serve."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelLoadError(f"model file {path} does not exist")
+    read_model_info(path)  # the archive's checksums and metadata, before torch reads it
     sha = file_sha256(path)
     if expected_sha256 and sha != expected_sha256:
         raise ModelLoadError(f"model file {path} has SHA-256 {sha}: expected {expected_sha256}")
@@ -161,9 +167,8 @@ def load_model(
         with _torchscript_allowed():
             module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     except Exception as err:  # torch raises RuntimeError/ValueError/zip errors for bad files
-        raise ModelLoadError(f"model file {path} is not a TorchScript archive: {err}") from err
-    if not extra[METADATA_FILE]:
-        raise ModelLoadError(f"model file {path} has no {METADATA_FILE}: not a qtopt model")
+        raise ModelLoadError(f"model file {path} is not a TorchScript archive: "
+                             f"{one_line(err)}") from err
     try:
         metadata = ModelMetadata.from_json(extra[METADATA_FILE])
     except (ValueError, KeyError, TypeError) as err:
@@ -184,7 +189,8 @@ def _smoke_test(module, metadata: ModelMetadata, device, path: Path) -> None:
             q = module.score(features, torch.zeros(1, LOW_DIM_STATE_DIM, device=device),
                              torch.zeros(1, 2, ACTION_DIM, device=device))
     except Exception as err:
-        raise ModelLoadError(f"model file {path} fails a forward pass: {err}") from err
+        raise ModelLoadError(f"model file {path} fails a forward pass: {one_line(err)}"
+                             ) from err
     if tuple(q.shape) != (1, 2) or not bool(torch.all((q >= 0) & (q <= 1))):
         raise ModelLoadError(
             f"model file {path} returned Q of shape {tuple(q.shape)}: expected (1, 2) in [0, 1]"

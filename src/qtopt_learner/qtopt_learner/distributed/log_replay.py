@@ -3,7 +3,8 @@ into the "offline" buffer.
 
 The unit of work is one MCAP file (the recorder writes one episode per file), so files from
 many bags are shuffled together and split over several readers, which decorrelates what enters
-the FIFO. A file that cannot be read is reported once and skipped; the run goes on. Readers loop
+the FIFO. A file that cannot be read, or a malformed episode in one, is reported once (one
+line) and skipped; the good files and episodes are read and the run goes on. Readers loop
 over their files continuously while the buffer evicts (older episodes come back as the FIFO
 forgets them); while everything read is still resident they wait instead of re-reading.
 """
@@ -16,10 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mcap.reader import make_reader
-
 from qtopt_collector.bag_files import episode_files as episode_files  # re-exported
-from qtopt_collector.bag_format import EPISODE_TOPIC, deserialize_episode
+from qtopt_collector.bag_recorder import EpisodeFileError
+from qtopt_collector.bag_recorder import read_episode_file as read_episode_file  # re-exported
 from qtopt_learner.distributed.roles import OFFLINE, ReplayService, StopSignal
 from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.episode_record import EpisodeRecord
@@ -38,16 +38,6 @@ class LogReplayConfig:
         check_bounds(self)
 
 
-def read_episode_file(path: Path) -> list[EpisodeRecord]:
-    """The episodes of one MCAP file; raises ValueError naming the file when it is damaged."""
-    try:
-        with open(path, "rb") as f:
-            return [deserialize_episode(message.data) for _, _, message in
-                    make_reader(f).iter_messages(topics=[EPISODE_TOPIC])]
-    except Exception as err:  # mcap and CDR decoding raise many types for damaged files
-        raise ValueError(f"episode file {path} is unreadable: {err}") from err
-
-
 def split_files(files: list[Path], readers: int, seed: int) -> list[list[Path]]:
     """Shuffle ``files`` and deal them round-robin to ``readers`` readers."""
     shuffled = list(files)
@@ -60,8 +50,9 @@ def run_log_reader(files: list[Path], replay: ReplayService, stop: StopSignal,
                    loop: bool = True) -> dict[str, int]:
     """Feed ``files`` into the offline buffer until ``stop``; returns counts."""
     rng = random.Random(config.seed * 1000 + index)
-    counts = {"episodes": 0, "transitions": 0, "bad_files": 0, "passes": 0}
+    counts = {"episodes": 0, "transitions": 0, "bad_files": 0, "bad_episodes": 0, "passes": 0}
     bad: set[Path] = set()
+    reported: set[Path] = set()  # files with a malformed episode: logged on the first pass only
     order = list(files)
     while not stop.stopped():
         rng.shuffle(order)
@@ -71,13 +62,19 @@ def run_log_reader(files: list[Path], replay: ReplayService, stop: StopSignal,
                 break
             if path in bad:
                 continue
+            errors: list[str] = []
             try:
-                episodes = read_episode_file(path)
-            except ValueError as err:
+                episodes = read_episode_file(path, on_error=errors.append)
+            except EpisodeFileError as err:
                 log.error("%s; skipped", err)
                 bad.add(path)
                 counts["bad_files"] += 1
                 continue
+            if errors and path not in reported:
+                reported.add(path)
+                counts["bad_episodes"] += len(errors)
+                for error in errors:
+                    log.error("%s; skipped", error)
             chunk.extend(episodes)
             if len(chunk) >= config.chunk_episodes:
                 _flush(replay, chunk, counts)
