@@ -1,17 +1,16 @@
-"""The cell graph over real ROS 2: runner, nodes, recording, and a killed cell."""
+"""The cell graph over real ROS 2: runner, nodes and recording (its fault drills, a killed
+cell among them, are in test_fault_drills.py)."""
 
 import os
-import signal
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from mcap.reader import make_reader
-from mcap_ros2.decoder import DecoderFactory
 
-from qtopt_collector.bag_recorder import find_bags, read_episodes
-from qtopt_collector.episode_driver import EpisodeDriverConfig
+from conftest import read_bags_both_ways
+from qtopt_collector.bag_recorder import read_episodes
+from qtopt_collector.episode_driver import EpisodeDriverConfig, first_episode_seed
 from qtopt_collector.graph import CellGraphConfig, NodeSpec, declared_names, sim_cell_graph
 from qtopt_collector.ros.runner import GraphRunner, run_episodes
 from qtopt_collector.sim_cell import SimCellConfig
@@ -19,7 +18,10 @@ from qtopt_collector.sim_cell import SimCellConfig
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-def _graph(tmp_path: Path, cells: int, timeout_s: float = 60.0, **kwargs) -> GraphRunner:
+def start_sim_graph(tmp_path: Path, cells: int, timeout_s: float = 60.0,
+                    **kwargs) -> GraphRunner:
+    """Start ``cells`` simulated cells (bags under ``tmp_path / "bags"``) and what ``kwargs``
+    add to their CellGraphConfig, e.g. a served policy."""
     config = CellGraphConfig(cells=cells, out_dir=str(tmp_path / "bags"), timeout_s=timeout_s,
                              sim=SimCellConfig(min_objects=2, max_objects=4), **kwargs)
     runner = GraphRunner(sim_cell_graph(config), dict(os.environ), tmp_path / "logs")
@@ -59,7 +61,7 @@ def _assert_live_graph_shows(specs: list[NodeSpec], timeout_s: float = 30.0) -> 
 
 
 def test_two_cells_record_complete_episodes(ros_domain, tmp_path):
-    runner = _graph(tmp_path, cells=2)
+    runner = start_sim_graph(tmp_path, cells=2)
     try:
         stats = run_episodes(runner, ["cell0", "cell1"], 4, seed=100, progress=False)
     finally:
@@ -72,43 +74,12 @@ def test_two_cells_record_complete_episodes(ros_domain, tmp_path):
         assert e.steps[-1].done and e.ground_truth is not None
         assert e.steps[0].observation.image.shape == (72, 72, 3)
         assert e.policy_name == "scripted" and len(e.object_ids) >= 2
-    ids = []
-    for bag in find_bags(tmp_path / "bags"):
-        for path in sorted(bag.glob("*.mcap")):
-            with open(path, "rb") as f:
-                reader = make_reader(f, decoder_factories=[DecoderFactory()])
-                ids += [m.episode_id for _, _, _, m in reader.iter_decoded_messages()]
-    assert sorted(ids) == sorted(e.episode_id for e in episodes)
+    project, independent = read_bags_both_ways(tmp_path / "bags")
+    assert sorted(independent) == sorted(project) == sorted(e.episode_id for e in episodes)
 
 
-def test_kill_9_of_a_cell_loses_only_the_episode_in_flight(ros_domain, tmp_path):
-    runner = _graph(tmp_path, cells=1, timeout_s=5.0)
-    killed = []
-
-    def kill_mid_episode():
-        # Wait until at least one episode is recorded, then kill the simulator mid-episode.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not list((tmp_path / "bags").rglob("*.mcap")):
-            time.sleep(0.2)
-        time.sleep(0.4)
-        os.kill(runner.pid("cell0", "sim_cell_node"), signal.SIGKILL)
-        killed.append(True)
-
-    threading.Thread(target=kill_mid_episode, daemon=True).start()
-    try:
-        stats = run_episodes(runner, ["cell0"], 4, seed=7, progress=False)
-    finally:
-        runner.stop()
-    assert killed and stats.retried >= 1
-    assert stats.episodes == 4
-    recorded = list(read_episodes(tmp_path / "bags"))
-    assert sorted(e.episode_id for e in recorded) == sorted(r[0] for r in stats.results)
-    assert all(e.steps[-1].done for e in recorded)
-
-
-def test_learned_policy_episodes_go_through_the_policy_node(ros_domain, tmp_path):
-    import math
-
+def export_untrained_model(path: Path, version: int = 3) -> Path:
+    """A seeded, untrained sim-preset Q-network as TorchScript for the policy node."""
     import torch
 
     from qtopt_policy.cem import CEMConfig
@@ -117,10 +88,16 @@ def test_learned_policy_episodes_go_through_the_policy_node(ros_domain, tmp_path
     from qtopt_policy.torchscript_model import ModelMetadata, export_model
 
     torch.manual_seed(0)
-    model = tmp_path / "q.pt"
-    export_model(QNetwork(PRESETS["sim"]).eval(), model,
-                 ModelMetadata("sim", PRESETS["sim"], ActionBounds(), CEMConfig(), 3, 10))
-    runner = _graph(tmp_path, cells=1, policy="noisy", model_path=str(model))
+    export_model(QNetwork(PRESETS["sim"]).eval(), path,
+                 ModelMetadata("sim", PRESETS["sim"], ActionBounds(), CEMConfig(), version, 10))
+    return path
+
+
+def test_learned_policy_episodes_go_through_the_policy_node(ros_domain, tmp_path):
+    import math
+
+    model = export_untrained_model(tmp_path / "q.pt")
+    runner = start_sim_graph(tmp_path, cells=1, policy="noisy", model_path=str(model))
     try:
         stats = run_episodes(runner, ["cell0"], 2, seed=3, progress=False)
         # The description matches what runs: cell and policy node, after real episodes.
@@ -142,7 +119,7 @@ def test_the_ros_graph_and_the_in_process_loop_run_the_same_episode(ros_domain, 
     from qtopt_policy.policies import ScriptedGraspPolicy
     from qtopt_policy.spec import ActionBounds
 
-    runner = _graph(tmp_path, cells=1)
+    runner = start_sim_graph(tmp_path, cells=1)
     try:
         run_episodes(runner, ["cell0"], 1, seed=21, progress=False)
     finally:
@@ -202,7 +179,9 @@ def test_the_episode_driver_makes_a_launched_graph_collect_on_its_own(ros_domain
     finally:
         runner.stop()
     episodes = list(read_episodes(tmp_path / "bags"))
-    assert sorted(int(e.episode_id.rsplit("-", 1)[1]) for e in episodes) == [60, 61, 62]
+    first = first_episode_seed(60)  # the driver's seed is the run's
+    assert sorted(int(e.episode_id.rsplit("-", 1)[1]) for e in episodes) == [
+        first, first + 1, first + 2]
     assert {e.cell_id for e in episodes} <= {"cell0", "cell1"}
     assert all(e.steps[-1].done for e in episodes)
     log = driver.log_path.read_text()

@@ -14,6 +14,7 @@ against ROS itself.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,20 @@ NODE_CONFIGS: dict[str, type] = {
     "episode_driver": EpisodeDriverConfig}
 
 
+# A model file the launch files read (its camera); a served policy's model_path in the cases.
+MODEL = "MODEL"
+# A camera other than the sim cell's default, for a model trained with it.
+OTHER_CAMERA = dataclasses.replace(SimCellConfig().camera(), width=96, height=80, fov_deg=55.0)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, str]:
+    """Models trained with the default camera and with another one."""
+    root = tmp_path_factory.mktemp("models")
+    return {"default": _export_model(root / "default.pt", SimCellConfig().camera()),
+            "other": _export_model(root / "other.pt", OTHER_CAMERA)}
+
+
 @pytest.fixture
 def launch(monkeypatch, tmp_path):
     install(monkeypatch)
@@ -92,9 +107,9 @@ def test_the_launch_files_and_example_configs_are_installed_in_package_shares():
 CELL_CASES = {
     "defaults": ({}, CellGraphConfig(driver=EpisodeDriverConfig())),
     "two-noisy-cells-10-episodes": (
-        {"cells": 2, "policy": "noisy", "model_path": "/m.pt", "objects": "test",
+        {"cells": 2, "policy": "noisy", "model_path": MODEL, "objects": "test",
          "episodes": 10, "seed": 500, "out_dir": "/bags"},
-        CellGraphConfig(cells=2, policy="noisy", model_path="/m.pt", out_dir="/bags",
+        CellGraphConfig(cells=2, policy="noisy", model_path=MODEL, out_dir="/bags",
                         sim=SimCellConfig(object_split="test"),
                         driver=EpisodeDriverConfig(episodes=10, seed=500))),
     "no-driver-no-respawn": ({"driver": "false", "respawn": "false", "cells": 2},
@@ -103,7 +118,10 @@ CELL_CASES = {
 
 
 @pytest.mark.parametrize("arguments, config", CELL_CASES.values(), ids=CELL_CASES.keys())
-def test_cell_launch_starts_the_sim_graph(launch, arguments, config):
+def test_cell_launch_starts_the_sim_graph(launch, models, arguments, config):
+    if config.model_path == MODEL:  # a model with the default camera: the cells' own
+        arguments = {**arguments, "model_path": models["default"]}
+        config = dataclasses.replace(config, model_path=models["default"])
     launched = launch(CELL_LAUNCH, **arguments)
     _assert_starts(launched, sim_cell_graph(config), respawn=arguments.get("respawn") != "false")
     drivers = [n for n in launched.nodes if n.executable == "episode_driver_node"]
@@ -123,21 +141,24 @@ def test_cell_launch_starts_a_real_cell_with_the_params_file(launch):
         "cell3", ["/cell3/run_episode"])
 
 
-def test_sim_launch_starts_the_training_graph_whose_driver_does_not_end_it(launch, tmp_path):
+def test_sim_launch_starts_the_training_graph_whose_driver_does_not_end_it(launch, models):
+    """The cells render the camera the model was trained with (not the default one), which
+    the example params file leaves alone."""
     from qtopt_learner.app.training_graph import sim_training_graph
     from qtopt_learner.distributed.fine_tuning import FineTuningConfig
     from qtopt_learner.learner_config import learner_preset
 
-    model = _export_model(tmp_path / "model.pt")
+    model = models["other"]
     launched = launch(SIM_LAUNCH, cells=2, model_path=model, run_dir="/r", steps=500,
-                      offline_paths="/a,/b", episodes=20, params_file=CONFIG / "sim.yaml")
-    sim = SimCellConfig()
-    learner = learner_preset("sim", run_dir="/r", steps=500, offline_paths=("/a", "/b"),
-                             fine_tuning=FineTuningConfig(enabled=True), camera=sim.camera(),
+                      offline_paths="/a,/b", episodes=20, seed=3,
+                      params_file=CONFIG / "sim.yaml")
+    sim = SimCellConfig().with_camera(OTHER_CAMERA)
+    learner = learner_preset("sim", run_dir="/r", steps=500, seed=3, offline_paths=("/a", "/b"),
+                             fine_tuning=FineTuningConfig(enabled=True), camera=OTHER_CAMERA,
                              label_source=sim.label)
     specs = sim_training_graph(CellGraphConfig(
         cells=2, policy="noisy", model_path=model, out_dir="data/online_cells", sim=sim,
-        driver=EpisodeDriverConfig(episodes=20)), learner)
+        driver=EpisodeDriverConfig(episodes=20, seed=3)), learner)
     _assert_starts(launched, specs, params_file=CONFIG / "sim.yaml")
     driver = next(n for n in launched.nodes if n.executable == "episode_driver_node")
     learner_node = next(n for n in launched.nodes if n.executable == "learner_node")
@@ -157,6 +178,32 @@ def test_a_value_outside_an_arguments_choices_is_refused_before_any_node(
     with pytest.raises(RuntimeError, match=f'Argument "{argument}" provided value "{value}" is '
                                            "not valid"):
         launch(path, **{argument: value})
+
+
+@pytest.mark.parametrize("path, arguments, message", [
+    (CELL_LAUNCH, {"cells": "two"}, "cells 'two': expected an integer >= 1"),
+    (CELL_LAUNCH, {"cells": "0"}, "cells '0': expected an integer >= 1"),
+    (CELL_LAUNCH, {"episodes": "-1"}, "episodes '-1': expected an integer >= 0"),
+    (CELL_LAUNCH, {"seed": "1.5"}, "seed '1.5': expected an integer >= 0"),
+    (SIM_LAUNCH, {"steps": "30k"}, "steps '30k': expected an integer >= 0"),
+])
+def test_a_bad_integer_argument_is_named(launch, path, arguments, message):
+    with pytest.raises(ValueError, match=message):
+        launch(path, **arguments)
+
+
+def test_a_params_file_that_changes_a_models_camera_is_refused(launch, models, tmp_path):
+    """The cells of a model-driven graph render the camera the model was trained with; a
+    parameter file that sets another would show the model a view it never learned from."""
+    camera = _with_sections(tmp_path, CONFIG / "sim.yaml", {"/**/sim": {"camera_width": 72}})
+    for path, arguments in ((SIM_LAUNCH, {}), (CELL_LAUNCH, {"policy": "greedy"})):
+        with pytest.raises(ValueError, match=rf"params_file {camera}: sets the simulated "
+                                             "cells' camera to 72x80 px"):
+            launch(path, model_path=models["other"], params_file=camera, **arguments)
+    # a file that leaves the camera alone passes (without a model the file may set it: see
+    # test_sim_parameters_from_the_file_are_the_ones_every_bag_records)
+    launch(CELL_LAUNCH, policy="greedy", model_path=models["other"],
+           params_file=CONFIG / "sim.yaml")
 
 
 def test_a_missing_params_file_fails_instead_of_being_skipped(launch, tmp_path):
@@ -290,7 +337,7 @@ def test_a_later_section_for_a_name_the_graph_used_keeps_the_graphs_place(tmp_pa
     assert node_parameters("/a/b/arm", file_sections(nested)) == {}
 
 
-def _export_model(path: Path) -> str:
+def _export_model(path: Path, camera) -> str:
     import torch
 
     from qtopt_policy.cem import CEMConfig
@@ -301,5 +348,5 @@ def _export_model(path: Path) -> str:
     torch.manual_seed(0)
     export_model(QNetwork(PRESETS["sim"]).eval(), path,
                  ModelMetadata("sim", PRESETS["sim"], ActionBounds(), CEMConfig(),
-                               camera=SimCellConfig().camera()))
+                               camera=camera))
     return str(path)

@@ -28,6 +28,7 @@ from qtopt_collector.launch_description import (
     Argument,
     driver_config,
     graph_launch_description,
+    integer_argument,
     params_file,
     sim_config_with_file,
 )
@@ -39,7 +40,8 @@ ARGUMENTS = {
     "cells": Argument("1", "number of simulated cells"),
     "policy": Argument("scripted", "the cells' policy; greedy and noisy need model_path",
                        LOCAL_POLICIES + SERVED_POLICIES),
-    "model_path": Argument("", "TorchScript Q-network for greedy/noisy"),
+    "model_path": Argument("", "TorchScript Q-network for greedy/noisy; simulated cells render "
+                           "the camera it was trained with"),
     "out_dir": Argument("data", "folder for the rosbag2 bags"),
     "objects": Argument("train", "simulated objects: train or test (held out)",
                         OBJECT_SPLITS),
@@ -56,9 +58,10 @@ def _specs(arg: dict[str, str]) -> list[NodeSpec]:
     if arg["sim"] == "true":
         from qtopt_collector.sim_cell import SimCellConfig
 
-        cells = int(arg["cells"])
+        cells = integer_argument(arg, "cells", CellGraphConfig)
+        # the camera model_path was trained with, if one is given
         sim = sim_config_with_file(SimCellConfig(object_split=arg["objects"]),
-                                   params_file(arg), cells)
+                                   arg["model_path"], params_file(arg), cells)
         return sim_cell_graph(CellGraphConfig(
             cells=cells, policy=arg["policy"], out_dir=arg["out_dir"],
             model_path=arg["model_path"], sim=sim, driver=driver_config(arg)))

@@ -13,31 +13,38 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from qtopt_policy.config_fields import bounded, check_bounds
+from qtopt_policy.names import SEEDS_PER_RUN
 from qtopt_policy.ros_names import RUN_EPISODE_ACTION
+
+
+def first_episode_seed(run_seed: int) -> int:
+    """The seed of the first episode of run seed ``run_seed`` (names.SEEDS_PER_RUN's rule)."""
+    return run_seed * SEEDS_PER_RUN + 1
 
 
 @dataclass(frozen=True)
 class EpisodeDriverConfig:
     """The episode driver node's parameters."""
 
-    episodes: int = 0  # episodes to collect across the cells; 0: until stopped (Ctrl-C)
-    # Seed of the first episode; each further goal takes the next (a cell draws its own for 0).
-    seed: int = 0
+    # episodes to collect across the cells; 0: until stopped (Ctrl-C)
+    episodes: int = bounded(0, ge=0)
+    # The run's seed: the episodes take seeds seed * SEEDS_PER_RUN + 1, + 2, ...
+    # (qtopt_policy.names), so launches into one folder with their own seeds share no episode.
+    seed: int = bounded(0, ge=0)
     # One RunEpisode action per cell; each has one goal in flight at a time.
     actions: tuple[str, ...] = (f"/cell0/{RUN_EPISODE_ACTION}",)
     policy: str = ""  # every goal's policy; "" keeps each cell's own
-    timeout_s: float = 300.0  # for the cells to come up, and for one episode before it is lost
+    # seconds for the cells to come up, and for one episode before it is lost
+    timeout_s: float = bounded(300.0, gt=0)
     # Lost episodes before giving up; negative: 10 plus a tenth of the episodes (of those
     # collected so far when collecting until stopped).
     max_lost: int = -1
 
     def __post_init__(self) -> None:
-        if self.episodes < 0:
-            raise ValueError(f"episodes {self.episodes}: expected >= 0 (0: until stopped)")
+        check_bounds(self)
         if not self.actions:
             raise ValueError("actions: expected at least one RunEpisode action")
-        if self.timeout_s <= 0:
-            raise ValueError(f"timeout_s {self.timeout_s}: expected > 0")
 
 
 @dataclass
@@ -58,12 +65,16 @@ class EpisodePlan:
     the next unused seed (``seed + episodes`` onwards), so no seed is collected twice.
     ``episodes=None`` plans seeds without end until :meth:`stop`. Losing more than
     ``max_lost`` episodes (None: 10 plus a tenth of the episodes, of those collected so far
-    when endless) raises RuntimeError."""
+    when endless) raises RuntimeError. ``seed`` is a first episode's, at least 1
+    (:func:`first_episode_seed`)."""
 
-    def __init__(self, episodes: int | None, seed: int = 0,
+    def __init__(self, episodes: int | None, seed: int = first_episode_seed(0),
                  max_lost: int | None = None) -> None:
         if episodes is not None and episodes < 0:
             raise ValueError(f"episodes {episodes}: expected >= 0")
+        if seed < 1:
+            raise ValueError(f"seed {seed}: expected >= 1 (a goal's seed 0 asks the cell for "
+                             "a random one)")
         self.episodes = episodes
         self.max_lost = max_lost
         self.stats = CollectionStats()

@@ -3,7 +3,8 @@
 Sends ``RunEpisode`` goals to every cell's episode runner, one in flight per cell, until
 ``episodes`` episodes are collected (0: until stopped), with the project runner's goal logic
 (:class:`~qtopt_collector.ros.episode_goals.EpisodeGoals` over an
-:class:`~qtopt_collector.episode_driver.EpisodePlan`): seeds ``seed``, ``seed + 1``, ...; an
+:class:`~qtopt_collector.episode_driver.EpisodePlan`): the episodes of run seed ``seed`` take
+seeds ``seed * SEEDS_PER_RUN + 1``, ``+ 2``, ... (:mod:`qtopt_policy.names`); an
 aborted episode, one that outlives ``timeout_s`` or one whose cell's episode runner went away
 is run again under a fresh seed. It logs every episode and exits when done (0), or when it
 gives up (1: the cells did not come up, or too many episodes were lost). Ctrl-C stops sending;
@@ -22,7 +23,7 @@ import time
 
 from rclpy.node import Node
 
-from qtopt_collector.episode_driver import EpisodeDriverConfig, EpisodePlan
+from qtopt_collector.episode_driver import EpisodeDriverConfig, EpisodePlan, first_episode_seed
 from qtopt_collector.ros.episode_goals import EpisodeGoals
 from qtopt_msgs.action import RunEpisode
 from qtopt_policy.ros.node_main import spin_nodes
@@ -38,7 +39,8 @@ class EpisodeDriverNode(Node):
         super().__init__("episode_driver", **kwargs)
         self.config = declare_config(self, EpisodeDriverConfig)
         c = self.config
-        self.plan = EpisodePlan(c.episodes or None, c.seed,  # 0: until stopped
+        self.plan = EpisodePlan(c.episodes or None,  # 0: until stopped
+                                first_episode_seed(c.seed),
                                 c.max_lost if c.max_lost >= 0 else None)
         self.goals = EpisodeGoals(self, {a: a for a in c.actions}, self.plan, c.policy,
                                   c.timeout_s, self._on_result)

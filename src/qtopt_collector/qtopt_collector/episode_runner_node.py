@@ -32,13 +32,8 @@ from qtopt_msgs.msg import Episode
 from qtopt_msgs.srv import ArmCommand, CaptureImage, DetectGraspSuccess, ResetCell, SelectAction
 from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.msg_conversions import action_from_msg, image_from_msg, observation_to_msg
-from qtopt_policy.policies import (
-    LOCAL_POLICIES,
-    SERVED_POLICIES,
-    Policy,
-    PolicyOutput,
-    local_policy,
-)
+from qtopt_policy.names import LOCAL_POLICIES, SERVED_POLICIES
+from qtopt_policy.policies import Policy, PolicyOutput, local_policy
 from qtopt_policy.ros.node_main import spin_nodes
 from qtopt_policy.ros.qos import EPISODE_QOS
 from qtopt_policy.ros_names import (
@@ -68,11 +63,11 @@ class EpisodeRunnerConfig:
     wait_for_recorder: bool = True  # succeed only once the recorder has the episode on disk
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if self.policy not in LOCAL_POLICIES + SERVED_POLICIES:
             raise ValueError(
                 f"policy {self.policy!r}: expected one of {LOCAL_POLICIES + SERVED_POLICIES}"
             )
-        check_bounds(self)
 
 
 class RosCell:

@@ -54,20 +54,28 @@ class Attempt:
 class AttemptLog:
     """Finished attempts as append-only JSON lines, each under the key of its evaluation
     (:func:`attempt_key`). Each :meth:`append` is one ``write`` to a file opened for appending,
-    then fsynced, so workers share the file without interleaving and a kill loses at most
-    the attempt in flight; :meth:`load` drops a line that a crash cut short."""
+    then fsynced (and the folder too when it creates the file, so the file survives a power
+    cut), so workers share the file without interleaving and a kill loses at most the attempt
+    in flight; :meth:`load` drops a line that a crash cut short."""
 
     path: Path
 
     def append(self, key: str, attempts: Sequence[Attempt]) -> None:
         data = "".join(json.dumps({"key": key, **dataclasses.asdict(a)}) + "\n"
                        for a in attempts).encode()
+        created = not self.path.exists()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
+        if created:
+            folder = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
 
     def load(self, key: str) -> dict[int, Attempt]:
         """The attempts logged under ``key``, by seed (the latest line wins). Call it while
@@ -298,6 +306,13 @@ class BinEmptyingResult:
                 f"objects: {rates}")
 
 
+def bin_protocol(objects: int, attempts: int) -> str:
+    """The protocol part of the attempt key of bins of ``objects`` objects emptied over
+    ``attempts`` attempts each: bin b takes the seeds from ``seed + b * attempts`` on, so with
+    another number of attempts the same seeds belong to other bins and must not count."""
+    return f"bin_emptying {objects} objects {attempts} attempts"
+
+
 def bin_emptying(policy: EvaluatedPolicy, objects: int = 28, attempts: int = 30, bins: int = 1,
                  seed: int = 200_000, workers: int = 1,
                  cell_config: SimCellConfig = SimCellConfig(),
@@ -309,7 +324,8 @@ def bin_emptying(policy: EvaluatedPolicy, objects: int = 28, attempts: int = 30,
     check_camera(policy, cell_config)
     cell_config = dataclasses.replace(cell_config, object_split="test")
     units = [list(range(seed + b * attempts, seed + (b + 1) * attempts)) for b in range(bins)]
-    key, done = _logged(log, f"bin_emptying {objects}", policy, cell_config, episode_config)
+    key, done = _logged(log, bin_protocol(objects, attempts), policy, cell_config,
+                        episode_config)
     tasks = [_Task(policy, cell_config, episode_config, unit, progress and b == 0,
                    bin_objects=objects, log=log, key=key)
              for b, unit in enumerate(unfinished(units, done))]

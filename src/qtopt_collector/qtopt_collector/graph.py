@@ -30,7 +30,8 @@ from qtopt_collector.sim_cell import SimCellConfig
 from qtopt_msgs.action import RunEpisode
 from qtopt_msgs.msg import Episode, ModelUpdate
 from qtopt_msgs.srv import ArmCommand, CaptureImage, DetectGraspSuccess, ResetCell, SelectAction
-from qtopt_policy.policies import LOCAL_POLICIES, SERVED_POLICIES
+from qtopt_policy.config_fields import bounded, check_bounds
+from qtopt_policy.names import LOCAL_POLICIES, SERVED_POLICIES
 from qtopt_policy.ros_names import (
     ARM_COMMAND_SERVICE,
     CAMERA_CAPTURE_SERVICE,
@@ -184,13 +185,14 @@ DRIVER_EXECUTABLE = "episode_driver_node"
 
 @dataclass(frozen=True)
 class CellGraphConfig:
-    cells: int = 1
+    cells: int = bounded(1, ge=1)  # simulated cells
     policy: str = "scripted"
     out_dir: str = "data"
     # Every runner's loop, App. C's termination and step-penalty ablations among its fields.
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)
     model_path: str = ""  # TorchScript model for greedy/noisy
-    timeout_s: float = 60.0
+    # seconds the cells' nodes wait for a service (episode runner, success detector)
+    timeout_s: float = bounded(60.0, gt=0)
     sim: SimCellConfig = field(default_factory=SimCellConfig)
     # An episode driver node that sends the cells their goals (what the launch files start);
     # None where the project's runner sends them (qtopt cell, qtopt run). Its actions are the
@@ -198,8 +200,7 @@ class CellGraphConfig:
     driver: EpisodeDriverConfig | None = None
 
     def __post_init__(self) -> None:
-        if self.cells < 1:
-            raise ValueError(f"cells {self.cells}: expected >= 1")
+        check_bounds(self)
         if self.policy not in LOCAL_POLICIES + SERVED_POLICIES:
             raise ValueError(
                 f"policy {self.policy!r}: expected one of {LOCAL_POLICIES + SERVED_POLICIES}"
@@ -304,10 +305,14 @@ class RealCellGraphConfig:
     policy: str = "greedy"
     model_path: str = ""
     out_dir: str = "data"
-    timeout_s: float = 60.0
+    # seconds the cell's nodes wait for a service (episode runner, success detector)
+    timeout_s: float = bounded(60.0, gt=0)
     # The cell's episode driver (in the cell's namespace); None where something else sends
     # the goals.
     driver: EpisodeDriverConfig | None = None
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 def real_cell_graph(config: RealCellGraphConfig) -> list[NodeSpec]:

@@ -7,7 +7,8 @@ its own: ``params_file``, a standard ROS 2 parameter file (``/**:`` / ``/**/arm:
 win (the cell geometry a user measured, say); ``respawn``, whether nodes that may be restarted
 (``NodeSpec.respawn``) are; ``discovery_range``: LOCALHOST (the default) keeps DDS on this
 machine with the loopback Fast DDS profile, SUBNET is for robot drivers on another computer.
-Graphs with cells also take the episode driver's arguments (:data:`DRIVER_ARGUMENTS`).
+Graphs with cells also take the episode driver's arguments (:data:`DRIVER_ARGUMENTS`). Integer
+arguments are read with :func:`integer_argument`, which names a bad one.
 """
 
 from __future__ import annotations
@@ -17,14 +18,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from qtopt_collector.episode_driver import EpisodeDriverConfig
 from qtopt_collector.graph import NodeSpec, cell_namespace
+from qtopt_policy.config_fields import numeric_field, parse_value
+from qtopt_policy.names import SEEDS_PER_RUN
 from qtopt_policy.ros_env import fastdds_profile_path
 from qtopt_policy.ros_params import config_to_parameters, declare_config
+
+if TYPE_CHECKING:  # the sim cell's package imports pybullet, which a real cell's launch lacks
+    from qtopt_collector.sim_cell import SimCellConfig
 
 T = TypeVar("T")
 BOOLEAN = ("true", "false")
@@ -56,16 +62,27 @@ DRIVER_ARGUMENTS = {
                        "RunEpisode goals (false: send them yourself)", BOOLEAN),
     "episodes": Argument("0", "episodes the driver collects across the cells, then the launch "
                          "ends; 0: until Ctrl-C"),
-    "seed": Argument("0", "seed of the driver's first episode; each next one takes the next "
-                     "(give every launch into the same out_dir its own range)"),
+    "seed": Argument("0", f"the run's seed: its episodes take seeds seed * {SEEDS_PER_RUN} + 1, "
+                     "+ 2, ... (give every launch into the same out_dir its own seed)"),
 }
+
+
+def integer_argument(values: Mapping[str, str], name: str, config_type: type) -> int:
+    """The launch argument ``name`` as the integer field of the same name of ``config_type``
+    takes it; ValueError ``cells 'two': expected an integer >= 1`` otherwise."""
+    kind, bounds = numeric_field(config_type, name)
+    try:
+        return parse_value(values[name], kind, bounds)
+    except ValueError as err:
+        raise ValueError(f"{name} {values[name]!r}: {err}") from None
 
 
 def driver_config(values: Mapping[str, str]) -> EpisodeDriverConfig | None:
     """The episode driver the :data:`DRIVER_ARGUMENTS` ask for (None: no driver)."""
     if values["driver"] != "true":
         return None
-    return EpisodeDriverConfig(episodes=int(values["episodes"]), seed=int(values["seed"]))
+    return EpisodeDriverConfig(episodes=integer_argument(values, "episodes", EpisodeDriverConfig),
+                               seed=integer_argument(values, "seed", EpisodeDriverConfig))
 
 
 def params_file(values: Mapping[str, str]) -> Path | None:
@@ -161,16 +178,27 @@ def config_with_file(config: T, path: Path | None, node: str, key: str = "/**") 
     return declare_config(_Values(values), type(config))
 
 
-def sim_config_with_file(config: T, path: Path | None, cells: int) -> T:
-    """The simulated cells' config (``SimCellConfig``) with what the parameter file gives their
-    ``sim`` nodes (sim_cell_node, a Node action without a name): the graph derives the camera
-    every bag records and the success node's label from it, and runs one config in every cell,
-    so the file must give all cells the same."""
-    configs = [config_with_file(config, path, f"/{cell_namespace(i)}/sim")
+def sim_config_with_file(config: SimCellConfig, model_path: str, path: Path | None,
+                         cells: int) -> SimCellConfig:
+    """The simulated cells' config: ``config`` rendering the camera the model at ``model_path``
+    was trained with (:meth:`SimCellConfig.for_model`; ``""``: no model), then what the
+    parameter file gives their ``sim`` nodes (sim_cell_node, a Node action without a name).
+    The graph derives the camera every bag records and the success node's label from it, and
+    runs one config in every cell, so the file must give all cells the same; and it must leave
+    a model's camera alone (the model sees only that view), so a file that changes it is
+    refused."""
+    trained = config.for_model(model_path)
+    configs = [config_with_file(trained, path, f"/{cell_namespace(i)}/sim")
                for i in range(max(cells, 1))]
     if any(c != configs[0] for c in configs):
         raise ValueError("params_file gives the simulated cells different sim parameters; the "
                          "graph runs one sim config in every cell")
+    if model_path and configs[0].camera() != trained.camera():
+        raise ValueError(
+            f"params_file {path}: sets the simulated cells' camera to "
+            f"{configs[0].camera().describe()}, but the cells render the camera model_path "
+            f"{model_path} was trained with ({trained.camera().describe()}); expected a file "
+            "without camera_* parameters")
     return configs[0]
 
 

@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 
 from qtopt_policy.config_fields import bounded, check_bounds
-from qtopt_policy.names import LABELS as LABELS  # re-exported: how cells label
 
 
 @dataclass(frozen=True)

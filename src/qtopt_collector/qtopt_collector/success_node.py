@@ -23,7 +23,6 @@ from std_srvs.srv import SetBool, Trigger
 
 from qtopt_collector.ros.service_calls import ServiceCaller
 from qtopt_collector.success_detection import (
-    LABELS,
     DropTestConfig,
     DropTestRig,
     detect_grasp_success,
@@ -32,6 +31,7 @@ from qtopt_collector.success_detection import (
 from qtopt_msgs.srv import ArmCommand, CaptureImage, DetectGraspSuccess
 from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.msg_conversions import image_from_msg, image_to_msg
+from qtopt_policy.names import LABELS
 from qtopt_policy.ros.node_main import spin_nodes
 from qtopt_policy.ros_names import (
     ARM_COMMAND_SERVICE,
@@ -54,12 +54,12 @@ class SuccessNodeConfig:
     drop_test: DropTestConfig = field(default_factory=DropTestConfig)
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if self.label not in LABELS:
             raise ValueError(f"label {self.label!r}: expected one of {LABELS}")
         if self.label == "truth" and not self.ground_truth_service:
             raise ValueError("label 'truth' needs a ground_truth_service (the simulator's "
                              "sim/held_object); a real cell labels with the detector")
-        check_bounds(self)
 
 
 def label_by_truth(rig: DropTestRig) -> bool:

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from qtopt_collector.episode_driver import EpisodeDriverConfig, EpisodePlan
+from qtopt_collector.episode_driver import EpisodeDriverConfig, EpisodePlan, first_episode_seed
+from qtopt_policy.names import SEEDS_PER_RUN
 
 
 def _send_all(plan: EpisodePlan) -> list[int]:
@@ -60,10 +61,23 @@ def test_the_loss_budget_is_the_runners_and_can_be_set():
 
 
 def test_bad_driver_configs_are_named():
-    with pytest.raises(ValueError, match="episodes -1"):
+    with pytest.raises(ValueError, match="episodes -1: expected >= 0"):
         EpisodeDriverConfig(episodes=-1)
+    with pytest.raises(ValueError, match="seed -1: expected >= 0"):
+        EpisodeDriverConfig(seed=-1)
+    with pytest.raises(ValueError, match="timeout_s 0: expected > 0"):
+        EpisodeDriverConfig(timeout_s=0)
     with pytest.raises(ValueError, match="actions"):
         EpisodeDriverConfig(actions=())
+
+
+def test_no_episode_gets_seed_0_which_a_cell_randomizes():
+    """Run seed k's episodes take seeds k * SEEDS_PER_RUN + 1 on: run seed 0's start at 1."""
+    assert [first_episode_seed(k) for k in (0, 1, 3)] == [1, SEEDS_PER_RUN + 1,
+                                                          3 * SEEDS_PER_RUN + 1]
+    assert _send_all(EpisodePlan(2)) == [1, 2]
+    with pytest.raises(ValueError, match="seed 0: expected >= 1"):
+        EpisodePlan(2, seed=0)
 
 
 @pytest.mark.ros
@@ -125,8 +139,62 @@ def test_the_driver_node_reruns_an_aborted_episode_and_exits_when_done(ros_domai
         assert driver.error == ""
         stats = driver.plan.stats
         assert (stats.episodes, stats.retried) == (5, 1)
-        assert sorted(s for _, s in seeds) == [100, 101, 102, 103, 104, 105]  # 105: the rerun
+        first = first_episode_seed(100)  # the run seed's first episode
+        assert sorted(s for _, s in seeds) == list(range(first, first + 6))  # + 5: the rerun
         assert {c for c, _ in seeds} == {"cell0", "cell1"} and not overlap
         del servers
     finally:
+        rclpy.try_shutdown(context=context)
+
+
+@pytest.mark.ros
+def test_an_episode_past_its_timeout_is_cancelled_and_run_again(ros_domain):
+    """A goal given up after ``timeout_s`` is cancelled on its cell, which would otherwise hold
+    it beside the goal sent in its place."""
+    import rclpy
+    from rclpy.action import ActionServer, CancelResponse
+    from rclpy.callback_groups import ReentrantCallbackGroup
+    from rclpy.context import Context
+    from rclpy.executors import MultiThreadedExecutor
+
+    from qtopt_collector.ros.episode_goals import EpisodeGoals
+    from qtopt_msgs.action import RunEpisode
+
+    cancelled: list[int] = []
+    stop = threading.Event()
+
+    def execute(goal_handle):  # an episode that never ends by itself
+        while not (goal_handle.is_cancel_requested or stop.is_set()):
+            time.sleep(0.01)
+        if goal_handle.is_cancel_requested:
+            cancelled.append(goal_handle.request.seed)
+            goal_handle.canceled()
+        else:
+            goal_handle.abort()
+        return RunEpisode.Result()
+
+    context = Context()
+    rclpy.init(context=context)
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    try:
+        cell = rclpy.create_node("stuck_cell", context=context)
+        server = ActionServer(cell, RunEpisode, "/cell0/run_episode", execute,
+                              cancel_callback=lambda _: CancelResponse.ACCEPT,
+                              callback_group=ReentrantCallbackGroup())
+        driver = rclpy.create_node("goals", context=context)
+        plan = EpisodePlan(1, seed=10)
+        goals = EpisodeGoals(driver, {"cell0": "/cell0/run_episode"}, plan, timeout_s=0.5)
+        executor.add_node(cell)
+        executor.add_node(driver)
+        deadline = time.monotonic() + 30
+        while not cancelled and time.monotonic() < deadline:
+            goals.send()
+            executor.spin_once(timeout_sec=0.05)
+            goals.poll()
+        assert cancelled == [10]
+        assert plan.stats.retried >= 1 and goals.sent >= 2  # seed 11 went out in its place
+        del server
+    finally:
+        stop.set()
+        executor.shutdown()
         rclpy.try_shutdown(context=context)

@@ -13,6 +13,7 @@ from qtopt_collector.evaluation import (
     AttemptLog,
     attempt_key,
     bin_emptying,
+    bin_protocol,
     evaluate,
     unfinished,
 )
@@ -53,6 +54,18 @@ def test_the_log_keeps_attempts_per_key_and_drops_a_torn_line(tmp_path):
     assert log.load("b") == {1: Attempt(1, False, False, 3)}
 
 
+def test_the_log_syncs_its_folder_when_it_creates_the_file(tmp_path, monkeypatch):
+    synced = []
+    fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(
+        os.readlink(f"/proc/self/fd/{fd}")) or fsync(fd))
+    log = AttemptLog(tmp_path / "attempts.jsonl")
+    log.append("a", [Attempt(1, True, False, 5)])
+    assert synced == [str(log.path), str(tmp_path)]  # the new file's entry is on disk too
+    log.append("a", [Attempt(2, True, False, 5)])
+    assert synced[2:] == [str(log.path)]
+
+
 def _export(path, seed: int) -> str:
     torch.manual_seed(seed)
     export_model(QNetwork(PRESETS["sim"]).eval(), path,
@@ -69,7 +82,7 @@ def test_keys_tell_models_by_content_protocols_and_settings_apart(tmp_path):
     _export(tmp_path / "a.pt", 1)  # another model under the same name
     assert attempt_key("grasps", a, CELL, EPISODE) != key
     others = {attempt_key("grasps", SCRIPTED, CELL, EPISODE),
-              attempt_key("bin_emptying 3", SCRIPTED, CELL, EPISODE),
+              attempt_key(bin_protocol(3, 30), SCRIPTED, CELL, EPISODE),
               attempt_key("grasps", SCRIPTED, CELL, EpisodeConfig(max_steps=13)),
               attempt_key("grasps", PolicySource(local="scripted_noisy"), CELL, EPISODE)}
     assert len(others) == 4
@@ -121,7 +134,13 @@ def test_a_bin_is_kept_once_empty_and_an_interrupted_one_runs_again(tmp_path, mo
     ran = _kill_after(monkeypatch, 3)  # the first bin, then into the second
     with pytest.raises(_Killed):
         bin_emptying(SCRIPTED, **kwargs)
-    assert sorted(log.load(attempt_key("bin_emptying 2", SCRIPTED, CELL, EPISODE))) == [50, 51]
+    key = attempt_key(bin_protocol(2, 2), SCRIPTED, CELL, EPISODE)
+    assert sorted(log.load(key)) == [50, 51]
     ran = _kill_after(monkeypatch, 100)
     result = bin_emptying(SCRIPTED, **kwargs)
     assert ran == [52, 53] and len(result.outcomes) == 2
+    # One attempt per bin: seeds 50 and 51 are now two bins, each emptied from full, and the
+    # attempts of the two-attempt bin above must not count for them.
+    ran = _kill_after(monkeypatch, 100)
+    bin_emptying(SCRIPTED, **{**kwargs, "attempts": 1})
+    assert ran == [50, 51]

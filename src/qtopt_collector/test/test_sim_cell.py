@@ -107,10 +107,12 @@ def test_workspace_hard_bounds_hold_and_bad_actions_are_rejected():
 
 
 def test_config_rejects_bad_object_counts():
-    with pytest.raises(ValueError, match=r"\[0, 3\]"):
+    with pytest.raises(ValueError, match=r"min_objects 0: expected in \[1, 10\]"):
         SimCellConfig(min_objects=0, max_objects=3)
-    with pytest.raises(ValueError, match=r"\[2, 11\]"):
+    with pytest.raises(ValueError, match=r"max_objects 11: expected in \[1, 10\]"):
         SimCellConfig(min_objects=2, max_objects=11)
+    with pytest.raises(ValueError, match=r"min_objects 5: expected at most max_objects \(4\)"):
+        SimCellConfig(min_objects=5, max_objects=4)
 
 
 @pytest.mark.parametrize("seed", [6, 26, 33])

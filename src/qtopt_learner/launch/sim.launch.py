@@ -5,7 +5,8 @@ Simulated cells run pi_noisy (App. B) through the shared policy node, which serv
 ``offline_paths`` and fine-tunes on the cells' live episodes (App. F.3), resuming from
 ``run_dir``'s checkpoints. The episode driver sends the cells their goals, ``episodes:=N`` of
 them (0, the default: until Ctrl-C); the learner trains on after the last one until ``steps``
-or Ctrl-C. Example, after ``qtopt train`` wrote runs/off:
+or Ctrl-C. ``seed`` is the run's, as ``qtopt sim --seed``: the learner's and the episodes'.
+Example, after ``qtopt train`` wrote runs/off:
 
     ros2 launch qtopt_learner sim.launch.py cells:=2 model_path:=runs/off/model.pt \\
         run_dir:=runs/off offline_paths:=data steps:=30000
@@ -13,9 +14,9 @@ or Ctrl-C. Example, after ``qtopt train`` wrote runs/off:
 The node list comes from ``qtopt_learner.app.training_graph``, the same description ``qtopt sim``
 and the main job's collect-while-train loop (``qtopt run``) start with the project's runner on
 machines without ``ros2 launch`` (which send the goals themselves: no driver there).
-``params_file`` values win over the graph's (e.g. ``share/qtopt_collector/config/sim.yaml``);
-the cells render the camera the model was trained with unless the file sets another. DDS stays
-on this machine unless ``discovery_range:=SUBNET``.
+``params_file`` values win over the graph's (e.g. ``share/qtopt_collector/config/sim.yaml``),
+except the camera: the cells render the one the model was trained with, and a file that sets
+another is refused. DDS stays on this machine unless ``discovery_range:=SUBNET``.
 """
 
 from qtopt_collector.graph import CellGraphConfig, NodeSpec
@@ -24,23 +25,25 @@ from qtopt_collector.launch_description import (
     Argument,
     driver_config,
     graph_launch_description,
+    integer_argument,
     params_file,
     sim_config_with_file,
 )
 from qtopt_learner.app.training_graph import sim_training_graph
 from qtopt_learner.distributed.fine_tuning import FineTuningConfig
-from qtopt_learner.learner_config import TRAINER_PRESETS, learner_preset
+from qtopt_learner.learner_config import LearnerConfig, learner_preset
+from qtopt_policy.names import PRESET_NAMES, SERVED_POLICIES
 
 ARGUMENTS = {
     "cells": Argument("2", "number of simulated cells"),
     "policy": Argument("noisy", "learned policy the cells run: noisy (pi_noisy) or greedy",
-                       ("noisy", "greedy")),
+                       SERVED_POLICIES),
     "model_path": Argument("", "TorchScript Q-network to start from (an off-policy export)"),
     "out_dir": Argument("data/online_cells", "folder for the cells' rosbag2 bags"),
     "run_dir": Argument("runs/learner", "learner run folder; its checkpoints are resumed"),
     "offline_paths": Argument("data", "comma-separated bags or folders for log replay"),
     "steps": Argument("30000", "gradient steps to reach"),
-    "preset": Argument("sim", "Q-network and trainer preset", tuple(sorted(TRAINER_PRESETS))),
+    "preset": Argument("sim", "Q-network and trainer preset", PRESET_NAMES),
     **DRIVER_ARGUMENTS,
 }
 
@@ -48,15 +51,16 @@ ARGUMENTS = {
 def _specs(arg: dict[str, str]) -> list[NodeSpec]:
     from qtopt_collector.sim_cell import SimCellConfig
 
-    # the camera the model was trained with, unless the parameter file sets the sim cell's
-    sim = sim_config_with_file(SimCellConfig().for_model(arg["model_path"]), params_file(arg),
-                               int(arg["cells"]))
+    cell_count = integer_argument(arg, "cells", CellGraphConfig)
+    # the camera the model was trained with
+    sim = sim_config_with_file(SimCellConfig(), arg["model_path"], params_file(arg), cell_count)
     learner = learner_preset(
-        arg["preset"], run_dir=arg["run_dir"], steps=int(arg["steps"]),
+        arg["preset"], run_dir=arg["run_dir"], steps=integer_argument(arg, "steps", LearnerConfig),
+        seed=integer_argument(arg, "seed", LearnerConfig),
         offline_paths=tuple(p for p in arg["offline_paths"].split(",") if p),
         fine_tuning=FineTuningConfig(enabled=True), camera=sim.camera(),
         label_source=sim.label)
-    cells = CellGraphConfig(cells=int(arg["cells"]), policy=arg["policy"],
+    cells = CellGraphConfig(cells=cell_count, policy=arg["policy"],
                             model_path=arg["model_path"], out_dir=arg["out_dir"], sim=sim,
                             driver=driver_config(arg))
     return sim_training_graph(cells, learner)

@@ -24,11 +24,11 @@ class AugmentConfig:
     saturation: tuple[float, float] = (0.5, 1.5)  # App. E: factor range
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         for name in ("contrast", "saturation"):
             low, high = getattr(self, name)
             if not 0 <= low <= high:
                 raise ValueError(f"{name} range {(low, high)}: expected 0 <= low <= high")
-        check_bounds(self)
 
 
 @dataclass(frozen=True)

@@ -20,23 +20,23 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from qtopt_policy.policies import LOCAL_POLICIES, SERVED_POLICIES
+from qtopt_policy.config_fields import bounded, check_bounds
+from qtopt_policy.names import LOCAL_POLICIES, SERVED_POLICIES
 
 
 @dataclass(frozen=True)
 class CollectionConfig:
-    switch_step: int = 120_000  # App. C: learner steps collected by the scripted side alone
-    learned_share: float = 0.5  # share of learned-policy episodes after the switch
+    # App. C: learner steps collected by the scripted side alone
+    switch_step: int = bounded(120_000, ge=0)
+    # share of learned-policy (pi_noisy) episodes once the learned policy joins
+    learned_share: float = bounded(0.5, ge=0, le=1)
     scripted_policy: str = "scripted_noisy"
     learned_policy: str = "noisy"  # pi_noisy (App. B) around the newest export
-    max_lag_steps: int = 1000  # gradient steps the learner may lag behind; 0: never wait
+    # gradient steps the learner may lag behind; 0: never wait
+    max_lag_steps: int = bounded(1000, ge=0)
 
     def __post_init__(self) -> None:
-        if self.switch_step < 0 or self.max_lag_steps < 0:
-            raise ValueError(f"switch_step {self.switch_step}, max_lag_steps "
-                             f"{self.max_lag_steps}: expected >= 0")
-        if not 0.0 <= self.learned_share <= 1.0:
-            raise ValueError(f"learned_share {self.learned_share}: expected a share in [0, 1]")
+        check_bounds(self)
         if self.scripted_policy not in LOCAL_POLICIES:
             raise ValueError(f"scripted_policy {self.scripted_policy!r}: expected one of "
                              f"{LOCAL_POLICIES}")

@@ -17,6 +17,7 @@ from qtopt_learner.learner_layout import LearnerLayout
 from qtopt_learner.trainer import TrainerConfig
 from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.names import ENGINES
+from qtopt_policy.policy_server import resolve_device
 from qtopt_policy.qnetwork import PRESETS, QNetworkConfig
 from qtopt_policy.spec import CameraSpec
 
@@ -69,6 +70,7 @@ class LearnerConfig:
     fine_tuning: FineTuningConfig = field(default_factory=FineTuningConfig)
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if self.preset not in PRESETS:
             raise ValueError(f"preset {self.preset!r}: expected one of {sorted(PRESETS)}")
         if self.engine not in ENGINES:
@@ -81,7 +83,7 @@ class LearnerConfig:
             if self.updater.target.mc_lower_bound and replay.return_gamma != gamma:
                 raise ValueError(f"hub.{name}.return_gamma {replay.return_gamma}: expected the "
                                  f"targets' gamma {gamma} when mc_lower_bound is on")
-        check_bounds(self)
+        resolve_device(self.device)
 
     @property
     def network(self) -> QNetworkConfig:
@@ -93,9 +95,7 @@ class LearnerConfig:
         return LearnerLayout(Path(self.run_dir))
 
     def resolved_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        return resolve_device(self.device)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)

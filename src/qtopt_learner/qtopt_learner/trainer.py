@@ -65,8 +65,8 @@ class TrainerConfig:
     loss: str = "cross_entropy"  # or App. C's ablation, "squared"
 
     def __post_init__(self) -> None:
-        loss_function(self.loss)
         check_bounds(self)
+        loss_function(self.loss)
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -55,15 +55,17 @@ def models(tmp_path_factory) -> dict[str, Path]:
     (root / "flipped.pt").write_bytes(bytes(flipped))
     torch.save({"weights": torch.zeros(2)}, root / "checkpoint.pt")
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(root / "foreign.pt"))
+    _export(root / "sim96_no_camera.pt", "sim96")  # 96 px input, no camera recorded
     return {p.stem: p for p in root.iterdir()}
 
 
 # argv (MODEL/<name> is a file of the ``models`` fixture) -> what the one error line says
 BAD_INPUTS = [
-    (["cell", "--episodes", "-3"], "--episodes -3: expected a positive integer"),
-    (["cell", "--episodes", "abc"], "--episodes abc: expected a positive integer"),
-    (["cell", "--cells", "0"], "--cells 0: expected a positive integer"),
+    (["cell", "--episodes", "-3"], "--episodes -3: expected an integer >= 1"),
+    (["cell", "--episodes", "abc"], "--episodes abc: expected an integer >= 1"),
+    (["cell", "--cells", "0"], "--cells 0: expected an integer >= 1"),
     (["cell", "--seed", "-1"], "--seed -1: expected an integer >= 0"),
+    (["cell", "--seed", "1.5"], "--seed 1.5: expected an integer >= 0"),
     (["cell", "--policy", "best"], "--policy invalid choice: 'best'"),
     (["cell", "--epsiodes", "3"], "unrecognized arguments: --epsiodes 3"),
     (["cell", "--policy", "greedy"], "--policy greedy: needs --model"),
@@ -74,9 +76,13 @@ BAD_INPUTS = [
     (["cell", "--policy", "noisy", "--model", "MODEL/checkpoint"], "holds no TorchScript code"),
     (["cell", "--policy", "noisy", "--model", "MODEL/foreign"], "not a qtopt model"),
     (["cell", "--policy", "noisy", "--model", "missing.pt"], "missing.pt does not exist"),
+    (["cell", "--policy", "noisy", "--model", "MODEL/sim96_no_camera"],
+     "takes 96 px images, larger than the cell's 72x72 px frames"),
     (["cell", "--out", "a_file"], "--out a_file: not a folder"),
     (["sim", "--model", "MODEL/sim", "--run-dir", "r", "--steps", "-5"],
-     "--steps -5: expected a positive integer"),
+     "--steps -5: expected an integer >= 0"),
+    (["sim", "--model", "MODEL/sim", "--run-dir", "r", "--seed", "-1"],
+     "--seed -1: expected an integer >= 0"),
     (["sim", "--model", "MODEL/sim", "--run-dir", "r", "--preset", "sim96"],
      "a 'sim' model; expected a 'sim96' model"),
     (["sim", "--model", "MODEL/flipped", "--run-dir", "r"], "fails its checksum"),
@@ -85,16 +91,23 @@ BAD_INPUTS = [
      "--offline nowhere: no such file or folder"),
     (["train", "--offline", "/nonexistent"], "--offline /nonexistent: no such file or folder"),
     (["train", "--offline", "empty"], "--offline empty: holds no episode files"),
-    (["train", "--offline", "empty", "--steps", "-5"], "--steps -5: expected a positive integer"),
-    (["train", "--offline", "empty", "--updaters", "0"], "--updaters 0: expected a positive"),
-    (["train", "--offline", "empty", "--export-every", "0"], "--export-every 0: expected"),
+    (["train", "--offline", "empty", "--steps", "-5"], "--steps -5: expected an integer >= 0"),
+    (["train", "--offline", "empty", "--updaters", "0"], "--updaters 0: expected an integer >= 1"),
+    (["train", "--offline", "empty", "--export-every", "0"],
+     "--export-every 0: expected an integer >= 1"),
+    (["train", "--offline", "empty", "--checkpoint-every", "x"],
+     "--checkpoint-every x: expected an integer >= 1"),
+    (["train", "--offline", "empty", "--seed", "-2"], "--seed -2: expected an integer >= 0"),
     (["train", "--offline", "empty", "--terminal-fraction", "1"],
-     "--terminal-fraction 1: expected a fraction in [0, 1)"),
+     "--terminal-fraction 1: expected a number in [0, 1)"),
     (["train", "--offline", "bags", "--run-dir", "a_file"], "--run-dir a_file: not a folder"),
-    (["run", "--learned-share", "1.5"], "--learned-share 1.5: expected a probability in [0, 1]"),
+    (["run", "--learned-share", "1.5"], "--learned-share 1.5: expected a number in [0, 1]"),
     (["run", "--cells", "-1"], "--cells -1: expected an integer >= 0"),
-    (["run", "--bin-objects", "0"], "--bin-objects 0: expected a positive integer"),
-    (["run", "--eval-workers", "0"], "--eval-workers 0: expected a positive integer"),
+    (["run", "--seed", "-1"], "--seed -1: expected an integer >= 0"),
+    (["run", "--bin-objects", "0"], "--bin-objects 0: expected an integer in [1, 30]"),
+    # a simulated bin holds 30 objects (names.MAX_BIN_OBJECTS)
+    (["run", "--bin-objects", "31"], "--bin-objects 31: expected an integer in [1, 30]"),
+    (["run", "--eval-workers", "0"], "--eval-workers 0: expected an integer >= 1"),
     (["run", "--offline", "empty"], "--offline empty: holds no episode files"),
     (["run", "--budget", "1h"], "--budget invalid choice: '1h'"),
     ([], "the following arguments are required: COMMAND"),
@@ -152,6 +165,82 @@ def test_a_run_folder_saved_with_other_options_is_refused(cwd, capsys):
     assert _tree(cwd) == before
 
 
+def test_a_resume_ignores_the_eval_workers_and_how_offline_paths_are_written(cwd, monkeypatch):
+    """Only what changes the experiment refuses a resume: not the evaluation's processes, nor
+    --offline bags named relative instead of absolute (they are saved resolved)."""
+    from qtopt_learner.app import main_job
+
+    run = cwd / "runs" / "main"
+    run.mkdir(parents=True)
+    saved = main_job.MainJobConfig(run_dir=str(run), eval_workers=2,
+                                   offline_data=(str(cwd / "bags"),))
+    (run / "config.json").write_text(json.dumps(dataclasses.asdict(saved)))
+
+    class Started(Exception):
+        pass
+
+    def start(config):
+        assert config.offline_data == (str(cwd / "bags"),)
+        raise Started
+
+    monkeypatch.setattr(main_job, "MainJob", start)
+    with pytest.raises(Started):  # the check passed: the job would start
+        main(["run", "--run-dir", str(run), "--eval-workers", "4", "--offline", "bags"])
+
+
+def test_a_training_run_resumes_only_with_its_options_but_may_raise_its_steps(cwd, capsys,
+                                                                             monkeypatch):
+    from qtopt_learner.app.train_command import add_train_arguments, config_from_args
+    from qtopt_learner.distributed import engine
+
+    run = cwd / "runs" / "off"
+    run.mkdir(parents=True)
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    saved = config_from_args(parser.parse_args(["--offline", "bags", "--run-dir", str(run),
+                                                "--steps", "100"]))
+    (run / "config.json").write_text(saved.to_json())
+    before = _tree(cwd)
+    err = _fails(["train", "--offline", "bags", "--run-dir", str(run), "--updaters", "2"],
+                 capsys)
+    assert f"--run-dir {run}: saved with other settings (updaters: saved 1, given 2)" in err
+    assert _tree(cwd) == before and (run / "config.json").read_text() == saved.to_json()
+
+    class Started(Exception):
+        pass
+
+    def start(config):
+        assert config.steps == 500
+        raise Started
+
+    monkeypatch.setattr(engine, "make_learner", start)
+    with pytest.raises(Started):  # more steps, the bags named absolute: the same run
+        main(["train", "--offline", str(cwd / "bags"), "--run-dir", str(run), "--steps", "500"])
+
+
+def test_flag_types_have_their_config_fields_bounds():
+    """The parser reads the bounds of the fields its flags set from the configs' source (it
+    must not import torch); they are the ones the imported configs enforce."""
+    import importlib
+
+    from qtopt_policy.config_fields import numeric_field
+    from qtopt_policy.usage import ValueType
+
+    checked = set()
+    for command in _commands(build_parser()).values():
+        for action in command._actions:
+            if isinstance(action.type, ValueType) and action.type.field:
+                reference, name = action.type.field
+                module, _, class_name = reference.partition(":")
+                config = getattr(importlib.import_module(module), class_name)
+                assert numeric_field(config, name) == (action.type.kind, action.type.bounds)
+                assert action.type(str(action.default)) == action.default  # the default passes
+                checked.add(f"{class_name}.{name}")
+    assert {"MainJobConfig.bin_objects", "LearnerConfig.steps", "ReplayConfig.terminal_fraction",
+            "CollectionConfig.learned_share", "CellGraphConfig.cells",
+            "EpisodeDriverConfig.seed"} <= checked
+
+
 def test_config_comparison():
     saved = {"run_dir": "a", "budget": "smoke", "ablation": {"reward": "discount"},
              "offline_data": ["x"]}
@@ -182,15 +271,20 @@ def test_offline_paths_are_found_as_log_replay_finds_them(cwd):
         check_offline(["bags", "a_file"])
 
 
-def test_cells_render_the_models_camera_and_refuse_a_model_larger_than_their_frames(tmp_path):
+def test_cells_render_the_models_camera_and_refuse_a_model_larger_than_their_frames(
+        tmp_path, models):
     from qtopt_collector.sim_cell import SimCellConfig
+    from qtopt_policy.model_file import read_model_info
 
     camera = dataclasses.replace(SimCellConfig().camera(), width=104, height=104)
     trained = _export(tmp_path / "sim96.pt", "sim96", camera)
     assert SimCellConfig().for_model(str(trained)).camera() == camera
-    older = _export(tmp_path / "older.pt", "sim96")  # records no camera: the 72 px default
-    with pytest.raises(UsageError, match="takes 96 px images, larger than the cell's 72x72"):
-        SimCellConfig().for_model(str(older))
+    assert SimCellConfig().for_model(read_model_info(trained)).camera() == camera  # read once
+    older = str(models["sim96_no_camera"])  # records no camera: the 72 px default
+    # a core config's error; the command line words it as one of its own (BAD_INPUTS)
+    with pytest.raises(ValueError, match="takes 96 px images, larger than the cell's 72x72") as e:
+        SimCellConfig().for_model(older)
+    assert not isinstance(e.value, UsageError)
 
 
 def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -228,6 +322,7 @@ for argv in (["--help"], ["run", "--help"], ["cell", "--help"], ["sim", "--help"
              ["train", "--help"], ["cell", "--episodes", "-3"], ["cell", "--cells", "0"],
              ["train", "--offline", "/nonexistent"], ["train", "--offline", ".", "--steps", "-5"],
              ["cell", "--policy", "greedy", "--model", {str(models["flipped"])!r}],
+             ["run", "--bin-objects", "31"], ["train", "--offline", ".", "--updaters", "0"],
              ["sim", "--model", {str(models["sim"])!r}, "--run-dir", "r", "--preset", "paper"]):
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
@@ -246,5 +341,5 @@ def test_the_command_exits_2_with_one_line_and_no_traceback(tmp_path):
     out = subprocess.run([sys.executable, "-m", "qtopt_learner.app.cli", "cell", "--episodes",
                           "-3"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert out.returncode == 2
-    assert out.stderr == "qtopt: error: --episodes -3: expected a positive integer\n"
+    assert out.stderr == "qtopt: error: --episodes -3: expected an integer >= 1\n"
     assert not list(tmp_path.iterdir())

@@ -16,7 +16,7 @@ import torch
 from qtopt_collector import evaluation
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes
 from qtopt_collector.episode import run_episode
-from qtopt_collector.ros.runner import CollectionStats
+from qtopt_collector.episode_driver import CollectionStats
 from qtopt_collector.sim_cell import SimCell
 from qtopt_learner.app import main_job
 from qtopt_learner.app.ablations import AblationConfig
@@ -209,6 +209,15 @@ def test_collection_seeds_by_hand():
     assert collection_seeds([1, 2, 9], 5, run_seed=0) == range(10, 12)  # 9: a retry's seed
     assert len(collection_seeds(range(1, 8), 5, run_seed=0)) == 0
     assert collection_seeds([], 2, run_seed=3) == range(3_000_001, 3_000_003)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"bin_objects": 31}, r"bin_objects 31: expected in \[1, 30\]"),  # what a bin holds
+    ({"cells": -1}, "cells -1: expected >= 0"), ({"eval_workers": 0}, "eval_workers 0"),
+    ({"seed": -1}, "seed -1: expected >= 0"), ({"learned_share": 2.0}, "learned_share 2.0")])
+def test_the_main_job_config_refuses_values_outside_its_bounds(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MainJobConfig(run_dir="r", **kwargs)
 
 
 def test_an_interrupted_evaluation_continues_from_its_finished_attempts(tmp_path, monkeypatch):

@@ -124,7 +124,7 @@ def test_bad_input_is_named():
         EpisodeReplay("offline").sample(1, np.random.default_rng(0))
     with pytest.raises(ValueError, match="weights"):
         ReplayMixer({"offline": EpisodeReplay("offline")}, {"train": 1.0})
-    with pytest.raises(ValueError, match="-1 transitions"):
+    with pytest.raises(ValueError, match="capacity_transitions -1: expected >= 1"):
         ReplayConfig(capacity_transitions=-1)
     with pytest.raises(ValueError, match="terminal_fraction 1.0"):
         ReplayConfig(terminal_fraction=1.0)
@@ -156,3 +156,8 @@ def test_train_command_sets_the_terminal_fraction_of_both_replays():
     assert config.hub.offline.terminal_fraction == config.hub.online.terminal_fraction == 0.3
     with pytest.raises(SystemExit):  # the command line refuses it (test_cli_errors.py)
         parser.parse_args(["--offline", "b", "--terminal-fraction", "1.5"])
+    # and so does the config, for a value that did not come through the parser
+    args = parser.parse_args(["--offline", "b"])
+    args.terminal_fraction = 1.5
+    with pytest.raises(ValueError, match=r"terminal_fraction 1.5: expected in \[0, 1\)"):
+        config_from_args(args)

@@ -55,11 +55,10 @@ class CEMConfig:
     min_std_fraction: float = bounded(0.05, ge=0)  # floor of the refit std, fraction of the bound
 
     def __post_init__(self) -> None:
-        if not 0 < self.num_elites <= self.num_samples:
-            raise ValueError(
-                f"num_elites {self.num_elites}: expected 1..num_samples ({self.num_samples})"
-            )
         check_bounds(self)
+        if self.num_elites > self.num_samples:
+            raise ValueError(f"num_elites {self.num_elites}: expected at most num_samples "
+                             f"({self.num_samples})")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""The names commands offer as choices and configs check against, kept apart from the modules
-that use them so that ``qtopt --help`` builds its parser without importing torch, rclpy or
-pybullet. qtopt_policy is the package every other one depends on, hence their home here."""
+"""The names commands offer as choices and configs check against, and the limits they share,
+kept apart from the modules that use them so that ``qtopt --help`` builds its parser without
+importing torch, rclpy or pybullet. qtopt_policy is the package every other one depends on,
+hence their home here."""
 
 from __future__ import annotations
 
@@ -18,3 +19,11 @@ OBJECT_SPLITS = ("train", "test")
 ENGINES = ("inprocess", "ray")
 # How a real cell drives the arm: ros2_control's joint trajectory controller, or MoveIt Servo.
 ARM_BACKENDS = ("trajectory", "servo")
+
+# Objects a simulated bin holds at most (bin emptying, Sec. 6.1: the paper's bin held 28).
+MAX_BIN_OBJECTS = 30
+# Episode seeds: the episodes of run seed k take seeds k * SEEDS_PER_RUN + 1, + 2, ... (a lost
+# episode's rerun takes the next unused one), so runs with their own seeds never share an
+# episode, and no goal carries seed 0, which asks a cell to draw a random one
+# (qtopt_collector.episode_driver.first_episode_seed).
+SEEDS_PER_RUN = 1_000_000

@@ -25,7 +25,6 @@ import torch
 from qtopt_policy.cem_actor import CEMActor, StateBatch
 from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.names import LOCAL_POLICIES
-from qtopt_policy.names import SERVED_POLICIES as SERVED_POLICIES  # re-exported
 from qtopt_policy.spec import Action, ActionBounds, Observation
 from qtopt_policy.torchscript_model import load_model
 
@@ -83,10 +82,10 @@ class NoiseConfig:
     toggle_moves: bool = True
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         total = self.pose_probability + self.toggle_probability + self.terminate_probability
         if not math.isclose(total, 1.0, abs_tol=1e-6):
             raise ValueError(f"random-action probabilities sum to {total}: expected 1")
-        check_bounds(self)
 
 
 def random_action(

@@ -1,5 +1,6 @@
 """What the project's commands share to refuse bad input before they start anything: the
-user-facing error type, argparse value types, the help formatter, and the model-file check.
+user-facing error type, argparse value types (from the config fields the flags set), the help
+formatter, and the model-file check.
 
 Nothing here imports torch, rclpy or pybullet, so a command's parser builds, and its checks
 fail, in well under a second.
@@ -8,9 +9,11 @@ fail, in well under a second.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from qtopt_policy.config_fields import Bounds, numeric_field, parse_value
 
 if TYPE_CHECKING:
     from qtopt_policy.model_file import ModelFileInfo
@@ -22,25 +25,32 @@ class UsageError(ValueError):
     Its message names the input and says what was expected."""
 
 
-def _number(convert: Callable[[str], float], ok: Callable[[float], bool], expected: str
-            ) -> Callable[[str], float]:
-    def parse(text: str) -> float:
+@dataclass(frozen=True)
+class ValueType:
+    """An argparse type: a flag's text as an int or float within bounds, else argparse's
+    error, which the commands print as ``--flag VALUE: expected an integer >= 1``."""
+
+    kind: type
+    bounds: Bounds | None = None
+    # the config field the flag sets ("module:Class", field), where it sets one
+    field: tuple[str, str] | None = None
+
+    def __call__(self, text: str) -> int | float:
         try:
-            value = convert(text)
-        except ValueError:
-            value = None
-        if value is None or not ok(value):
-            # argparse prefixes the flag: "--episodes -3: expected a positive integer"
-            raise argparse.ArgumentTypeError(f"{text}: expected {expected}")
-        return value
-
-    return parse
+            return parse_value(text, self.kind, self.bounds)
+        except ValueError as err:  # argparse prefixes the flag
+            raise argparse.ArgumentTypeError(f"{text}: {err}") from None
 
 
-positive_int = _number(int, lambda v: v > 0, "a positive integer")
-non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
-probability = _number(float, lambda v: 0.0 <= v <= 1.0, "a probability in [0, 1]")
-proper_fraction = _number(float, lambda v: 0.0 <= v < 1.0, "a fraction in [0, 1)")
+def config_field_type(config: str, name: str) -> ValueType:
+    """The argparse type of a flag that sets the numeric field ``name`` of the config dataclass
+    ``config`` (``"module:Class"``): the field's type and bounds, read from the class's source
+    so the parser imports no torch; the config checks the same bounds once built."""
+    kind, bounds = numeric_field(config, name)
+    return ValueType(kind, bounds, (config, name))
+
+
+positive_int = ValueType(int, Bounds(low=1))  # counts that fill no config field
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

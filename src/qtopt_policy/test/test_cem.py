@@ -127,8 +127,11 @@ def test_same_generator_seed_reproduces_and_other_seed_differs():
 
 @pytest.mark.parametrize(
     "kwargs, bad",
-    [({"num_elites": 0}, "num_elites 0"), ({"num_elites": 65}, "num_elites 65"),
-     ({"iterations": 0}, "iterations 0")],
+    [({"num_elites": 0}, "num_elites 0: expected >= 1"),
+     ({"num_elites": 65}, r"num_elites 65: expected at most num_samples \(64\)"),
+     ({"iterations": 0}, "iterations 0"),
+     # the value out of its own bounds is named, not the cross-field check it breaks
+     ({"num_samples": 0}, "num_samples 0: expected >= 1")],
 )
 def test_bad_config_is_rejected_naming_the_value(kwargs, bad):
     with pytest.raises(ValueError, match=bad):

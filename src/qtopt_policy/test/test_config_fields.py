@@ -13,7 +13,10 @@ from qtopt_policy.config_fields import (
     field_bounds,
     field_comments,
     field_description,
+    numeric_field,
+    parse_value,
 )
+from qtopt_policy.names import MAX_BIN_OBJECTS
 
 
 @dataclass(frozen=True)
@@ -90,3 +93,30 @@ def test_bounds_are_field_metadata_and_checked_by_the_config():
 ])
 def test_bounds_describe_themselves(bounds, text):
     assert bounds.describe() == text
+
+
+def test_a_fields_type_and_bounds_are_read_from_the_class_or_its_source():
+    """The source reading (for parsers that must not import the config's module) agrees with
+    the class, an imported name as a bound included."""
+    for name, expected in (("count", (int, Bounds(low=1))),
+                           ("share", (float, Bounds(low=0, high=1, high_open=True))),
+                           ("free", (float, None))):
+        assert numeric_field(_Bounded, name) == expected
+        assert numeric_field(f"{__name__}:_Bounded", name) == expected
+    main_job = "qtopt_learner.app.main_job:MainJobConfig"
+    assert numeric_field(main_job, "bin_objects") == (int, Bounds(low=1, high=MAX_BIN_OBJECTS))
+    with pytest.raises(TypeError, match="not an int or float field"):
+        numeric_field(f"{__name__}:_Commented", "both")
+
+
+def test_a_value_is_parsed_as_its_field_takes_it():
+    assert parse_value("3", int, Bounds(low=1)) == 3
+    assert parse_value("0.25", float, Bounds(low=0, high=1, high_open=True)) == 0.25
+    for text, kind, bounds, expected in (
+            ("0", int, Bounds(low=1), "expected an integer >= 1"),
+            ("1.5", int, Bounds(low=1), "expected an integer >= 1"),
+            ("two", int, None, "expected an integer"),
+            ("1", float, Bounds(low=0, high=1, high_open=True), r"a number in \[0, 1\)"),
+            ("nan", float, Bounds(low=0), "expected a number >= 0")):
+        with pytest.raises(ValueError, match=expected):
+            parse_value(text, kind, bounds)

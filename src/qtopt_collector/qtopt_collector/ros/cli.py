@@ -7,18 +7,25 @@ are known to be good.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from qtopt_policy.cli_arguments import add_seed_argument
 from qtopt_policy.names import LOCAL_POLICIES, OBJECT_SPLITS, SERVED_POLICIES
 from qtopt_policy.usage import (
     UsageError,
     check_folder,
     check_model,
-    non_negative_int,
+    config_field_type,
     positive_int,
 )
+
+if TYPE_CHECKING:
+    from qtopt_collector.sim_cell import SimCellConfig
+    from qtopt_policy.model_file import ModelFileInfo
+
+CELL_GRAPH = "qtopt_collector.graph:CellGraphConfig"
 
 
 def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,36 +39,52 @@ def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
                         "folder's model.pt); the cells render the camera it was trained with")
     parser.add_argument("--episodes", type=positive_int, default=100,
                         help="episodes to record, over all cells")
-    parser.add_argument("--cells", type=positive_int, default=2, help="simulated cells")
+    add_cells_argument(parser)
     parser.add_argument("--out", default="data", metavar="DIR",
                         help="folder for the rosbag2 bags (and the nodes' logs/)")
     parser.add_argument("--objects", default="train", choices=OBJECT_SPLITS,
                         help="object split the bins are filled from")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seed of the first episode; each next one adds 1")
+    add_seed_argument(parser, "qtopt_collector.episode_driver:EpisodeDriverConfig")
     parser.add_argument("--scripted-termination", action="store_true",
                         help="end episodes by Algorithm 2's rule instead of the policy's "
                         "terminate action")
 
 
-def check_cell_arguments(args: argparse.Namespace) -> None:
+def add_cells_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cells", type=config_field_type(CELL_GRAPH, "cells"), default=2,
+                        help="simulated cells")
+
+
+def sim_for_model(sim: SimCellConfig, info: ModelFileInfo | None) -> SimCellConfig:
+    """``sim`` rendering the camera of the model ``--model`` names (a checked file's ``info``;
+    None: no model); UsageError for a model whose input is larger than the frames."""
+    if info is None:
+        return sim
+    try:
+        return sim.for_model(info)
+    except ValueError as err:
+        raise UsageError(f"--model {err}") from err
+
+
+def check_cell_arguments(args: argparse.Namespace) -> ModelFileInfo | None:
     """Raise UsageError for arguments ``qtopt cell`` cannot run with, before it starts any
     node: a served policy without a whole model file, a model with a local policy, an
-    output path that is a file."""
+    output path that is a file. Returns the model file's info (None: no model)."""
     if args.policy in SERVED_POLICIES and not args.model:
         raise UsageError(f"--policy {args.policy}: needs --model; expected the path of a "
                          "TorchScript model (or a --policy of " + ", ".join(LOCAL_POLICIES) + ")")
     if args.policy in LOCAL_POLICIES and args.model:
         raise UsageError(f"--model {args.model}: unused by --policy {args.policy}; expected "
                          "--policy greedy or noisy, or no --model")
-    if args.model:
-        check_model("--model", args.model)
+    info = check_model("--model", args.model) if args.model else None
     check_folder("--out", args.out)
+    return info
 
 
 def run_cell_command(args: argparse.Namespace) -> int:
-    check_cell_arguments(args)
+    info = check_cell_arguments(args)
     from qtopt_collector.episode import EpisodeConfig
+    from qtopt_collector.episode_driver import first_episode_seed
     from qtopt_collector.graph import CellGraphConfig, cell_namespace, sim_cell_graph
     from qtopt_collector.ros.runner import run_graph
     from qtopt_collector.sim_cell import SimCellConfig
@@ -72,11 +95,11 @@ def run_cell_command(args: argparse.Namespace) -> int:
         cells=args.cells, policy=args.policy, out_dir=str(out),
         episode=EpisodeConfig(scripted_termination=args.scripted_termination),
         model_path=model,
-        sim=dataclasses.replace(SimCellConfig(), object_split=args.objects).for_model(model),
+        sim=sim_for_model(SimCellConfig(object_split=args.objects), info),
     )
     start = time.monotonic()
     stats = run_graph(sim_cell_graph(config), [cell_namespace(i) for i in range(config.cells)],
-                      args.episodes, out / "logs", seed=args.seed)
+                      args.episodes, out / "logs", seed=first_episode_seed(args.seed))
     elapsed = time.monotonic() - start
     print(f"{stats.episodes} episodes ({args.policy}, {args.objects} objects) on "
           f"{config.cells} cells in {elapsed:.0f} s: success (image subtraction) "

@@ -50,6 +50,16 @@ class _Flight:
             return "aborted"
         return response.result
 
+    def cancel(self) -> None:
+        """Ask the cell to cancel the goal (now, or once it is accepted): it is given up, and
+        its cell gets the next one."""
+        def cancel(future: Any) -> None:
+            handle = future.result()
+            if handle is not None and handle.accepted:
+                handle.cancel_goal_async()
+
+        self.goal_future.add_done_callback(cancel)
+
 
 class EpisodeGoals:
     """The cells' ``RunEpisode`` action clients on ``node``, ``actions`` mapping a cell's label
@@ -101,6 +111,8 @@ class EpisodeGoals:
             if outcome is None and not gone:
                 continue
             del self.in_flight[cell]
+            if outcome is None:  # given up while running: the cell must not hold it on
+                flight.cancel()
             if outcome is None or outcome == "aborted":
                 self.plan.lose()  # the episode in flight is lost; run another
                 continue

@@ -55,9 +55,9 @@ class HardwareArmConfig:
     geometry: CellGeometry = field(default_factory=CellGeometry)
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if self.backend not in ARM_BACKENDS:
             raise ValueError(f"backend {self.backend!r}: expected one of {ARM_BACKENDS}")
-        check_bounds(self)
 
 
 def _duration(seconds: float) -> Duration:

@@ -27,7 +27,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from tqdm import tqdm
 
-from qtopt_collector.episode_driver import CollectionStats, EpisodePlan
+from qtopt_collector.episode_driver import CollectionStats, EpisodePlan, first_episode_seed
 from qtopt_collector.graph import DRIVER_EXECUTABLE, NodeSpec
 from qtopt_collector.ros.episode_goals import EpisodeGoals, PolicyChooser
 from qtopt_msgs.action import RunEpisode
@@ -127,7 +127,7 @@ def run_episodes(
     runner: GraphRunner,
     namespaces: list[str],
     episodes: int,
-    seed: int = 0,
+    seed: int = first_episode_seed(0),
     policy: str | PolicyChooser = "",
     timeout_s: float = 300.0,
     progress: bool = True,
@@ -181,7 +181,7 @@ def run_episodes(
 
 
 def run_graph(specs: list[NodeSpec], namespaces: list[str], episodes: int, log_dir: Path,
-              seed: int = 0, progress: bool = True,
+              seed: int = first_episode_seed(0), progress: bool = True,
               after_start: Callable[[], None] | None = None,
               before_stop: Callable[[CollectionStats], None] | None = None,
               policy: str | PolicyChooser = "",

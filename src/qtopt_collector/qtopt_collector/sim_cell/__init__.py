@@ -13,12 +13,12 @@ are held-out test objects, the other 900 are for training.
 
 from qtopt_collector.sim_cell.arm import TIP_LINKS, SimArm
 from qtopt_collector.sim_cell.camera import SimCamera
-from qtopt_collector.sim_cell.cell import MAX_BIN_OBJECTS, SimCell
+from qtopt_collector.sim_cell.cell import SimCell
 from qtopt_collector.sim_cell.config import SimCellConfig, object_split
 from qtopt_collector.sim_cell.gripper import SimGripper
 from qtopt_collector.sim_cell.world import FLOOR_Z, TRAY_POSITION, SimWorld
 
 __all__ = [
-    "FLOOR_Z", "MAX_BIN_OBJECTS", "TIP_LINKS", "TRAY_POSITION", "SimArm", "SimCamera",
-    "SimCell", "SimCellConfig", "SimGripper", "SimWorld", "object_split",
+    "FLOOR_Z", "TIP_LINKS", "TRAY_POSITION", "SimArm", "SimCamera", "SimCell", "SimCellConfig",
+    "SimGripper", "SimWorld", "object_split",
 ]

@@ -17,9 +17,9 @@ from qtopt_collector.sim_cell.config import SimCellConfig
 from qtopt_collector.sim_cell.gripper import SimGripper
 from qtopt_collector.sim_cell.world import SimWorld
 from qtopt_collector.success_detection import DropTest, detect_grasp_success, run_drop_test
+from qtopt_policy.names import MAX_BIN_OBJECTS
 from qtopt_policy.spec import Action, Observation
 
-MAX_BIN_OBJECTS = 30  # bin emptying (Sec. 6.1): the paper's bin held 28 objects
 MAX_REDRAWS = 10  # a world that settles to an empty bin is drawn again, at most this often
 
 

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from qtopt_collector.success_detection import DropTestConfig
 from qtopt_collector.workspace import WorkspaceConfig
 from qtopt_policy.config_fields import bounded, check_bounds
-from qtopt_policy.model_file import read_model_info
+from qtopt_policy.model_file import ModelFileInfo, read_model_info
 from qtopt_policy.names import LABELS, OBJECT_SPLITS
 from qtopt_policy.spec import ActionBounds, CameraSpec
-from qtopt_policy.usage import UsageError
 
 NUM_OBJECTS = 1000
 
@@ -64,11 +63,10 @@ class SimCellConfig:
     drop_test: DropTestConfig = field(default_factory=DropTestConfig)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.min_objects <= self.max_objects <= 10:
-            raise ValueError(
-                f"objects per episode [{self.min_objects}, {self.max_objects}]: expected "
-                "1 <= min <= max <= 10"
-            )
+        check_bounds(self)
+        if self.min_objects > self.max_objects:
+            raise ValueError(f"min_objects {self.min_objects}: expected at most max_objects "
+                             f"({self.max_objects})")
         object_split(self.object_split)
         if self.label not in LABELS:
             raise ValueError(f"label {self.label!r}: expected one of {LABELS}")
@@ -77,7 +75,6 @@ class SimCellConfig:
                 f"max_settle_steps {self.max_settle_steps}: expected at least settle_steps "
                 f"({self.settle_steps})"
             )
-        check_bounds(self)
 
     def camera(self) -> CameraSpec:
         """The rendered camera, as recorded in bags and models (provenance)."""
@@ -93,19 +90,20 @@ class SimCellConfig:
             camera_yaw_deg=camera.yaw_deg, camera_pitch_deg=camera.pitch_deg,
             camera_target_height=camera.target_height)
 
-    def for_model(self, model_path: str) -> SimCellConfig:
-        """This cell rendering what the model at ``model_path`` was trained on (the camera its
-        metadata records), so a cell serving it shows the view it learned from; unchanged for no
-        model or one that records no camera. Raises ModelLoadError for a file that is not a
-        whole model, UsageError for one whose input is larger than the frames."""
-        if not model_path:
+    def for_model(self, model: ModelFileInfo | str) -> SimCellConfig:
+        """This cell rendering what a model was trained on (the camera its metadata records),
+        so a cell serving it shows the view it learned from; unchanged for no model (``""``) or
+        one that records no camera. ``model``: its checked file's info, or its path. Raises
+        ModelLoadError for a file that is not a whole model, ValueError for one whose input is
+        larger than the frames."""
+        if not model:
             return self
-        info = read_model_info(model_path)
+        info = model if isinstance(model, ModelFileInfo) else read_model_info(model)
         known = info.camera is not None and info.camera.known
         cell = self.with_camera(info.camera) if known else self
         if min(cell.camera_width, cell.camera_height) < info.image_size:
-            raise UsageError(
-                f"model {model_path}: takes {info.image_size} px images, larger than the "
+            raise ValueError(
+                f"model {info.path}: takes {info.image_size} px images, larger than the "
                 f"cell's {cell.camera_width}x{cell.camera_height} px frames; expected a model "
                 "that records its camera or takes at most the frame's size")
         return cell

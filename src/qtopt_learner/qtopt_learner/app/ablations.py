@@ -24,15 +24,20 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class AblationConfig:
-    """App. A/C ablations, one field each; the defaults are the method this job runs."""
+    """App. A/C ablations, one field each; the defaults are the method this job runs. The
+    fields' comments are the command line's help (``qtopt run --help``)."""
 
-    state: str = "image+gripper+height"  # or "image", "image+gripper"
-    # gamma 0.9 alone (one of Table 7's rows); "penalty" adds -0.05 per step, which with
-    # targets clipped to [0, 1] zeroes every target a few steps before a likely failure
+    # inputs beside the image: gripper status and height (App. A, C)
+    state: str = "image+gripper+height"
+    # discount: gamma 0.9 alone (one of Table 7's rows); penalty: also -0.05 per step, which
+    # with targets clipped to [0, 1] zeroes every target a few steps before a likely failure
     reward: str = "discount"
-    termination: str = "learned"  # the e action; "scripted": Algorithm 2
-    target: str = "clipped_double_q"  # min over two target networks; "double_q": Q_bar_1 only
-    # Not the paper's: "monte_carlo" raises each target to its transition's return
+    # learned: the policy's terminate action (the e action); scripted: Algorithm 2
+    termination: str = "learned"
+    # clipped_double_q: the minimum of two target networks; double_q: Q_bar_1 alone
+    target: str = "clipped_double_q"
+    # monte_carlo: raise each Bellman target to the transition's discounted return (not in
+    # the paper)
     bound: str = "none"
 
     def __post_init__(self) -> None:

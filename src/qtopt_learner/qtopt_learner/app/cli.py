@@ -16,31 +16,42 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-from qtopt_collector.ros.cli import add_cell_arguments, run_cell_command
+from qtopt_collector.ros.cli import (
+    add_cell_arguments,
+    add_cells_argument,
+    run_cell_command,
+    sim_for_model,
+)
 from qtopt_learner.app.ablations import CHOICES, AblationConfig
 from qtopt_learner.app.budgets import BUDGETS
-from qtopt_learner.app.input_checks import check_offline, check_same_config
-from qtopt_learner.app.train_command import add_train_arguments, run_train_command
-from qtopt_policy.names import ENGINES, LABELS, PRESET_NAMES, SERVED_POLICIES
+from qtopt_learner.app.input_checks import check_offline, check_same_config, resolved
+from qtopt_learner.app.train_command import (
+    LEARNER,
+    add_steps_argument,
+    add_train_arguments,
+    run_train_command,
+)
+from qtopt_policy.cli_arguments import (
+    add_engine_argument,
+    add_offline_argument,
+    add_preset_argument,
+    add_run_dir_argument,
+    add_seed_argument,
+)
+from qtopt_policy.config_fields import field_description
+from qtopt_policy.names import LABELS, SERVED_POLICIES
 from qtopt_policy.usage import (
     HelpFormatter,
     UsageError,
     check_folder,
     check_model,
-    non_negative_int,
+    config_field_type,
     positive_int,
-    probability,
 )
 
 PROG = "qtopt"
-ABLATION_HELP = {
-    "state": "inputs beside the image: gripper status and height (App. A, C)",
-    "reward": "discount: gamma 0.9 alone; penalty: also -0.05 per step (Table 7)",
-    "termination": "learned: the policy's terminate action; scripted: Algorithm 2",
-    "target": "clipped_double_q: the minimum of two target networks; double_q: Q_bar_1 alone",
-    "bound": "monte_carlo: raise each Bellman target to the transition's discounted return "
-             "(not in the paper)",
-}
+MAIN_JOB = "qtopt_learner.app.main_job:MainJobConfig"
+COLLECTION = "qtopt_learner.collection:CollectionConfig"
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -56,22 +67,19 @@ class CommandParser(argparse.ArgumentParser):
 def _run(args: argparse.Namespace) -> int:
     check_offline(args.offline)
     check_folder("--run-dir", args.run_dir)
-    from qtopt_collector.sim_cell import MAX_BIN_OBJECTS
     from qtopt_learner.app.main_job import MainJob, MainJobConfig
     from qtopt_learner.app.run_layout import RunLayout
 
-    if args.bin_objects > MAX_BIN_OBJECTS:
-        raise UsageError(f"--bin-objects {args.bin_objects}: expected at most "
-                         f"{MAX_BIN_OBJECTS}, what a simulated bin holds")
     run_dir = args.run_dir or f"runs/main__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
     config = MainJobConfig(
         run_dir=run_dir, budget=args.budget, preset=args.preset, cells=args.cells,
-        engine=args.engine, seed=args.seed, offline_data=tuple(args.offline),
+        engine=args.engine, seed=args.seed, offline_data=resolved(args.offline),
         label=args.label, learned_share=args.learned_share, bin_objects=args.bin_objects,
         eval_workers=args.eval_workers,
         ablation=AblationConfig(**{name: getattr(args, name) for name in CHOICES}))
+    # the evaluation's worker processes change how fast it runs, not what it measures
     check_same_config(RunLayout(Path(run_dir).resolve()).config, dataclasses.asdict(config),
-                      ignore=("run_dir",),
+                      ignore=("run_dir", "eval_workers"), paths=("offline_data",),
                       defaults=dataclasses.asdict(MainJobConfig(run_dir=run_dir)))
     plan = config.plan
     print(f"[qtopt] QT-Opt in simulation, budget {config.budget}: {plan.episodes} episodes "
@@ -88,40 +96,37 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how much to collect, train and evaluate (15m: 2 CPU cores, "
                         "about 15 minutes; 2h: the long CPU run; gpu: a GPU and more cores; "
                         "smoke: a few of everything)")
-    parser.add_argument("--preset", default="sim", choices=PRESET_NAMES,
-                        help="Q-network and trainer preset (paper: 472 px, wants a GPU)")
-    parser.add_argument("--cells", type=non_negative_int, default=0,
+    add_preset_argument(parser)
+    parser.add_argument("--cells", type=config_field_type(MAIN_JOB, "cells"), default=0,
                         help="simulated cells; 0: the budget's number (2 on a CPU budget)")
-    parser.add_argument("--engine", default="inprocess", choices=ENGINES,
-                        help="the learner's engine: threads in its node, or Ray actors")
+    add_engine_argument(parser)
     parser.add_argument("--label", default="truth", choices=LABELS,
                         help="training label: simulator truth or image subtraction (detector)")
-    parser.add_argument("--learned-share", type=probability, default=0.5,
-                        help="share of pi_noisy episodes once the learned policy joins")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seed of the networks, the cells' episodes and the evaluation")
-    parser.add_argument("--run-dir", default="",
-                        help="default runs/main__<seed>__<time>; an existing one resumes (with "
-                        "the options it was started with)")
-    parser.add_argument("--offline", nargs="*", default=[], metavar="PATH",
-                        help="bags or folders of bags replayed beside the live episodes")
-    parser.add_argument("--bin-objects", type=positive_int, default=28,
-                        help="objects in the bin-emptying evaluation (Sec. 6.1)")
-    parser.add_argument("--eval-workers", type=positive_int, default=2,
-                        help="processes running the evaluation's grasp attempts")
+    parser.add_argument("--learned-share", type=config_field_type(COLLECTION, "learned_share"),
+                        default=0.5, help="share of pi_noisy episodes once the learned policy "
+                        "joins")
+    add_seed_argument(parser, MAIN_JOB)
+    add_run_dir_argument(parser)
+    add_offline_argument(parser)
+    parser.add_argument("--bin-objects", type=config_field_type(MAIN_JOB, "bin_objects"),
+                        default=28, help="objects in the bin-emptying evaluation (Sec. 6.1)")
+    parser.add_argument("--eval-workers", type=config_field_type(MAIN_JOB, "eval_workers"),
+                        default=2, help="processes running the evaluation's grasp attempts")
     ablations = parser.add_argument_group("ablations (App. A/C)")
     defaults = AblationConfig()
-    for name, choices in CHOICES.items():
-        ablations.add_argument(f"--{name}", default=getattr(defaults, name), choices=choices,
-                               help=ABLATION_HELP[name])
+    for field in dataclasses.fields(AblationConfig):
+        ablations.add_argument(f"--{field.name}", default=getattr(defaults, field.name),
+                               choices=CHOICES[field.name],
+                               help=field_description(AblationConfig, field))
 
 
 def _sim(args: argparse.Namespace) -> int:
     """qtopt_learner's sim.launch.py graph through the project's runner (no ``ros2 launch``
     here)."""
-    check_model("--model", args.model, preset=args.preset)
+    info = check_model("--model", args.model, preset=args.preset)
     check_offline(args.offline)
     check_folder("--run-dir", args.run_dir)
+    from qtopt_collector.episode_driver import first_episode_seed
     from qtopt_collector.graph import CellGraphConfig
     from qtopt_collector.sim_cell import SimCellConfig
     from qtopt_learner.app.training_graph import run_training_graph
@@ -130,15 +135,15 @@ def _sim(args: argparse.Namespace) -> int:
 
     run = Path(args.run_dir).resolve()
     model = str(Path(args.model).resolve())
-    sim = SimCellConfig().for_model(model)  # the camera the model was trained with
-    learner = learner_preset(args.preset, run_dir=str(run), steps=args.steps,
-                             offline_paths=tuple(str(Path(p).resolve()) for p in args.offline),
+    sim = sim_for_model(SimCellConfig(), info)  # the camera the model was trained with
+    learner = learner_preset(args.preset, run_dir=str(run), steps=args.steps, seed=args.seed,
+                             offline_paths=resolved(args.offline),
                              fine_tuning=FineTuningConfig(enabled=True), camera=sim.camera(),
                              label_source=sim.label)
     cells = CellGraphConfig(cells=args.cells, policy=args.policy, model_path=model,
                             out_dir=str(run / "online_cells"), sim=sim)
     stats = run_training_graph(cells, learner, args.episodes, run / "online_cells" / "logs",
-                               seed=args.seed)
+                               seed=first_episode_seed(args.seed))
     print(f"[qtopt] {stats.episodes} {args.policy} episodes, success label "
           f"{stats.success_rate:.1%}; learner run folder {run}")
     return 0
@@ -148,21 +153,17 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="PATH",
                         help="TorchScript model to start from; the cells render the camera "
                         "it was trained with")
-    parser.add_argument("--run-dir", required=True, help="learner run folder (resumed)")
-    parser.add_argument("--offline", nargs="*", default=[], metavar="PATH",
-                        help="bags or folders of bags replayed next to the live episodes")
-    parser.add_argument("--steps", type=positive_int, default=30_000,
-                        help="gradient steps to reach")
+    add_run_dir_argument(parser, required=True)
+    add_offline_argument(parser)
+    add_steps_argument(parser, default=30_000)
     parser.add_argument("--episodes", type=positive_int, default=100,
                         help="episodes the cells collect, over all cells")
-    parser.add_argument("--cells", type=positive_int, default=2, help="simulated cells")
+    add_cells_argument(parser)
     parser.add_argument("--policy", default="noisy", choices=SERVED_POLICIES,
                         help="the cells' policy around the newest model: noisy (pi_noisy, "
                         "App. B) or greedy")
-    parser.add_argument("--preset", default="sim", choices=PRESET_NAMES,
-                        help="Q-network and trainer preset; --model must be one of it")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seed of the first episode and of the learner")
+    add_preset_argument(parser)
+    add_seed_argument(parser, LEARNER)
 
 
 # name, help, arguments, what runs it (checking its arguments first)

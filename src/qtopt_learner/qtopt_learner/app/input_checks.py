@@ -14,6 +14,12 @@ from qtopt_policy.usage import UsageError
 BAGS = "a rosbag2 bag or a folder of bags"
 
 
+def resolved(paths: Iterable[str]) -> tuple[str, ...]:
+    """``paths`` as absolute paths, as configs keep them: a run resumed from another folder,
+    or given a path the other way round (relative, absolute), names the same files."""
+    return tuple(str(Path(p).resolve()) for p in paths)
+
+
 def check_offline(paths: Iterable[str], flag: str = "--offline") -> None:
     """Every path exists and holds episode files, as log replay will look for them."""
     for path in paths:
@@ -38,11 +44,13 @@ def changed_fields(saved: Mapping[str, Any], new: Mapping[str, Any], prefix: str
 
 
 def check_same_config(path: Path, config: Mapping[str, Any], ignore: Iterable[str] = (),
-                      defaults: Mapping[str, Any] | None = None) -> None:
+                      defaults: Mapping[str, Any] | None = None,
+                      paths: Iterable[str] = ()) -> None:
     """Raise UsageError when the config saved at ``path`` (a run folder's config.json, if
     there is one) differs from ``config`` in any field but ``ignore``: resuming the run under
     other settings would mix two experiments in one folder. A field the saved config lacks
-    (one added since) counts as its value in ``defaults``."""
+    (one added since) counts as its value in ``defaults``; the top-level fields ``paths``
+    (lists of paths) compare as :func:`resolved` paths."""
     if not path.exists():
         return
     try:
@@ -55,6 +63,10 @@ def check_same_config(path: Path, config: Mapping[str, Any], ignore: Iterable[st
     # tuples as lists, as the saved file holds them
     new, defaults = json.loads(json.dumps(config)), json.loads(json.dumps(defaults or {}))
     saved = {**defaults, **saved}
+    for name in paths:
+        for fields in (saved, new):
+            if isinstance(fields.get(name), list):
+                fields[name] = list(resolved(fields[name]))
     skip = set(ignore)
     changes = changed_fields({k: v for k, v in saved.items() if k not in skip},
                              {k: v for k, v in new.items() if k not in skip})

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qtopt_collector.bag_recorder import read_episodes, repair_bag
+from qtopt_collector.episode_driver import first_episode_seed
 from qtopt_collector.evaluation import AttemptLog, bin_emptying, evaluate, scripted_episodes
 from qtopt_collector.graph import CellGraphConfig
 from qtopt_collector.sim_cell import SimCellConfig
-from qtopt_collector.success_detection import LABELS
 from qtopt_learner.app.ablations import STATES, AblationConfig
 from qtopt_learner.app.budgets import BUDGETS, Budget
 from qtopt_learner.app.report import write_report
@@ -50,11 +50,13 @@ from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig
 from qtopt_learner.distributed.fine_tuning import FineTuningConfig
 from qtopt_learner.distributed.hub import HubConfig
 from qtopt_learner.distributed.replay import ReplayConfig
-from qtopt_learner.learner_config import ENGINES, LearnerConfig, learner_preset
+from qtopt_learner.learner_config import LearnerConfig, learner_preset
 from qtopt_learner.probes import stop_value_auc
 from qtopt_learner.targets import TargetConfig
 from qtopt_policy.cem import CEMConfig
+from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.episode_record import EpisodeRecord
+from qtopt_policy.names import ENGINES, LABELS, MAX_BIN_OBJECTS
 from qtopt_policy.policies import PolicySource
 
 # The in-view camera keeps the lifted gripper in frame (docs/decisions.md); cells keep their
@@ -67,7 +69,6 @@ CAMERAS = {"sim": (72, 72), "sim96": (104, 104), "paper": (640, 512)}
 # Share of each replay sample taken from episodes' last transitions (docs/decisions.md).
 TERMINAL_FRACTION = 0.25
 EXPORT_EVERY = 500  # gradient steps between exports: the collecting policy reloads each one
-SEEDS_PER_RUN = 1_000_000  # collection seeds of run seed k start after k * SEEDS_PER_RUN
 
 
 @dataclass(frozen=True)
@@ -75,24 +76,25 @@ class MainJobConfig:
     run_dir: str
     budget: str = "15m"
     preset: str = "sim"  # Q-network and trainer preset: "paper" wants a GPU
-    cells: int = 0  # simulated cells; 0: the budget's number
+    cells: int = bounded(0, ge=0)  # simulated cells; 0: the budget's number
     engine: str = "inprocess"  # the learner's engine: "inprocess" or "ray"
-    seed: int = 0
+    # the networks' and the random draws'; the episodes take seeds from first_episode_seed(seed)
+    seed: int = bounded(0, ge=0)
     offline_data: tuple[str, ...] = ()  # bags replayed beside the live episodes
     # How training episodes are labeled: the simulator's truth, or image subtraction after
     # the drop test as on a real cell (App. D.3); evaluation counts the truth either way.
     label: str = "truth"
-    learned_share: float = CollectionConfig.learned_share  # pi_noisy's share after the switch
-    bin_objects: int = 28  # Sec. 6.1: the paper's bin held 28 objects
-    eval_workers: int = 2
+    # pi_noisy's share after the switch (CollectionConfig checks it)
+    learned_share: float = CollectionConfig.learned_share
+    # objects in the bin-emptying evaluation; Sec. 6.1: the paper's bin held 28
+    bin_objects: int = bounded(28, ge=1, le=MAX_BIN_OBJECTS)
+    eval_workers: int = bounded(2, ge=1)  # processes running the evaluation's attempts
     ablation: AblationConfig = field(default_factory=AblationConfig)
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if self.budget not in BUDGETS:
             raise ValueError(f"budget {self.budget!r}: expected one of {sorted(BUDGETS)}")
-        if self.cells < 0 or self.eval_workers < 1:
-            raise ValueError(f"cells {self.cells}, eval_workers {self.eval_workers}: "
-                             "expected >= 0 and >= 1")
         if self.engine not in ENGINES:
             raise ValueError(f"engine {self.engine!r}: expected one of {ENGINES}")
         if self.label not in LABELS:
@@ -280,9 +282,8 @@ class MainJob:
 def collection_seeds(recorded: Collection[int], episodes: int, run_seed: int) -> range:
     """Seeds of the episodes still to collect: ``episodes`` less those ``recorded``, numbered
     on above every recorded seed (a lost episode's retry included), so none repeats; a fresh
-    run starts after ``run_seed * SEEDS_PER_RUN``, as seed 0 would let a cell draw one at
-    random."""
-    first = max(recorded, default=run_seed * SEEDS_PER_RUN) + 1
+    run starts at ``first_episode_seed(run_seed)``."""
+    first = max(recorded, default=first_episode_seed(run_seed) - 1) + 1
     return range(first, first + max(episodes - len(recorded), 0))
 
 

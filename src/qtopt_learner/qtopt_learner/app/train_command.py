@@ -9,51 +9,56 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qtopt_learner.app.input_checks import check_offline
-from qtopt_policy.names import ENGINES, PRESET_NAMES
-from qtopt_policy.usage import (
-    UsageError,
-    check_folder,
-    non_negative_int,
-    positive_int,
-    proper_fraction,
+from qtopt_learner.app.input_checks import check_offline, check_same_config, resolved
+from qtopt_policy.cli_arguments import (
+    add_engine_argument,
+    add_offline_argument,
+    add_preset_argument,
+    add_run_dir_argument,
+    add_seed_argument,
 )
+from qtopt_policy.usage import UsageError, check_folder, config_field_type
 
 if TYPE_CHECKING:
     from qtopt_learner.learner_config import LearnerConfig
 
+LEARNER = "qtopt_learner.learner_config:LearnerConfig"
+REPLAY = "qtopt_learner.distributed.replay:ReplayConfig"
+
+
+def add_steps_argument(parser: argparse.ArgumentParser, default: int) -> None:
+    parser.add_argument("--steps", type=config_field_type(LEARNER, "steps"), default=default,
+                        help="gradient steps to reach (a resumed run counts from its "
+                        "checkpoint)")
+
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--offline", nargs="+", required=True, metavar="PATH",
-                        help="bags or folders of bags to replay")
-    parser.add_argument("--steps", type=positive_int, default=20_000,
-                        help="gradient steps to reach")
-    parser.add_argument("--run-dir", default="",
-                        help="default: runs/offline__<seed>__<time>; an existing one resumes")
-    parser.add_argument("--preset", default="sim", choices=PRESET_NAMES,
-                        help="Q-network and trainer preset (paper: 472 px, wants a GPU)")
-    parser.add_argument("--engine", default="inprocess", choices=ENGINES,
-                        help="threads in this process, or Ray actors")
-    parser.add_argument("--updaters", type=positive_int, default=1,
+    add_offline_argument(parser, required=True)
+    add_steps_argument(parser, default=20_000)
+    add_run_dir_argument(parser)
+    add_preset_argument(parser)
+    add_engine_argument(parser)
+    parser.add_argument("--updaters", type=config_field_type(LEARNER, "updaters"), default=1,
                         help="Bellman updaters computing targets (App. F.4)")
     parser.add_argument("--ray-address", default="",
                         help="an existing Ray cluster; default starts one on 127.0.0.1")
-    parser.add_argument("--checkpoint-every", type=positive_int, default=1000,
-                        help="gradient steps between checkpoints")
-    parser.add_argument("--export-every", type=positive_int, default=1000,
-                        help="gradient steps between TorchScript exports (model.pt)")
+    parser.add_argument("--checkpoint-every", type=config_field_type(LEARNER, "checkpoint_every"),
+                        default=1000, help="gradient steps between checkpoints")
+    parser.add_argument("--export-every", type=config_field_type(LEARNER, "export_every"),
+                        default=1000, help="gradient steps between TorchScript exports "
+                        "(model.pt)")
     parser.add_argument("--device", default="auto",
                         help="torch device of the trainer: auto (CUDA when there is one), cpu, "
                         "cuda or cuda:N")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seed of the networks, replay sampling and log replay")
-    parser.add_argument("--terminal-fraction", type=proper_fraction, default=0.0,
-                        help="share of each replay sample taken from episodes' last "
-                             "transitions (0: uniform, as the paper)")
+    add_seed_argument(parser, LEARNER)
+    parser.add_argument("--terminal-fraction", type=config_field_type(REPLAY, "terminal_fraction"),
+                        default=0.0, help="share of each replay sample taken from episodes' "
+                        "last transitions (0: uniform, as the paper)")
 
 
 def config_from_args(args: argparse.Namespace) -> LearnerConfig:
@@ -61,7 +66,7 @@ def config_from_args(args: argparse.Namespace) -> LearnerConfig:
 
     run_dir = args.run_dir or f"runs/offline__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
     config = learner_preset(
-        args.preset, run_dir=run_dir, offline_paths=tuple(args.offline), steps=args.steps,
+        args.preset, run_dir=run_dir, offline_paths=resolved(args.offline), steps=args.steps,
         engine=args.engine, updaters=args.updaters, ray_address=args.ray_address,
         device=args.device, seed=args.seed, checkpoint_every=args.checkpoint_every,
         export_every=args.export_every)
@@ -90,12 +95,19 @@ def run_train_command(args: argparse.Namespace) -> int:
     check_offline(args.offline)
     check_folder("--run-dir", args.run_dir)
     from qtopt_learner.distributed.engine import make_learner
+    from qtopt_learner.learner_config import LearnerConfig
 
     config = config_from_args(args)
     device = _check_device(config)
     run = Path(config.run_dir)
+    # A resumed run may raise its step target; the device and the Ray cluster say where it
+    # trains, not what it learns.
+    check_same_config(config.layout.config, json.loads(config.to_json()),
+                      ignore=("run_dir", "steps", "device", "ray_address"),
+                      paths=("offline_paths",),
+                      defaults=json.loads(LearnerConfig().to_json()))
     run.mkdir(parents=True, exist_ok=True)
-    (run / "config.json").write_text(config.to_json())
+    config.layout.config.write_text(config.to_json())
     print(f"[qtopt] off-policy training, {config.preset} preset on {device}, "
           f"engine {config.engine} with {config.updaters} Bellman updater(s), "
           f"{config.steps} steps; run directory {run}", flush=True)

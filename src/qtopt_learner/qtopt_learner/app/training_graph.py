@@ -16,6 +16,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
+from qtopt_collector.episode_driver import CollectionStats, first_episode_seed
 from qtopt_collector.graph import (
     CellGraphConfig,
     Endpoint,
@@ -24,7 +25,7 @@ from qtopt_collector.graph import (
     cell_namespace,
     sim_cell_graph,
 )
-from qtopt_collector.ros.runner import CollectionStats, run_graph
+from qtopt_collector.ros.runner import run_graph
 from qtopt_learner.collection import CollectionConfig, CollectionSchedule
 from qtopt_learner.learner_config import LearnerConfig
 from qtopt_learner.learner_node import LearnerNodeConfig
@@ -101,14 +102,14 @@ class ConcurrentStats:
 
 def run_concurrent_graph(cells: CellGraphConfig, learner: LearnerConfig,
                          collection: CollectionConfig, episodes: int, log_dir: Path,
-                         online_dir: Path, seed: int = 0,
+                         online_dir: Path, seed: int = first_episode_seed(0),
                          progress: bool = True) -> ConcurrentStats:
-    """QT-Opt's collect-while-train loop (App. C, F.1): ``cells`` record ``episodes`` into
-    ``online_dir`` while the learner node trains on them live (after reloading those already
-    there). Each goal's policy follows a :class:`CollectionSchedule` driven by the learner's
-    status, which also holds new goals back while the learner lags. Once every episode reached
-    the learner, the graph runs on until the trainer has used the steps its balancer allows
-    (or reached its last step), then stops."""
+    """QT-Opt's collect-while-train loop (App. C, F.1): ``cells`` record ``episodes`` (seeds
+    from ``seed`` on) into ``online_dir`` while the learner node trains on them live (after
+    reloading those already there). Each goal's policy follows a :class:`CollectionSchedule`
+    driven by the learner's status, which also holds new goals back while the learner lags.
+    Once every episode reached the learner, the graph runs on until the trainer has used the
+    steps its balancer allows (or reached its last step), then stops."""
     node = LearnerNodeConfig(online_dir=str(online_dir), persist_online=False, learner=learner)
     schedule = CollectionSchedule(collection, learner.fine_tuning.steps_per_transition)
 
@@ -131,9 +132,11 @@ def run_concurrent_graph(cells: CellGraphConfig, learner: LearnerConfig,
 
 
 def run_training_graph(cells: CellGraphConfig, learner: LearnerConfig, episodes: int,
-                       log_dir: Path, seed: int = 0, progress: bool = True) -> CollectionStats:
-    """Run the training graph for ``episodes`` episodes with the project's runner; the cells
-    start once the learner node is up and the graph stops once it has every episode."""
+                       log_dir: Path, seed: int = first_episode_seed(0),
+                       progress: bool = True) -> CollectionStats:
+    """Run the training graph for ``episodes`` episodes (seeds from ``seed`` on) with the
+    project's runner; the cells start once the learner node is up and the graph stops once it
+    has every episode."""
     return run_graph(sim_training_graph(cells, learner),
                      [cell_namespace(i) for i in range(cells.cells)], episodes, log_dir,
                      seed=seed, progress=progress, after_start=wait_for_learner,

@@ -25,10 +25,10 @@ class FineTuningConfig:
     initial_steps: int = bounded(0, ge=0)
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if not 0.0 <= self.start_fraction <= self.end_fraction <= 1.0:
             raise ValueError(f"on-policy fractions {self.start_fraction} -> {self.end_fraction}: "
                              "expected 0 <= start <= end <= 1")
-        check_bounds(self)
 
 
 def on_policy_fraction(steps_since_start: int, config: FineTuningConfig) -> float:

@@ -40,11 +40,6 @@ class ReplayConfig:
     return_gamma: float = bounded(GAMMA, ge=0, le=1)
 
     def __post_init__(self) -> None:
-        if self.capacity_transitions < 1 or self.capacity_bytes < 1:
-            raise ValueError(
-                f"capacity {self.capacity_transitions} transitions / {self.capacity_bytes} "
-                "bytes: expected positive limits"
-            )
         check_bounds(self)
 
 
