@@ -11,29 +11,21 @@ table (``src/qtopt_learner/test/test_cli_errors.py``) is counted beside them. Us
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
+
+from module_loading import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true", help="print every case's error line")
     args = parser.parse_args()
-    table = _load("bad_inputs", ROOT / "test" / "bad_inputs.py")
-    cli = _load("cli_errors", ROOT / "src" / "qtopt_learner" / "test" / "test_cli_errors.py")
+    table = load_module("bad_inputs", ROOT / "test" / "bad_inputs.py")
+    cli = load_module("cli_errors", ROOT / "src" / "qtopt_learner" / "test" / "test_cli_errors.py")
     bench = table.Bench(Path(tempfile.mkdtemp(prefix="qtopt_bad_inputs_")))
     outcomes = []
     try:

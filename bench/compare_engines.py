@@ -11,12 +11,13 @@ of its standard error (|z| < 2: no detectable difference). Usage:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
+from module_loading import load_module
 
 from qtopt_learner.distributed.engine import make_learner
 from qtopt_policy.torchscript_model import load_model
@@ -24,12 +25,8 @@ from qtopt_policy.torchscript_model import load_model
 TESTS = Path(__file__).resolve().parents[1] / "src" / "qtopt_learner" / "test"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"chain_tests.{name}", TESTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def _load(name: str) -> ModuleType:
+    return load_module(f"chain_tests.{name}", TESTS / f"{name}.py")
 
 
 def main() -> int:
