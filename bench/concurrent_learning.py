@@ -287,6 +287,12 @@ class Experiment:
             above = [hi - r for r, (_, hi) in zip(rates, low_high, strict=True)]
             axes[0].errorbar(steps, rates, yerr=[below, above], marker="o",
                              label="greedy, held-out")
+        greedy = self.results.get("final", {}).get("greedy")
+        if greedy:  # the final evaluation's 200 grasps, beside the periodic 40
+            lo, hi = wilson_interval(greedy["successes"], greedy["attempts"])
+            rate = greedy["successes"] / greedy["attempts"]
+            axes[0].errorbar([greedy["step"]], [rate], yerr=[[rate - lo], [hi - rate]],
+                             marker="s", color="C0", label="greedy, held-out, final")
         scripted = self.results.get("final", {}).get("scripted")
         if scripted:
             axes[0].axhline(scripted["successes"] / scripted["attempts"], color="gray",
