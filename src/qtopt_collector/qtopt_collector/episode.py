@@ -86,13 +86,34 @@ def scripted_termination(observation: Observation, action: Action) -> bool:
     )
 
 
+def final_reward(success: bool, final_height: float, config: EpisodeConfig) -> float:
+    """The last step's reward (Sec. 5): 1 on success with the gripper ending above
+    ``config.success_min_height`` (App. D.4), else 0."""
+    lifted = final_height > config.success_min_height
+    return config.success_reward if success and lifted else 0.0
+
+
 def step_rewards(num_steps: int, success: bool, final_height: float,
                  config: EpisodeConfig) -> list[float]:
-    """Sec. 5: the penalty on every step before the last; the last gets 1 on success with the
-    gripper ending above ``config.success_min_height`` (App. D.4), else 0."""
-    lifted = final_height > config.success_min_height
-    last = config.success_reward if success and lifted else 0.0
-    return [config.step_penalty] * (num_steps - 1) + [last]
+    """Sec. 5: the penalty on every step before the last; the last gets :func:`final_reward`."""
+    return [config.step_penalty] * (num_steps - 1) + [final_reward(success, final_height,
+                                                                   config)]
+
+
+def take_step(cell: Cell, observation: Observation, action: Action,
+              config: EpisodeConfig) -> tuple[Observation, Termination | None]:
+    """One step of Algorithm 1 from ``observation``: the next observation, and the termination
+    the step causes (the learned ``e`` bit, or Algorithm 2 under ``scripted_termination``), None
+    to go on; the step limit is the caller's. A learned termination is not executed."""
+    if action.terminate and not config.scripted_termination:
+        return observation, Termination.LEARNED
+    cell.execute(action)
+    next_observation = cell.observe()
+    # Algorithm 2 reads the action's start state or the state it leads to.
+    read = observation if config.scripted_termination_height == "state" else next_observation
+    if config.scripted_termination and scripted_termination(read, action):
+        return next_observation, Termination.SCRIPTED
+    return next_observation, None
 
 
 def relabel_rewards(record: EpisodeRecord, config: EpisodeConfig) -> EpisodeRecord:
@@ -123,20 +144,11 @@ def run_episode(
     for step in range(config.max_steps):
         output = policy.select_action(observation, step)
         transitions.append((observation, output.action, output.q_value))
-        learned_stop = output.action.terminate and not config.scripted_termination
-        read = observation  # Algorithm 2 reading the action's start state
-        if not learned_stop:  # a terminating action is not executed
-            cell.execute(output.action)
-            observation = cell.observe()
+        observation, stop = take_step(cell, observation, output.action, config)
         if on_step is not None:
             on_step(step, output.action, output.q_value, observation)
-        if learned_stop:
-            termination = Termination.LEARNED
-            break
-        if config.scripted_termination and scripted_termination(
-                read if config.scripted_termination_height == "state" else observation,
-                output.action):
-            termination = Termination.SCRIPTED
+        if stop is not None:
+            termination = stop
             break
     label = cell.label_grasp()
     rewards = step_rewards(len(transitions), label.success, observation.height_to_bottom,
