@@ -37,7 +37,9 @@ from qtopt_policy.policies import Policy, PolicySource, local_policy
 from qtopt_policy.spec import Action, ActionBounds, Observation
 from qtopt_policy.torchscript_model import load_model
 
-PROBE_SEED = 400_000  # scripted probe episodes use seeds from here, apart from evaluation's
+# First seeds of the protocols' attempts (the same for every policy) and of the scripted
+# probe episodes, apart from each other
+GRASP_SEED, BIN_SEED, PROBE_SEED = 100_000, 200_000, 400_000
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,17 @@ def wilson_interval(successes: int, attempts: int, z: float = 1.96) -> tuple[flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def difference_interval(s1: int, n1: int, s2: int, n2: int) -> tuple[float, float, float]:
+    """p1 - p2 of two independent rates and its 95 % interval: Newcombe's hybrid score
+    interval (Newcombe 1998, method 10), built from the two Wilson intervals; it keeps its
+    coverage near 95 % at the rates and counts of Sec. 6.1's comparisons, where the Wald
+    interval of the difference does not."""
+    p1, p2 = s1 / max(n1, 1), s2 / max(n2, 1)
+    (l1, u1), (l2, u2) = wilson_interval(s1, n1), wilson_interval(s2, n2)
+    d = p1 - p2
+    return d, d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
+
+
 EvaluatedPolicy = Policy | PolicySource
 
 
@@ -267,8 +280,8 @@ def _logged(log: AttemptLog | None, protocol: str, policy: EvaluatedPolicy,
     return key, log.load(key)
 
 
-def evaluate(policy: EvaluatedPolicy, attempts: int, seed: int = 100_000, objects: str = "test",
-             workers: int = 1, cell_config: SimCellConfig = SimCellConfig(),
+def evaluate(policy: EvaluatedPolicy, attempts: int, seed: int = GRASP_SEED,
+             objects: str = "test", workers: int = 1, cell_config: SimCellConfig = SimCellConfig(),
              episode_config: EpisodeConfig = EpisodeConfig(),
              progress: bool = True, log: AttemptLog | None = None) -> EvalResult:
     """Protocol 1: ``attempts`` grasps with replacement (seeds ``seed``..``seed + attempts -
@@ -314,7 +327,7 @@ def bin_protocol(objects: int, attempts: int) -> str:
 
 
 def bin_emptying(policy: EvaluatedPolicy, objects: int = 28, attempts: int = 30, bins: int = 1,
-                 seed: int = 200_000, workers: int = 1,
+                 seed: int = BIN_SEED, workers: int = 1,
                  cell_config: SimCellConfig = SimCellConfig(),
                  episode_config: EpisodeConfig = EpisodeConfig(),
                  progress: bool = True, log: AttemptLog | None = None) -> BinEmptyingResult:

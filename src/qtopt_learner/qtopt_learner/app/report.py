@@ -6,7 +6,6 @@ filmstrips as PNG, all read from the run's typed record."""
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from qtopt_collector.episode import EpisodeConfig, run_episode  # noqa: E402
-from qtopt_collector.evaluation import wilson_interval  # noqa: E402
+from qtopt_collector.evaluation import EvalResult, difference_interval  # noqa: E402
 from qtopt_collector.filmstrip import filmstrip  # noqa: E402
 from qtopt_collector.sim_cell import SimCell, SimCellConfig  # noqa: E402
 from qtopt_learner.app.run_layout import RunLayout  # noqa: E402
@@ -28,14 +27,6 @@ if TYPE_CHECKING:  # the main job imports the report
 
 FILMSTRIP_EPISODES = 2  # per policy
 FILMSTRIP_SEED = 300_000
-
-
-def difference_interval(s1: int, n1: int, s2: int, n2: int) -> tuple[float, float, float]:
-    """p1 - p2 and its 95 % interval (Newcombe's hybrid score method from Wilson intervals)."""
-    p1, p2 = s1 / max(n1, 1), s2 / max(n2, 1)
-    (l1, u1), (l2, u2) = wilson_interval(s1, n1), wilson_interval(s2, n2)
-    d = p1 - p2
-    return d, d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
 
 
 def online_episodes_by_step(tensorboard_dir: Path) -> dict[int, float]:
@@ -126,19 +117,25 @@ def policy_filmstrips(path: Path, policies: dict[str, PolicySource],
     return path
 
 
-def _table(policies: dict[str, PolicyRecord]) -> list[str]:
+def policy_table(policies: dict[str, PolicyRecord]) -> list[str]:
+    """The markdown table of ``policies`` under both protocols of Sec. 6.1 (no bin-emptying
+    columns where no bin was emptied)."""
     checkpoints = list(next(iter(policies.values())).bin)
-    head = "| policy | grasps with replacement (95 % CI) | labeled | steps | " + " | ".join(
-        f"bin emptying, {c.replace('_', ' ')}" for c in checkpoints) + " |"
-    lines = [head, "|" + "---|" * (4 + len(checkpoints))]
+    head = ["policy", "grasps with replacement (95 % CI)", "labeled", "steps",
+            *(f"bin emptying, {c.replace('_', ' ')}" for c in checkpoints)]
+    lines = [_row(head), "|" + "---|" * len(head)]
     for name, r in policies.items():
         g = r.grasps
         low, high = r.interval
-        lines.append(
-            f"| {name} | {g.successes}/{g.attempts} = {g.rate:.1%} ({low:.1%}-{high:.1%}) "
-            f"| {g.labeled_successes} | {g.mean_steps:.1f} | "
-            + " | ".join(f"{r.bin[c]:.0%}" for c in checkpoints) + " |")
+        lines.append(_row([
+            name, f"{g.successes}/{g.attempts} = {g.rate:.1%} ({low:.1%}-{high:.1%})",
+            str(g.labeled_successes), f"{g.mean_steps:.1f}",
+            *(f"{r.bin[c]:.0%}" for c in checkpoints)]))
     return lines
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
 
 
 def write_report(layout: RunLayout, config: MainJobConfig, record: RunRecord) -> Path:
@@ -149,10 +146,6 @@ def write_report(layout: RunLayout, config: MainJobConfig, record: RunRecord) ->
     films = policy_filmstrips(layout.filmstrips,
                               {n: PolicySource.parse(r.model) for n, r in evaluation.items()},
                               config.sim("test"), config.ablation.episode)
-    s, f = evaluation["scripted"].grasps, evaluation["learned"].grasps
-    d, low, high = difference_interval(f.successes, f.attempts, s.successes, s.attempts)
-    verdict = ("beats" if low > 0 else "does not beat" if high < 0 else
-               "is not distinguishable from")
     timings = ", ".join(f"{k} {v:.0f} s" for k, v in record.timings().items())
     by_policy: dict[str, list[bool]] = {}
     for c in train.collection:
@@ -174,16 +167,17 @@ def write_report(layout: RunLayout, config: MainJobConfig, record: RunRecord) ->
         f"around the newest export; {plan.steps_per_transition:g} gradient steps per "
         f"collected transition, {train.step} steps in all.{given}", "",
         "## Held-out test objects (Sec. 6.1)", "",
-        *_table(evaluation), "",
+        *policy_table(evaluation), "",
         "Success is the simulator's ground truth (an object held above the success height); "
         "'labeled' counts the image-subtraction label of the drop test (App. D.3), what a "
         "real cell would report.", "",
         f"Does the learned Q(s, stop) tell a held object from an empty gripper? "
         f"{record.evaluation.stop_probe.summary()}, from scripted "
         "episodes on test objects (0.5 is chance).", "",
-        f"**The learned policy {verdict} the scripted baseline**: margin {d:+.1%} "
-        f"(95 % CI {low:+.1%} to {high:+.1%}, Newcombe's method). The `2h` budget "
-        "(200 attempts per policy) decides this comparison; smaller budgets show the trend.",
+        margin_summary("The learned policy", evaluation["learned"].grasps,
+                       evaluation["scripted"].grasps)
+        + " The `2h` budget (200 attempts per policy) decides this comparison; smaller "
+        "budgets show the trend.",
         "",
         "## Learning curves", "", f"![learning curves]({curves.relative_to(run)})", "",
         "Left: test success of the exported models against gradient steps; middle: against "
@@ -194,6 +188,17 @@ def write_report(layout: RunLayout, config: MainJobConfig, record: RunRecord) ->
     ]
     layout.report.write_text("\n".join(lines))
     return layout.report
+
+
+def margin_summary(name: str, policy: EvalResult, scripted: EvalResult) -> str:
+    """Whether ``policy`` (called ``name``) beats the scripted baseline on grasps with
+    replacement: the margin and its 95 % interval (Newcombe's method)."""
+    d, low, high = difference_interval(policy.successes, policy.attempts, scripted.successes,
+                                       scripted.attempts)
+    verdict = ("beats" if low > 0 else "does not beat" if high < 0 else
+               "is not distinguishable from")
+    return (f"**{name} {verdict} the scripted baseline**: margin {d:+.1%} "
+            f"(95 % CI {low:+.1%} to {high:+.1%}, Newcombe's method).")
 
 
 def _label_source(label: str) -> str:

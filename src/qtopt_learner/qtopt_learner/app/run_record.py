@@ -117,11 +117,14 @@ def _train_from_json(data: dict) -> TrainRecord:
         collection=tuple(CollectedEpisode(**c) for c in data["collection"]))
 
 
+def policy_to_json(record: PolicyRecord) -> dict:
+    return {"model": record.model, "grasps": dataclasses.asdict(record.grasps),
+            "interval": list(record.interval), "bin": record.bin,
+            "bin_outcomes": [list(b) for b in record.bin_outcomes]}
+
+
 def _evaluation_to_json(record: EvaluationRecord) -> dict:
-    policies = {name: {"model": p.model, "grasps": dataclasses.asdict(p.grasps),
-                       "interval": list(p.interval), "bin": p.bin,
-                       "bin_outcomes": [list(b) for b in p.bin_outcomes]}
-                for name, p in record.policies.items()}
+    policies = {name: policy_to_json(p) for name, p in record.policies.items()}
     curve = [{"step": c.step, **dataclasses.asdict(c.grasps), "rate": c.grasps.rate,
               "interval": list(c.grasps.interval)} for c in record.curve]
     return {"policies": policies, "curve": curve,
