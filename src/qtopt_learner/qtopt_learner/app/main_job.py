@@ -235,10 +235,7 @@ class MainJob:
                                 episode_config=episode, progress=self.progress, log=log)
             print(f"[qtopt] {name}: {grasps.summary()}\n[qtopt] {name}: {bins.summary()}",
                   flush=True)
-            results[name] = PolicyRecord(
-                model=source.name, grasps=grasps,
-                bin={f"first_{n}": bins.rate_first(n) for n in bins.checkpoints},
-                bin_outcomes=bins.outcomes)
+            results[name] = PolicyRecord.of(grasps, bins)
         curve = []
         for step, path in self._curve_models():
             r = evaluate(PolicySource(model_path=str(path)), plan.curve_attempts,

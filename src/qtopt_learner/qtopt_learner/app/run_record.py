@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qtopt_collector.evaluation import EvalResult
+from qtopt_collector.evaluation import BinEmptyingResult, EvalResult
 from qtopt_learner.probes import StopValueProbe
 
 # Phases of the job this one replaced: a folder holding them is not this job's.
@@ -50,6 +50,15 @@ class PolicyRecord:
     @property
     def interval(self) -> tuple[float, float]:
         return self.grasps.interval
+
+    @classmethod
+    def of(cls, grasps: EvalResult, bins: BinEmptyingResult | None) -> PolicyRecord:
+        """A policy's grasps with replacement and its emptied bins (None: none emptied)."""
+        if bins is None:
+            return cls(model=grasps.policy, grasps=grasps, bin={}, bin_outcomes=())
+        return cls(model=grasps.policy, grasps=grasps,
+                   bin={f"first_{n}": bins.rate_first(n) for n in bins.checkpoints},
+                   bin_outcomes=bins.outcomes)
 
 
 @dataclass(frozen=True)
