@@ -1,9 +1,14 @@
-"""Episodes as ``qtopt_msgs/msg/Episode`` CDR bytes, without rclpy.
+"""Episodes as ``qtopt_msgs/msg/Episode`` CDR bytes, and their steps as standard messages,
+without rclpy.
 
 The ``rosbags`` type store learns the qtopt_msgs definitions from the installed ``.msg`` files
 (found through the ament index), so its type hashes equal rosidl's and rclpy's
 ``deserialize_message`` reads what it writes. The recorder node receives the same bytes from a
 raw subscription; both paths write identical bags.
+
+:func:`step_messages` gives the same steps to tools that know only standard types (Foxglove,
+``ros2 bag play``, image viewers): each step's camera frame as ``sensor_msgs/CompressedImage``
+and its gripper state as ``std_msgs`` messages, on topics in the cell's namespace.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
@@ -27,10 +33,35 @@ from qtopt_policy.episode_record import (
     validate_episode,
 )
 from qtopt_policy.ros_env import package_share_directory
+from qtopt_policy.ros_names import CAMERA_IMAGE_TOPIC, GRIPPER_CLOSED_TOPIC
 from qtopt_policy.spec import ACTION, Action, CameraSpec, Observation, one_line
 
 EPISODE_TYPE = "qtopt_msgs/msg/Episode"
 EPISODE_TOPIC = "/episodes"
+CAMERA_FRAME = "camera_optical_frame"  # frame_id of the cell camera's images
+
+# Per-step topics, relative to the cell's namespace: image_transport's "compressed" name for the
+# camera's frames, the gripper node's own topic for the closed bit (same type, so a played bag
+# stands in for it), and the height of the observation, which no live topic carries.
+STEP_IMAGE_TOPIC = f"{CAMERA_IMAGE_TOPIC}/compressed"
+STEP_GRIPPER_TOPIC = GRIPPER_CLOSED_TOPIC
+STEP_HEIGHT_TOPIC = "gripper/height_to_bottom"
+COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
+STEP_IMAGE_FORMATS = ("jpeg", "png")
+JPEG_QUALITY = 95  # image_transport's compressed default
+# The record keeps no capture times, so a bag spaces an episode's steps this far apart, ending
+# at the Episode message; less than a step takes on any cell (the sim's fastest is ~45 ms), so
+# one cell's episodes never overlap.
+STEP_SPACING_NS = 10_000_000
+
+
+class BagMessage(NamedTuple):
+    """One message to write to a bag: topic, type name, log time and CDR bytes."""
+
+    topic: str
+    msgtype: str
+    stamp_ns: int
+    data: bytes
 
 
 @functools.cache
@@ -55,7 +86,7 @@ def _stamp(ns: int):
 
 def _observation(obs: Observation, stamp_ns: int):
     h, w = obs.image.shape[:2]
-    header = _t("std_msgs/msg/Header")(stamp=_stamp(stamp_ns), frame_id="camera_optical_frame")
+    header = _t("std_msgs/msg/Header")(stamp=_stamp(stamp_ns), frame_id=CAMERA_FRAME)
     image = _t("sensor_msgs/msg/Image")(
         header=header, height=h, width=w, encoding="rgb8", is_bigendian=0, step=3 * w,
         data=np.ascontiguousarray(obs.image).reshape(-1),
@@ -90,6 +121,51 @@ def serialize_episode(record: EpisodeRecord, stamp_ns: int | None = None) -> byt
         object_ids=list(record.object_ids), seed=record.seed,
     )
     return bytes(typestore().serialize_cdr(msg, EPISODE_TYPE))
+
+
+def step_topic(cell_id: str, name: str) -> str:
+    """The absolute name of per-step topic ``name`` in the namespace of cell ``cell_id``."""
+    return f"/{cell_id}/{name}" if cell_id else f"/{name}"
+
+
+def encode_image(image: np.ndarray, image_format: str) -> bytes:
+    """An RGB frame as ``image_format`` ("jpeg" or "png") file bytes."""
+    import cv2  # here: the learner and the command line import this module without frames
+
+    # 4:4:4: at 72 px, 4:2:0's 2x2 chroma blocks smear small objects' colours (errors up to 80
+    # levels against 19, for a fifth more bytes)
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+              cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444] if image_format == "jpeg" else []
+    ok, data = cv2.imencode(f".{image_format}", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {image.shape} frame as {image_format}")
+    return data.tobytes()
+
+
+def step_messages(record: EpisodeRecord, first_ns: int, image_format: str = "jpeg"
+                  ) -> list[BagMessage]:
+    """Each step's camera frame (``sensor_msgs/CompressedImage``), gripper closed bit
+    (``std_msgs/Bool``) and height above the bin floor (``std_msgs/Float32``, m) on the topics
+    of ``record.cell_id``, step ``i`` stamped ``first_ns + i * STEP_SPACING_NS``."""
+    if image_format not in STEP_IMAGE_FORMATS:
+        raise ValueError(f"image format {image_format!r}: expected one of {STEP_IMAGE_FORMATS}")
+    store = typestore()
+    topics = [(step_topic(record.cell_id, name), msgtype) for name, msgtype in (
+        (STEP_IMAGE_TOPIC, COMPRESSED_IMAGE_TYPE), (STEP_GRIPPER_TOPIC, "std_msgs/msg/Bool"),
+        (STEP_HEIGHT_TOPIC, "std_msgs/msg/Float32"))]
+    messages = []
+    for i, step in enumerate(record.steps):
+        stamp_ns = first_ns + i * STEP_SPACING_NS
+        obs = step.observation
+        data = np.frombuffer(encode_image(obs.image, image_format), np.uint8)
+        header = _t("std_msgs/msg/Header")(stamp=_stamp(stamp_ns), frame_id=CAMERA_FRAME)
+        values = (_t(COMPRESSED_IMAGE_TYPE)(header=header, format=image_format, data=data),
+                  _t("std_msgs/msg/Bool")(data=bool(obs.gripper_closed)),
+                  _t("std_msgs/msg/Float32")(data=float(obs.height_to_bottom)))
+        messages += [BagMessage(topic, msgtype, stamp_ns,
+                                bytes(store.serialize_cdr(value, msgtype)))
+                     for (topic, msgtype), value in zip(topics, values, strict=True)]
+    return messages
 
 
 def deserialize_episode(data: bytes | memoryview,

@@ -8,6 +8,11 @@ episode in flight: files already listed are complete, a file renamed but not yet
 listed again by :func:`repair_bag`, and temporary folders are removed. When a bag's files pass
 ``max_bag_bytes`` (or it holds ``max_episodes_per_bag``) the recorder starts the next bag.
 
+With ``step_topics`` each file also holds the episode's steps on standard topics
+(:func:`~qtopt_collector.bag_format.step_messages`: camera frames, gripper state), stamped just
+before the Episode message and after the previous episode's, so ``ros2 bag play`` and Foxglove
+show the episodes one after another; being in the same file, they come and go with it.
+
 Each bag records its provenance in rosbag2's ``custom_data`` string map (metadata version >= 6):
 ``qtopt.camera``, the cell camera's :class:`~qtopt_policy.spec.CameraSpec` as compact JSON, and
 ``qtopt.label_source``, how its episodes were labeled; :func:`bag_provenance` reads them back.
@@ -39,8 +44,12 @@ from qtopt_collector.bag_files import METADATA, find_bags
 from qtopt_collector.bag_format import (
     EPISODE_TOPIC,
     EPISODE_TYPE,
+    STEP_IMAGE_FORMATS,
+    STEP_SPACING_NS,
+    BagMessage,
     deserialize_episode,
     serialize_episode,
+    step_messages,
     typestore,
 )
 from qtopt_policy.config_fields import bounded, check_bounds
@@ -66,9 +75,18 @@ class RecorderConfig:
     # Provenance (strings, as ROS parameters and custom_data hold no structures); "" = unknown.
     camera: str = ""  # the cell's CameraSpec.to_json()
     label_source: str = ""  # "detector" (image subtraction, App. D.3) or "truth" (simulator)
+    # Also each step's camera frame and gripper state on standard topics in the cell's namespace
+    # (camera/image_raw/compressed, gripper/closed, gripper/height_to_bottom), for Foxglove and
+    # ros2 bag play; the Episode message alone holds the training data.
+    step_topics: bool = True
+    # Their frames as "jpeg" (quality 95, 4:4:4; half the PNG size at 72 px) or "png" (lossless)
+    step_image_format: str = "jpeg"
 
     def __post_init__(self) -> None:
         check_bounds(self)
+        if self.step_image_format not in STEP_IMAGE_FORMATS:
+            raise ValueError(f"step_image_format {self.step_image_format!r}: expected one of "
+                             f"{STEP_IMAGE_FORMATS}")
         if self.camera:
             try:
                 CameraSpec.from_json(self.camera)
@@ -197,9 +215,9 @@ def _merge(info: dict | None, part: dict, file_name: str) -> dict:
     return info
 
 
-def _write_part(bag: Path, index: int, payloads: list[tuple[int, bytes]], compress: bool,
+def _write_part(bag: Path, index: int, messages: list[BagMessage], compress: bool,
                 info: dict | None, custom_data: dict[str, str]) -> dict:
-    """Write ``payloads`` as one complete MCAP file, list it in the bag's metadata ``info``
+    """Write ``messages`` as one complete MCAP file, list it in the bag's metadata ``info``
     (None for a new bag, which takes ``custom_data``) and return the new metadata."""
     tmp = bag / f"{TMP_PREFIX}{index}"
     if tmp.exists():
@@ -210,9 +228,12 @@ def _write_part(bag: Path, index: int, payloads: list[tuple[int, bytes]], compre
     for key, value in custom_data.items():  # also in the file's own metadata, for repair_bag
         writer.set_custom_data(key, value)
     writer.open()
-    connection = writer.add_connection(EPISODE_TOPIC, EPISODE_TYPE, typestore=typestore())
-    for stamp_ns, data in payloads:
-        writer.write(connection, stamp_ns, data)
+    connections = {}
+    for message in messages:
+        key = message.topic, message.msgtype
+        if key not in connections:
+            connections[key] = writer.add_connection(*key, typestore=typestore())
+        writer.write(connections[key], message.stamp_ns, message.data)
     writer.close()
     part = read_bag_metadata(tmp)
     written = tmp / part["relative_file_paths"][0]
@@ -254,8 +275,8 @@ def repair_bag(bag: Path) -> int:
             mcap_integrity.check(path.read_bytes())
             with open(path, "rb") as f:
                 reader = make_reader(f)
-                payloads = [(m.log_time, bytes(m.data))
-                            for _, _, m in reader.iter_messages(topics=[EPISODE_TOPIC])]
+                messages = [BagMessage(c.topic, s.name, m.log_time, bytes(m.data))
+                            for s, c, m in reader.iter_messages()]
                 # rosbag2 keeps a copy of the file's metadata inside it: the provenance of a
                 # bag whose metadata.yaml was never written survives in its first file.
                 custom_data = next((yaml.safe_load(m.metadata["serialized_metadata"])
@@ -267,7 +288,7 @@ def repair_bag(bag: Path) -> int:
             continue
         index = int(path.stem.rsplit("_", 1)[1])
         path.unlink()
-        info = _write_part(bag, index, payloads, True, info, custom_data)
+        info = _write_part(bag, index, messages, True, info, custom_data)
         relisted += 1
     return relisted
 
@@ -287,6 +308,7 @@ class BagRecorder:
         self.index = 0
         self.bag_bytes = 0
         self.episodes = 0
+        self.last_stamp_ns = 0  # of the last message written: the next ones come after it
 
     def _new_bag(self) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -298,13 +320,16 @@ class BagRecorder:
         self.bag.mkdir()
         self.info, self.index, self.bag_bytes = None, 0, 0
 
-    def write_serialized(self, data: bytes, stamp_ns: int | None = None) -> Path:
-        """Record one ``Episode`` message given as CDR bytes; return the bag it went to."""
+    def write_serialized(self, data: bytes, stamp_ns: int | None = None,
+                         record: EpisodeRecord | None = None) -> Path:
+        """Record one ``Episode`` message given as CDR bytes (``record``: the same episode
+        deserialized, where the caller has it); return the bag it went to."""
         if (self.bag is None or self.bag_bytes >= self.config.max_bag_bytes
                 or self.index >= self.config.max_episodes_per_bag):
             self._new_bag()
         assert self.bag is not None
-        self.info = _write_part(self.bag, self.index, [(stamp_ns or time.time_ns(), data)],
+        self.info = _write_part(self.bag, self.index,
+                                self._messages(data, stamp_ns or time.time_ns(), record),
                                 self.config.compress, self.info, self.config.custom_data())
         self.bag_bytes += (self.bag / f"{self.bag.name}_{self.index}.mcap").stat().st_size
         self.index += 1
@@ -312,7 +337,22 @@ class BagRecorder:
         return self.bag
 
     def write(self, record: EpisodeRecord) -> Path:
-        return self.write_serialized(serialize_episode(record))
+        return self.write_serialized(serialize_episode(record), record=record)
+
+    def _messages(self, data: bytes, stamp_ns: int, record: EpisodeRecord | None
+                  ) -> list[BagMessage]:
+        """The episode's messages: its steps (with ``step_topics``), then the Episode at
+        ``stamp_ns``, all moved later where needed to follow the last episode's."""
+        steps: list[BagMessage] = []
+        count = 0
+        if self.config.step_topics:
+            record = record or deserialize_episode(data)
+            count = len(record.steps)
+        first = max(stamp_ns - count * STEP_SPACING_NS, self.last_stamp_ns + 1)
+        if count:
+            steps = step_messages(record, first, self.config.step_image_format)
+        self.last_stamp_ns = first + count * STEP_SPACING_NS
+        return [*steps, BagMessage(EPISODE_TOPIC, EPISODE_TYPE, self.last_stamp_ns, data)]
 
 
 def bag_provenance(bag: Path | str) -> dict[str, str]:

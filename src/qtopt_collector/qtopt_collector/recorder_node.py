@@ -6,7 +6,8 @@ published on ``recorded``, so a supervisor can stop the graph without losing one
 Each episode is checked first (``EpisodeIntake``): a malformed one is not recorded but logged
 as one error line and counted (``intake.rejected``), and the node goes on.
 Parameters mirror ``RecorderConfig``, including the provenance every bag records: ``camera``
-(the cell's ``CameraSpec`` as JSON) and ``label_source``.
+(the cell's ``CameraSpec`` as JSON) and ``label_source``, and ``step_topics``: each step's
+camera frame and gripper state also on standard topics in the bag.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class RecorderNode(Node):
         record = self.intake.take(data)  # a malformed episode is logged, counted and dropped
         if record is None:
             return
-        bag = self.recorder.write_serialized(data, self.get_clock().now().nanoseconds)
+        bag = self.recorder.write_serialized(data, self.get_clock().now().nanoseconds, record)
         self.get_logger().info(f"recorded {record.episode_id} in {bag}")
         self.recorded.publish(String(data=record.episode_id))
 

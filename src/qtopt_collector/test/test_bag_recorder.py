@@ -1,4 +1,5 @@
-"""Recording: real rosbag2 MCAP bags, independent readers, crash safety, rotation, provenance."""
+"""Recording: real rosbag2 MCAP bags, independent readers, crash safety, rotation, provenance,
+and the steps on standard topics."""
 
 import os
 import signal
@@ -6,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 from mcap.reader import make_reader
@@ -13,6 +16,7 @@ from mcap_ros2.decoder import DecoderFactory
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader
 
+from qtopt_collector import mcap_integrity
 from qtopt_collector.bag_files import find_bags
 from qtopt_collector.bag_format import serialize_episode
 from qtopt_collector.bag_recorder import (
@@ -52,15 +56,18 @@ def test_round_trip_and_three_independent_readers(tmp_path, episodes):
     (bag,) = find_bags(tmp_path)
     info = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     assert info["version"] == 9 and info["storage_identifier"] == "mcap"
-    assert info["message_count"] == 4 and len(info["relative_file_paths"]) == 4
+    steps = sum(len(e.steps) for e in episodes)  # each with a frame, a gripper bit, a height
+    assert info["message_count"] == 4 + 3 * steps and len(info["relative_file_paths"]) == 4
     with Reader(bag) as reader:  # rosbags, through metadata.yaml
-        raw = [data for _, _, data in reader.messages()]
+        raw = [data for _, _, data in reader.messages(
+            [c for c in reader.connections if c.topic == "/episodes"])]
     assert deserialize_message(raw[2], Episode).episode_id == episodes[2].episode_id  # rclpy
     decoded = []
     for name in info["relative_file_paths"]:  # the mcap package, file by file
         with open(bag / name, "rb") as f:
             reader = make_reader(f, decoder_factories=[DecoderFactory()])
-            decoded += [m.episode_id for _, _, _, m in reader.iter_decoded_messages()]
+            decoded += [m.episode_id for _, _, _, m in reader.iter_decoded_messages(
+                topics=["/episodes"])]
     assert decoded == [e.episode_id for e in episodes]
 
 
@@ -162,7 +169,8 @@ def test_bags_record_camera_and_label_source(tmp_path, episodes):
     assert info["version"] == 9 and info["custom_data"] == {
         "qtopt.camera": camera.to_json(), "qtopt.label_source": "truth"}
     with Reader(bag) as reader:  # rosbags still reads the bag (it keeps custom_data private)
-        assert len(list(reader.messages())) == 2
+        assert len(list(reader.messages(
+            [c for c in reader.connections if c.topic == "/episodes"]))) == 2
     # a kill before metadata.yaml was first written: the files' own copy restores it
     (bag / "metadata.yaml").unlink()
     assert repair_bag(bag) == 2 and bag_provenance(bag) == provenance
@@ -171,3 +179,99 @@ def test_bags_record_camera_and_label_source(tmp_path, episodes):
     assert bag_provenance(plain) == {}
     with pytest.raises(ValueError, match="expected CameraSpec JSON"):
         RecorderConfig(camera="72x72")
+
+
+IMAGE_TOPIC = "/cell0/camera/image_raw/compressed"
+
+
+def _bag_messages(bag):
+    """(topic, schema name, log time, decoded message) of every message in ``bag``'s files, in
+    the order metadata.yaml lists them, read with the mcap packages alone."""
+    info = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    messages = []
+    for name in info["relative_file_paths"]:
+        with open(bag / name, "rb") as f:
+            reader = make_reader(f, decoder_factories=[DecoderFactory()])
+            messages += [(c.topic, s.name, m.log_time, msg)
+                         for s, c, m, msg in reader.iter_decoded_messages()]
+    return messages
+
+
+def _stamp_ns(msg) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+def test_steps_on_standard_topics_read_with_mcap_alone(tmp_path, episodes):
+    rec = BagRecorder(RecorderConfig(out_dir=str(tmp_path), step_image_format="png"))
+    for ep in episodes:
+        bag = rec.write(ep)
+    messages = _bag_messages(bag)
+    frames = [m for m in messages if m[0] == IMAGE_TOPIC]
+    steps = [s.observation for e in episodes for s in e.steps]
+    assert len(frames) == len(steps) == sum(len(e.steps) for e in episodes)
+    assert {m[1] for m in frames} == {"sensor_msgs/msg/CompressedImage"}
+    for (_, _, log_time, msg), obs in zip(frames, steps, strict=True):
+        assert msg.format == "png" and msg.header.frame_id == "camera_optical_frame"
+        assert _stamp_ns(msg) == log_time
+        bgr = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
+        assert np.array_equal(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), obs.image)  # lossless
+    stamps = [m[2] for m in messages]
+    assert stamps == sorted(stamps)  # across episodes: ros2 bag play keeps their order
+    frame_stamps = [m[2] for m in frames]
+    assert frame_stamps == sorted(set(frame_stamps))  # strictly increasing
+    gripper = [m for m in messages if m[0] == "/cell0/gripper/closed"]
+    height = [m for m in messages if m[0] == "/cell0/gripper/height_to_bottom"]
+    assert {m[1] for m in gripper} == {"std_msgs/msg/Bool"}
+    assert {m[1] for m in height} == {"std_msgs/msg/Float32"}
+    assert [m[3].data for m in gripper] == [o.gripper_closed for o in steps]
+    assert [m[3].data for m in height] == pytest.approx([o.height_to_bottom for o in steps])
+    assert [m[2] for m in gripper] == [m[2] for m in height] == [m[2] for m in frames]
+    # Each Episode message follows its own steps and precedes the next episode's.
+    topics = [m[0] for m in messages]
+    ends = [i for i, t in enumerate(topics) if t == "/episodes"]
+    assert ends == list(np.cumsum([3 * len(e.steps) + 1 for e in episodes]) - 1)
+    # The training data is unchanged by them.
+    assert [e.episode_id for e in read_episodes(tmp_path)] == [e.episode_id for e in episodes]
+
+
+def test_jpeg_frames_and_no_step_topics(tmp_path, episodes):
+    rec = BagRecorder(RecorderConfig(out_dir=str(tmp_path / "jpeg")))  # the default
+    bag = rec.write(episodes[0])
+    frames = [m[3] for m in _bag_messages(bag) if m[0] == IMAGE_TOPIC]
+    assert len(frames) == len(episodes[0].steps)
+    for msg, step in zip(frames, episodes[0].steps, strict=True):
+        rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR),
+                           cv2.COLOR_BGR2RGB)
+        assert msg.format == "jpeg"
+        assert cv2.PSNR(rgb, step.observation.image) > 35  # quality 95, no chroma subsampling
+    off = BagRecorder(RecorderConfig(out_dir=str(tmp_path / "off"), step_topics=False))
+    assert {m[0] for m in _bag_messages(off.write(episodes[0]))} == {"/episodes"}
+    with pytest.raises(ValueError, match="step_image_format 'gif'"):
+        RecorderConfig(step_image_format="gif")
+
+
+def test_step_stamps_stay_monotonic_when_episodes_come_faster_than_their_steps(tmp_path,
+                                                                              episodes):
+    rec = BagRecorder(RecorderConfig(out_dir=str(tmp_path)))
+    data = serialize_episode(episodes[0])
+    for _ in range(3):  # all at one clock reading: each episode's steps move after the last
+        bag = rec.write_serialized(data, stamp_ns=10**18)
+    stamps = [m[2] for m in _bag_messages(bag)]
+    assert stamps == sorted(stamps) and stamps[-1] > 10**18
+    frame_stamps = [m[2] for m in _bag_messages(bag) if m[0] == IMAGE_TOPIC]
+    assert frame_stamps == sorted(set(frame_stamps)) and len(frame_stamps) == 3 * len(
+        episodes[0].steps)
+
+
+def test_repair_keeps_the_step_topics(tmp_path, episodes):
+    rec = BagRecorder(RecorderConfig(out_dir=str(tmp_path)))
+    bag = rec.write(episodes[0])
+    rec.write(episodes[1])
+    before = _bag_messages(bag)
+    (bag / "metadata.yaml").unlink()  # a kill before the bag's metadata was written
+    assert repair_bag(bag) == 2
+    after = _bag_messages(bag)
+    assert [(t, s, stamp) for t, s, stamp, _ in after] == [
+        (t, s, stamp) for t, s, stamp, _ in before]
+    for file in bag.glob("*.mcap"):
+        mcap_integrity.check(file.read_bytes())  # sealed again

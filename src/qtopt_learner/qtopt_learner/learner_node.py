@@ -57,10 +57,12 @@ class LearnerNode(Node):
         learner_config = self.config.learner
         online_dir = Path(self.config.online_dir or Path(learner_config.run_dir) / "online")
         camera = learner_config.camera
+        # Kept only to reload the online buffer: the cells' own bags carry the step topics.
         self.recorder = BagRecorder(RecorderConfig(
             out_dir=str(online_dir), cell_id="online",
             camera=camera.to_json() if camera.known else "",
-            label_source=learner_config.label_source)) if self.config.persist_online else None
+            label_source=learner_config.label_source, step_topics=False,
+        )) if self.config.persist_online else None
         # Episodes the network can train on: actions in the bounds, frames of the camera (or of
         # one size) that hold the network's crop.
         self.intake = EpisodeIntake(EpisodeLimits(
