@@ -110,6 +110,16 @@ BAD_INPUTS = [
     (["run", "--eval-workers", "0"], "--eval-workers 0: expected an integer >= 1"),
     (["run", "--offline", "empty"], "--offline empty: holds no episode files"),
     (["run", "--budget", "1h"], "--budget invalid choice: '1h'"),
+    (["eval", "--model", "MODEL/sim", "--attempts", "0"],
+     "--attempts 0: expected an integer >= 1"),
+    (["eval", "--model", "scripted", "--bins", "-1"], "--bins -1: expected an integer >= 0"),
+    (["eval", "--model", "scripted", "--bin-objects", "31"],
+     "--bin-objects 31: expected an integer in [1, 30]"),
+    (["eval", "--model", "scripted", "--workers", "0"], "--workers 0: expected an integer >= 1"),
+    (["eval", "--model", "missing.pt"], "--model: model file missing.pt does not exist"),
+    (["eval", "--model", "MODEL/flipped"], "fails its checksum"),
+    (["eval", "--model", "MODEL/sim", "--out", "a_file"], "--out a_file: not a folder"),
+    (["eval", "--attempts", "4"], "the following arguments are required: --model"),
     ([], "the following arguments are required: COMMAND"),
 ]
 
@@ -295,7 +305,7 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 def test_every_flag_has_help_and_shows_its_default():
     parser = build_parser()
     commands = _commands(parser)
-    assert set(commands) == {"run", "cell", "sim", "train"}
+    assert set(commands) == {"run", "cell", "sim", "train", "eval"}
     for name, command in {"qtopt": parser, **commands}.items():
         for action in command._actions:
             assert action.help and action.help.strip(), (name, action.dest)
@@ -319,7 +329,9 @@ def test_help_and_input_errors_import_no_heavy_module(models):
 import contextlib, io, sys
 from qtopt_learner.app.cli import main
 for argv in (["--help"], ["run", "--help"], ["cell", "--help"], ["sim", "--help"],
-             ["train", "--help"], ["cell", "--episodes", "-3"], ["cell", "--cells", "0"],
+             ["train", "--help"], ["eval", "--help"], ["cell", "--episodes", "-3"],
+             ["cell", "--cells", "0"], ["eval", "--model", "scripted", "--attempts", "0"],
+             ["eval", "--model", {str(models["flipped"])!r}],
              ["train", "--offline", "/nonexistent"], ["train", "--offline", ".", "--steps", "-5"],
              ["cell", "--policy", "greedy", "--model", {str(models["flipped"])!r}],
              ["run", "--bin-objects", "31"], ["train", "--offline", ".", "--updaters", "0"],

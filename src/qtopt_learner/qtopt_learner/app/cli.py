@@ -24,6 +24,7 @@ from qtopt_collector.ros.cli import (
 )
 from qtopt_learner.app.ablations import CHOICES, AblationConfig
 from qtopt_learner.app.budgets import BUDGETS
+from qtopt_learner.app.eval_command import add_eval_arguments, run_eval_command
 from qtopt_learner.app.input_checks import check_offline, check_same_config, resolved
 from qtopt_learner.app.train_command import (
     LEARNER,
@@ -175,6 +176,8 @@ COMMANDS = (
     ("sim", "cells + policy node + learner node: on-policy fine-tuning in simulation "
      "(the graph of ros2 launch qtopt_learner sim.launch.py)", add_sim_arguments, _sim),
     ("train", "train off-policy from rosbag2 bags", add_train_arguments, run_train_command),
+    ("eval", "evaluate a model and the scripted policy on held-out test objects (Sec. 6.1)",
+     add_eval_arguments, run_eval_command),
 )
 
 
