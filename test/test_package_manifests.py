@@ -70,6 +70,8 @@ UNDECLARED: dict[str, str] = {
     "conftest": "the workspace's test helpers (conftest.py at the repository root)",
     "ray": "rosdep has no key for Ray, and an unknown key would fail the whole rosdep install; "
            "only the opt-in Ray engine (engine='ray') imports it: `pip install ray`",
+    "gymnasium": "rosdep has no key for Gymnasium (rosdistro's python.yaml); only the sim "
+                 "cell's Gymnasium environment imports it, and requirements/lock.txt pins it",
 }
 
 
