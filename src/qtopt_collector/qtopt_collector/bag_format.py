@@ -7,8 +7,9 @@ The ``rosbags`` type store learns the qtopt_msgs definitions from the installed 
 raw subscription; both paths write identical bags.
 
 :func:`step_messages` gives the same steps to tools that know only standard types (Foxglove,
-``ros2 bag play``, image viewers): each step's camera frame as ``sensor_msgs/CompressedImage``
-and its gripper state as ``std_msgs`` messages, on topics in the cell's namespace.
+``ros2 bag play``, image viewers): each step's camera frame as ``sensor_msgs/Image`` or
+``CompressedImage`` and its gripper state as ``std_msgs`` messages, on topics in the cell's
+namespace.
 """
 
 from __future__ import annotations
@@ -40,18 +41,21 @@ EPISODE_TYPE = "qtopt_msgs/msg/Episode"
 EPISODE_TOPIC = "/episodes"
 CAMERA_FRAME = "camera_optical_frame"  # frame_id of the cell camera's images
 
-# Per-step topics, relative to the cell's namespace: image_transport's "compressed" name for the
-# camera's frames, the gripper node's own topic for the closed bit (same type, so a played bag
-# stands in for it), and the height of the observation, which no live topic carries.
-STEP_IMAGE_TOPIC = f"{CAMERA_IMAGE_TOPIC}/compressed"
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
+
+# Per-step topics, relative to the cell's namespace. Frames go where the camera node publishes
+# them ("raw": rgb8 Image) or under image_transport's "compressed" name ("jpeg", "png"); the
+# closed bit on the gripper node's own topic and type, so a played bag stands in for both; the
+# height of the observation, which no live topic carries, beside it.
+STEP_IMAGE_FORMATS = ("raw", "jpeg", "png")
+COMPRESSED_IMAGE_TOPIC = f"{CAMERA_IMAGE_TOPIC}/compressed"
 STEP_GRIPPER_TOPIC = GRIPPER_CLOSED_TOPIC
 STEP_HEIGHT_TOPIC = "gripper/height_to_bottom"
-COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
-STEP_IMAGE_FORMATS = ("jpeg", "png")
 JPEG_QUALITY = 95  # image_transport's compressed default
 # The record keeps no capture times, so a bag spaces an episode's steps this far apart, ending
-# at the Episode message; less than a step takes on any cell (the sim's fastest is ~45 ms), so
-# one cell's episodes never overlap.
+# at the Episode message: under a step's real duration (the sim's fastest is ~45 ms), so that
+# pushing an episode after the previous one (the recorder does) seldom shifts it.
 STEP_SPACING_NS = 10_000_000
 
 
@@ -84,15 +88,20 @@ def _stamp(ns: int):
     return _t("builtin_interfaces/msg/Time")(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
+def _camera_header(stamp_ns: int):
+    return _t("std_msgs/msg/Header")(stamp=_stamp(stamp_ns), frame_id=CAMERA_FRAME)
+
+
+def _image(image: np.ndarray, header):
+    h, w = image.shape[:2]
+    return _t(IMAGE_TYPE)(header=header, height=h, width=w, encoding="rgb8", is_bigendian=0,
+                          step=3 * w, data=np.ascontiguousarray(image).reshape(-1))
+
+
 def _observation(obs: Observation, stamp_ns: int):
-    h, w = obs.image.shape[:2]
-    header = _t("std_msgs/msg/Header")(stamp=_stamp(stamp_ns), frame_id=CAMERA_FRAME)
-    image = _t("sensor_msgs/msg/Image")(
-        header=header, height=h, width=w, encoding="rgb8", is_bigendian=0, step=3 * w,
-        data=np.ascontiguousarray(obs.image).reshape(-1),
-    )
+    header = _camera_header(stamp_ns)
     return _t("qtopt_msgs/msg/Observation")(
-        header=header, image=image, gripper_closed=bool(obs.gripper_closed),
+        header=header, image=_image(obs.image, header), gripper_closed=bool(obs.gripper_closed),
         height_to_bottom=float(obs.height_to_bottom),
     )
 
@@ -142,29 +151,37 @@ def encode_image(image: np.ndarray, image_format: str) -> bytes:
     return data.tobytes()
 
 
-def step_messages(record: EpisodeRecord, first_ns: int, image_format: str = "jpeg"
+def _frame(image: np.ndarray, stamp_ns: int, image_format: str):
+    """(topic in the cell's namespace, type, message) of a camera frame in ``image_format``."""
+    header = _camera_header(stamp_ns)
+    if image_format == "raw":
+        return CAMERA_IMAGE_TOPIC, IMAGE_TYPE, _image(image, header)
+    data = np.frombuffer(encode_image(image, image_format), np.uint8)
+    return COMPRESSED_IMAGE_TOPIC, COMPRESSED_IMAGE_TYPE, _t(COMPRESSED_IMAGE_TYPE)(
+        header=header, format=image_format, data=data)
+
+
+def step_messages(record: EpisodeRecord, first_ns: int, image_format: str = "raw"
                   ) -> list[BagMessage]:
-    """Each step's camera frame (``sensor_msgs/CompressedImage``), gripper closed bit
-    (``std_msgs/Bool``) and height above the bin floor (``std_msgs/Float32``, m) on the topics
-    of ``record.cell_id``, step ``i`` stamped ``first_ns + i * STEP_SPACING_NS``."""
+    """Each step's camera frame (``sensor_msgs/Image``, or ``CompressedImage`` for "jpeg" and
+    "png"), gripper closed bit (``std_msgs/Bool``) and height above the bin floor
+    (``std_msgs/Float32``, m) on the topics of ``record.cell_id``, step ``i`` stamped
+    ``first_ns + i * STEP_SPACING_NS``."""
     if image_format not in STEP_IMAGE_FORMATS:
         raise ValueError(f"image format {image_format!r}: expected one of {STEP_IMAGE_FORMATS}")
     store = typestore()
-    topics = [(step_topic(record.cell_id, name), msgtype) for name, msgtype in (
-        (STEP_IMAGE_TOPIC, COMPRESSED_IMAGE_TYPE), (STEP_GRIPPER_TOPIC, "std_msgs/msg/Bool"),
-        (STEP_HEIGHT_TOPIC, "std_msgs/msg/Float32"))]
     messages = []
     for i, step in enumerate(record.steps):
         stamp_ns = first_ns + i * STEP_SPACING_NS
         obs = step.observation
-        data = np.frombuffer(encode_image(obs.image, image_format), np.uint8)
-        header = _t("std_msgs/msg/Header")(stamp=_stamp(stamp_ns), frame_id=CAMERA_FRAME)
-        values = (_t(COMPRESSED_IMAGE_TYPE)(header=header, format=image_format, data=data),
-                  _t("std_msgs/msg/Bool")(data=bool(obs.gripper_closed)),
-                  _t("std_msgs/msg/Float32")(data=float(obs.height_to_bottom)))
-        messages += [BagMessage(topic, msgtype, stamp_ns,
-                                bytes(store.serialize_cdr(value, msgtype)))
-                     for (topic, msgtype), value in zip(topics, values, strict=True)]
+        for name, msgtype, value in (
+                _frame(obs.image, stamp_ns, image_format),
+                (STEP_GRIPPER_TOPIC, "std_msgs/msg/Bool",
+                 _t("std_msgs/msg/Bool")(data=bool(obs.gripper_closed))),
+                (STEP_HEIGHT_TOPIC, "std_msgs/msg/Float32",
+                 _t("std_msgs/msg/Float32")(data=float(obs.height_to_bottom)))):
+            messages.append(BagMessage(step_topic(record.cell_id, name), msgtype, stamp_ns,
+                                       bytes(store.serialize_cdr(value, msgtype))))
     return messages
 
 

@@ -76,11 +76,13 @@ class RecorderConfig:
     camera: str = ""  # the cell's CameraSpec.to_json()
     label_source: str = ""  # "detector" (image subtraction, App. D.3) or "truth" (simulator)
     # Also each step's camera frame and gripper state on standard topics in the cell's namespace
-    # (camera/image_raw/compressed, gripper/closed, gripper/height_to_bottom), for Foxglove and
-    # ros2 bag play; the Episode message alone holds the training data.
+    # (camera/image_raw or camera/image_raw/compressed, gripper/closed, gripper/height_to_bottom)
+    # for Foxglove and ros2 bag play; the Episode message alone holds the training data.
     step_topics: bool = True
-    # Their frames as "jpeg" (quality 95, 4:4:4; half the PNG size at 72 px) or "png" (lossless)
-    step_image_format: str = "jpeg"
+    # Their frames: "raw" (rgb8 Image; zstd stores frames that fit one 1 MiB chunk with the
+    # Episode's copies almost free), "jpeg" (CompressedImage, quality 95, 4:4:4; for large
+    # frames, as a real cell's) or "png" (CompressedImage, lossless)
+    step_image_format: str = "raw"
 
     def __post_init__(self) -> None:
         check_bounds(self)

@@ -181,7 +181,8 @@ def test_bags_record_camera_and_label_source(tmp_path, episodes):
         RecorderConfig(camera="72x72")
 
 
-IMAGE_TOPIC = "/cell0/camera/image_raw/compressed"
+IMAGE_TOPIC = "/cell0/camera/image_raw"
+COMPRESSED_TOPIC = "/cell0/camera/image_raw/compressed"
 
 
 def _bag_messages(bag):
@@ -201,20 +202,32 @@ def _stamp_ns(msg) -> int:
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
-def test_steps_on_standard_topics_read_with_mcap_alone(tmp_path, episodes):
-    rec = BagRecorder(RecorderConfig(out_dir=str(tmp_path), step_image_format="png"))
+def _decoded(msg) -> np.ndarray:
+    """The RGB pixels of a decoded Image (rgb8) or CompressedImage message."""
+    if hasattr(msg, "format"):
+        bgr = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    assert msg.encoding == "rgb8"
+    return np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
+
+
+@pytest.mark.parametrize("image_format, topic, schema", [
+    ("raw", IMAGE_TOPIC, "sensor_msgs/msg/Image"),
+    ("png", COMPRESSED_TOPIC, "sensor_msgs/msg/CompressedImage")])
+def test_steps_on_standard_topics_read_with_mcap_alone(tmp_path, episodes, image_format, topic,
+                                                       schema):
+    rec = BagRecorder(RecorderConfig(out_dir=str(tmp_path), step_image_format=image_format))
     for ep in episodes:
         bag = rec.write(ep)
     messages = _bag_messages(bag)
-    frames = [m for m in messages if m[0] == IMAGE_TOPIC]
+    frames = [m for m in messages if m[0] == topic]
     steps = [s.observation for e in episodes for s in e.steps]
     assert len(frames) == len(steps) == sum(len(e.steps) for e in episodes)
-    assert {m[1] for m in frames} == {"sensor_msgs/msg/CompressedImage"}
+    assert {m[1] for m in frames} == {schema}
     for (_, _, log_time, msg), obs in zip(frames, steps, strict=True):
-        assert msg.format == "png" and msg.header.frame_id == "camera_optical_frame"
-        assert _stamp_ns(msg) == log_time
-        bgr = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
-        assert np.array_equal(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), obs.image)  # lossless
+        assert msg.header.frame_id == "camera_optical_frame" and _stamp_ns(msg) == log_time
+        assert getattr(msg, "format", "raw") == image_format
+        assert np.array_equal(_decoded(msg), obs.image)  # lossless
     stamps = [m[2] for m in messages]
     assert stamps == sorted(stamps)  # across episodes: ros2 bag play keeps their order
     frame_stamps = [m[2] for m in frames]
@@ -235,15 +248,17 @@ def test_steps_on_standard_topics_read_with_mcap_alone(tmp_path, episodes):
 
 
 def test_jpeg_frames_and_no_step_topics(tmp_path, episodes):
-    rec = BagRecorder(RecorderConfig(out_dir=str(tmp_path / "jpeg")))  # the default
+    rec = BagRecorder(RecorderConfig(out_dir=str(tmp_path / "jpeg"), step_image_format="jpeg"))
     bag = rec.write(episodes[0])
-    frames = [m[3] for m in _bag_messages(bag) if m[0] == IMAGE_TOPIC]
+    messages = _bag_messages(bag)
+    frames = [m for m in messages if m[0] == COMPRESSED_TOPIC]
     assert len(frames) == len(episodes[0].steps)
-    for msg, step in zip(frames, episodes[0].steps, strict=True):
-        rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR),
-                           cv2.COLOR_BGR2RGB)
+    assert {m[1] for m in frames} == {"sensor_msgs/msg/CompressedImage"}
+    assert IMAGE_TOPIC not in {m[0] for m in messages}
+    for (_, _, _, msg), step in zip(frames, episodes[0].steps, strict=True):
         assert msg.format == "jpeg"
-        assert cv2.PSNR(rgb, step.observation.image) > 35  # quality 95, no chroma subsampling
+        # quality 95 without chroma subsampling
+        assert cv2.PSNR(_decoded(msg), step.observation.image) > 35
     off = BagRecorder(RecorderConfig(out_dir=str(tmp_path / "off"), step_topics=False))
     assert {m[0] for m in _bag_messages(off.write(episodes[0]))} == {"/episodes"}
     with pytest.raises(ValueError, match="step_image_format 'gif'"):
