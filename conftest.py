@@ -77,6 +77,8 @@ def read_bags_both_ways(root: Path) -> tuple[list[str], list[str]]:
     for path in episode_files([root]):
         with open(path, "rb") as f:
             reader = make_reader(f, decoder_factories=[DecoderFactory()])
-            independent += [m.episode_id for _, _, _, m in reader.iter_decoded_messages()]
+            # the Episode topic only: the bags also hold each step on standard topics
+            independent += [m.episode_id for _, _, _, m in reader.iter_decoded_messages(
+                topics=["/episodes"])]
     assert not list(root.rglob("*.corrupt")), "a file was moved aside as unreadable"
     return project, independent
