@@ -325,7 +325,8 @@ class BagRecorder:
     def write_serialized(self, data: bytes, stamp_ns: int | None = None,
                          record: EpisodeRecord | None = None) -> Path:
         """Record one ``Episode`` message given as CDR bytes (``record``: the same episode
-        deserialized, where the caller has it); return the bag it went to."""
+        deserialized, where the caller has it); return the bag it went to. With
+        ``step_topics``, bytes that are no valid episode raise InvalidEpisodeError."""
         if (self.bag is None or self.bag_bytes >= self.config.max_bag_bytes
                 or self.index >= self.config.max_episodes_per_bag):
             self._new_bag()
@@ -345,15 +346,11 @@ class BagRecorder:
                   ) -> list[BagMessage]:
         """The episode's messages: its steps (with ``step_topics``), then the Episode at
         ``stamp_ns``, all moved later where needed to follow the last episode's."""
-        steps: list[BagMessage] = []
-        count = 0
-        if self.config.step_topics:
-            record = record or deserialize_episode(data)
-            count = len(record.steps)
+        record = (record or deserialize_episode(data)) if self.config.step_topics else None
+        count = len(record.steps) if record else 0
         first = max(stamp_ns - count * STEP_SPACING_NS, self.last_stamp_ns + 1)
-        if count:
-            steps = step_messages(record, first, self.config.step_image_format)
         self.last_stamp_ns = first + count * STEP_SPACING_NS
+        steps = step_messages(record, first, self.config.step_image_format) if record else []
         return [*steps, BagMessage(EPISODE_TOPIC, EPISODE_TYPE, self.last_stamp_ns, data)]
 
 
