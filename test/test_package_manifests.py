@@ -72,6 +72,8 @@ UNDECLARED: dict[str, str] = {
            "only the opt-in Ray engine (engine='ray') imports it: `pip install ray`",
     "gymnasium": "rosdep has no key for Gymnasium (rosdistro's python.yaml); only the sim "
                  "cell's Gymnasium environment imports it, and requirements/lock.txt pins it",
+    "safetensors": "rosdep has no key for safetensors (rosdistro's python.yaml); the model "
+                   "export writes the weights with it, and requirements/lock.txt pins it",
 }
 
 

@@ -56,7 +56,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
     torch.save({"weights": torch.zeros(2)}, root / "checkpoint.pt")
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(root / "foreign.pt"))
     _export(root / "sim96_no_camera.pt", "sim96")  # 96 px input, no camera recorded
-    return {p.stem: p for p in root.iterdir()}
+    return {p.stem: p for p in root.glob("*.pt")}  # not the weights beside each export
 
 
 # argv (MODEL/<name> is a file of the ``models`` fixture) -> what the one error line says

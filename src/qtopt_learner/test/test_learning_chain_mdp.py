@@ -13,7 +13,7 @@ from qtopt_learner.learner_config import LearnerConfig
 from qtopt_learner.trainer import TrainerConfig
 from qtopt_policy.cem_actor import CEMActor, StateBatch, evaluate_actions
 from qtopt_policy.spec import ACTION, LOW_DIM_STATE, ActionBounds, center_crop
-from qtopt_policy.torchscript_model import load_model
+from qtopt_policy.torchscript_model import load_model, load_weights, weights_path
 
 from .chain_mdp import Q_STAR, observation, probe_actions, write_bags
 
@@ -65,3 +65,19 @@ def test_converges_to_optimal_q_values(tmp_path):
             assert bool(ACTION.terminate(action) > 0.5) == expect_terminate
         if expect_close is not None:
             assert bool(ACTION.gripper_close(action) > ACTION.gripper_open(action)) == expect_close
+
+
+def test_every_export_has_its_safetensors_weights_beside_it(tmp_path):
+    write_bags(tmp_path / "bags", 20)
+    config = chain_config(tmp_path / "run", tmp_path / "bags", steps=6, checkpoint_every=6,
+                          export_every=3)
+    with InProcessLearner(config, progress=False) as learner:
+        learner.train()
+    run = tmp_path / "run"
+    assert sorted(p.name for p in (run / "models").iterdir()) == [
+        "model-000000003.pt", "model-000000003.safetensors",
+        "model-000000006.pt", "model-000000006.safetensors"]
+    latest = load_model(run / "model.pt")
+    weights = load_weights(weights_path(run / "model.pt"))
+    assert weights.torchscript_sha256 == latest.sha256
+    assert weights.metadata == latest.metadata and weights.metadata.training_step == 6

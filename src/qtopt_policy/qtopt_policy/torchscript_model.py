@@ -6,6 +6,10 @@ files: format version, preset name, network config, input size, action bounds, C
 model version and training step, and the provenance of its training data (camera and label
 source). :func:`load_model` needs no qtopt Python class to run the network, and rejects a
 corrupt or incompatible file with a :class:`ModelLoadError` that says why.
+
+Beside each export ``X.pt`` the same weights go to ``X.safetensors`` (the network's state_dict,
+with the same metadata record and the SHA-256 of ``X.pt``), for tools outside TorchScript;
+:func:`load_weights` builds the network from it (docs/decisions.md, "Policy").
 Files are written atomically (temporary file + rename), so a reader never sees half a model.
 """
 
@@ -22,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import safetensors
+import safetensors.torch
 import torch
 
 from qtopt_policy.cem import CEMConfig
@@ -42,6 +48,8 @@ from qtopt_policy.spec import (
 )
 
 EXPORTED_METHODS = ("encode_state", "score", "score_logits")
+WEIGHTS_SUFFIX = ".safetensors"
+TORCHSCRIPT_SHA256 = "torchscript_sha256"  # safetensors metadata: the export it was written with
 
 
 @contextmanager
@@ -127,8 +135,24 @@ def file_sha256(path: Path | str) -> str:
     return h.hexdigest()
 
 
+def weights_path(model_path: Path | str) -> Path:
+    """Where the safetensors weights of the export at ``model_path`` are: ``X.pt`` ->
+    ``X.safetensors``."""
+    return Path(model_path).with_suffix(WEIGHTS_SUFFIX)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def export_model(network: QNetwork, path: Path | str, metadata: ModelMetadata) -> str:
-    """Script, freeze and atomically write ``network`` with ``metadata``; return its SHA-256."""
+    """Script, freeze and atomically write ``network`` with ``metadata``, and its weights as
+    safetensors beside it (:func:`weights_path`); return the TorchScript file's SHA-256."""
     if metadata.network != network.config:
         raise ValueError("metadata.network differs from the network's own config")
     was_training = network.training
@@ -142,15 +166,16 @@ def export_model(network: QNetwork, path: Path | str, metadata: ModelMetadata) -
             torch.jit.save(frozen, buffer, _extra_files={METADATA_FILE: metadata.to_json()})
     finally:
         network.train(was_training)
+    sha = hashlib.sha256(buffer.getvalue()).hexdigest()
+    weights = safetensors.torch.save(
+        {name: t.detach().cpu().contiguous() for name, t in network.state_dict().items()},
+        metadata={METADATA_FILE: metadata.to_json(), TORCHSCRIPT_SHA256: sha})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(buffer.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return hashlib.sha256(buffer.getvalue()).hexdigest()
+    # The weights first: an export that exists has its weights beside it.
+    _write_atomically(weights_path(path), weights)
+    _write_atomically(path, buffer.getvalue())
+    return sha
 
 
 def load_model(
@@ -178,6 +203,44 @@ def load_model(
         raise ModelLoadError(f"model file {path} lacks methods {missing}")
     _smoke_test(module, metadata, device, path)
     return LoadedModel(module, metadata, sha, path)
+
+
+@dataclass(frozen=True)
+class LoadedWeights:
+    network: QNetwork  # eval mode
+    metadata: ModelMetadata
+    torchscript_sha256: str  # of the export written with these weights (LoadedModel.sha256)
+    path: Path
+
+
+def load_weights(path: Path | str, device: torch.device | str = "cpu") -> LoadedWeights:
+    """The Q-network of a safetensors weights file (:func:`export_model` writes one beside each
+    export), built from the network config its metadata records; raise ModelLoadError with the
+    reason when it cannot."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"weights file {path} does not exist")
+    try:
+        with safetensors.safe_open(path, framework="pt", device=str(device)) as f:
+            header = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except Exception as err:  # safetensors raises SafetensorError/OSError for damaged files
+        raise ModelLoadError(f"weights file {path} is not a safetensors file: "
+                             f"{one_line(err)}") from err
+    if METADATA_FILE not in header:
+        raise ModelLoadError(f"weights file {path} has no {METADATA_FILE}: not a qtopt model")
+    try:
+        metadata = ModelMetadata.from_json(header[METADATA_FILE])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ModelLoadError(f"weights file {path} has bad metadata: {err}") from err
+    network = QNetwork(metadata.network)
+    try:
+        network.load_state_dict(tensors)
+    except RuntimeError as err:
+        raise ModelLoadError(f"weights file {path} does not fit its {metadata.preset!r} "
+                             f"network: {one_line(err)}") from err
+    return LoadedWeights(network.to(device).eval(), metadata,
+                         header.get(TORCHSCRIPT_SHA256, ""), path)
 
 
 def _smoke_test(module, metadata: ModelMetadata, device, path: Path) -> None:

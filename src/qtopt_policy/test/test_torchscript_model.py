@@ -1,5 +1,5 @@
 """TorchScript export: one file, loads without the Python class, agrees with eager, and
-records the provenance of its training data."""
+records the provenance of its training data; the same weights as safetensors beside it."""
 
 import dataclasses
 import json
@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+import safetensors
+import safetensors.torch
 import torch
 
 from qtopt_policy.cem import CEMConfig
@@ -16,7 +18,10 @@ from qtopt_policy.torchscript_model import (
     ModelLoadError,
     ModelMetadata,
     export_model,
+    file_sha256,
     load_model,
+    load_weights,
+    weights_path,
 )
 
 
@@ -72,8 +77,9 @@ def test_export_is_atomic_and_leaves_no_temporary_files(tmp_path):
     path = tmp_path / "models" / "q.pt"
     export_model(_trained_like("sim"), path, _metadata("sim", 1))
     export_model(_trained_like("sim", 1), path, _metadata("sim", 2))
-    assert [p.name for p in path.parent.iterdir()] == ["q.pt"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["q.pt", "q.safetensors"]
     assert load_model(path).metadata.version == 2
+    assert load_weights(weights_path(path)).metadata.version == 2
 
 
 def test_rejects_missing_truncated_foreign_and_mismatched_files(tmp_path):
@@ -130,3 +136,55 @@ def test_older_metadata_without_provenance_still_loads():
     assert old.cem == CEMConfig(learned_termination=False)  # 0: scripted termination
     data["cem"]["initial_terminate_probability"] = 0.5
     assert ModelMetadata.from_json(json.dumps(data)).cem == CEMConfig()
+
+
+@pytest.mark.parametrize("preset", ["sim", "paper"])
+def test_safetensors_weights_give_the_torchscript_q_values(tmp_path, preset):
+    net = _trained_like(preset)
+    meta = dataclasses.replace(_metadata(preset), camera=CAMERA, label_source="truth")
+    path = tmp_path / "q.pt"
+    sha = export_model(net, path, meta)
+    assert weights_path(path) == tmp_path / "q.safetensors"
+    weights = load_weights(weights_path(path))
+    assert weights.metadata == meta and weights.torchscript_sha256 == sha == file_sha256(path)
+    assert not weights.network.training
+    expected = net.state_dict()
+    assert all(torch.equal(t, expected[k]) for k, t in weights.network.state_dict().items())
+    module = load_model(path).module
+    size = PRESETS[preset].image_size
+    images, low = torch.rand(3, 3, size, size), torch.rand(3, 2)
+    actions = torch.randn(3, 16, ACTION_DIM)
+    with torch.no_grad():
+        rebuilt = weights.network.score(weights.network.encode_state(images), low, actions)
+        eager = net.score(net.encode_state(images), low, actions)
+        scripted = module.score(module.encode_state(images), low, actions)
+    assert torch.equal(rebuilt, eager)
+    # Freezing folds BatchNorm into the convolutions: the TorchScript differs in rounding only.
+    torch.testing.assert_close(rebuilt, scripted, rtol=0, atol=1e-5)
+
+
+def test_the_weights_metadata_reads_without_qtopt(tmp_path):
+    export_model(_trained_like("sim"), tmp_path / "q.pt", _metadata("sim"))
+    with safetensors.safe_open(tmp_path / "q.safetensors", framework="pt") as f:
+        header = f.metadata()
+    record = json.loads(header["qtopt_metadata.json"])
+    assert (record["preset"], record["network"]["image_size"]) == ("sim", 64)
+    assert header["torchscript_sha256"] == file_sha256(tmp_path / "q.pt")
+
+
+def test_load_weights_rejects_missing_damaged_foreign_and_mismatched_files(tmp_path):
+    with pytest.raises(ModelLoadError, match="weights file .*nope.safetensors does not exist"):
+        load_weights(tmp_path / "nope.safetensors")
+    export_model(_trained_like("sim"), tmp_path / "q.pt", _metadata("sim"))
+    good = tmp_path / "q.safetensors"
+    (tmp_path / "truncated.safetensors").write_bytes(good.read_bytes()[:5000])
+    with pytest.raises(ModelLoadError, match="truncated.safetensors is not a safetensors file"):
+        load_weights(tmp_path / "truncated.safetensors")
+    safetensors.torch.save_file({"w": torch.zeros(2)}, tmp_path / "foreign.safetensors")
+    with pytest.raises(ModelLoadError, match="has no qtopt_metadata.json: not a qtopt model"):
+        load_weights(tmp_path / "foreign.safetensors")
+    paper = QNetwork(PRESETS["paper"]).state_dict()
+    safetensors.torch.save_file(paper, tmp_path / "mixed.safetensors",
+                                metadata={"qtopt_metadata.json": _metadata("sim").to_json()})
+    with pytest.raises(ModelLoadError, match="mixed.safetensors does not fit its 'sim' network"):
+        load_weights(tmp_path / "mixed.safetensors")

@@ -36,7 +36,7 @@ from qtopt_learner.distributed.roles import (
 from qtopt_learner.learner_layout import LearnerLayout
 from qtopt_learner.trainer import StepMetrics
 from qtopt_policy.spec import ActionBounds
-from qtopt_policy.torchscript_model import ModelMetadata, export_model
+from qtopt_policy.torchscript_model import ModelMetadata, export_model, weights_path
 
 if TYPE_CHECKING:  # the loop imports the hooks
     from qtopt_learner.distributed.training_loop import TrainingLoop
@@ -192,10 +192,19 @@ class Checkpointer(PeriodicHook):
         })
 
 
+def _link_as(path: Path, name: Path) -> None:
+    """Give ``path`` the second name ``name`` (replacing it atomically): no second write."""
+    tmp = name.with_name(f".{name.name}.tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    os.link(path, tmp)
+    os.replace(tmp, name)
+
+
 class Exporter(PeriodicHook):
     """TorchScript of Q_bar_1 (the policy network, Sec. 4.2) as ``models/model-<step>.pt``
-    (kept, for learning curves) and ``model.pt`` (the latest) in a learner layout; announced on
-    the variable source and to every listener (App. F.1: the robots reload it)."""
+    (kept, for learning curves) and ``model.pt`` (the latest) in a learner layout, each with its
+    safetensors weights beside it; announced on the variable source and to every listener
+    (App. F.1: the robots reload it)."""
 
     def __init__(self, layout: LearnerLayout, every: int) -> None:
         super().__init__(every)
@@ -214,6 +223,7 @@ class Exporter(PeriodicHook):
         for export, path in self.layout.exports():
             if export > step:
                 path.unlink()
+                weights_path(path).unlink(missing_ok=True)
 
     def act(self, loop: TrainingLoop) -> None:
         step, cfg = loop.trainer.step, loop.config
@@ -224,10 +234,9 @@ class Exporter(PeriodicHook):
         path = self.layout.model_at(step)
         sha = export_model(loop.trainer.target_1, path, metadata)
         latest = self.layout.latest_model
-        tmp = latest.with_name(f".{latest.name}.tmp{os.getpid()}")
-        tmp.unlink(missing_ok=True)
-        os.link(path, tmp)  # a second name for the same file: no second write
-        os.replace(tmp, latest)
+        # The weights first, as export_model writes them: model.pt always has its weights.
+        _link_as(weights_path(path), weights_path(latest))
+        _link_as(path, latest)
         announcement = ModelAnnouncement(str(path.resolve()), step, sha, step)
         self._variables.publish_model(announcement)
         for listener in self.listeners:
