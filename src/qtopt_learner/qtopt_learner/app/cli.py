@@ -25,6 +25,7 @@ from qtopt_collector.ros.cli import (
 from qtopt_learner.app.ablations import CHOICES, AblationConfig
 from qtopt_learner.app.budgets import BUDGETS
 from qtopt_learner.app.eval_command import add_eval_arguments, run_eval_command
+from qtopt_learner.app.export_command import add_export_arguments, run_export_command
 from qtopt_learner.app.input_checks import check_offline, check_same_config, resolved
 from qtopt_learner.app.train_command import (
     LEARNER,
@@ -178,6 +179,8 @@ COMMANDS = (
     ("train", "train off-policy from rosbag2 bags", add_train_arguments, run_train_command),
     ("eval", "evaluate a model and the scripted policy on held-out test objects (Sec. 6.1)",
      add_eval_arguments, run_eval_command),
+    ("export", "recorded episodes (rosbag2 bags) as a dataset of another format (LeRobot)",
+     add_export_arguments, run_export_command),
 )
 
 
