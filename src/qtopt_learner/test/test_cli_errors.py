@@ -305,7 +305,7 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 def test_every_flag_has_help_and_shows_its_default():
     parser = build_parser()
     commands = _commands(parser)
-    assert set(commands) == {"run", "cell", "sim", "train", "eval"}
+    assert set(commands) == {"run", "cell", "sim", "train", "eval", "export"}
     for name, command in {"qtopt": parser, **commands}.items():
         for action in command._actions:
             assert action.help and action.help.strip(), (name, action.dest)
@@ -335,7 +335,8 @@ for argv in (["--help"], ["run", "--help"], ["cell", "--help"], ["sim", "--help"
              ["train", "--offline", "/nonexistent"], ["train", "--offline", ".", "--steps", "-5"],
              ["cell", "--policy", "greedy", "--model", {str(models["flipped"])!r}],
              ["run", "--bin-objects", "31"], ["train", "--offline", ".", "--updaters", "0"],
-             ["sim", "--model", {str(models["sim"])!r}, "--run-dir", "r", "--preset", "paper"]):
+             ["sim", "--model", {str(models["sim"])!r}, "--run-dir", "r", "--preset", "paper"],
+             ["export", "--help"], ["export", "--format", "lerobot", "/nonexistent", "out"]):
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
             main(argv)
