@@ -120,6 +120,13 @@ BAD_INPUTS = [
     (["eval", "--model", "MODEL/flipped"], "fails its checksum"),
     (["eval", "--model", "MODEL/sim", "--out", "a_file"], "--out a_file: not a folder"),
     (["eval", "--attempts", "4"], "the following arguments are required: --model"),
+    (["export", "--format", "lerobot", "nowhere", "out"], "BAGS nowhere: no such file or folder"),
+    (["export", "--format", "lerobot", "empty", "out"], "BAGS empty: holds no episode files"),
+    (["export", "--format", "lerobot", "bags", "a_file"], "OUT a_file: not a folder"),
+    (["export", "--format", "lerobot", "bags", "."], "OUT .: holds files but no dataset"),
+    (["export", "--format", "lerobot", "bags"], "the following arguments are required: OUT"),
+    (["export", "--format", "rlds", "bags", "out"], "--format invalid choice: 'rlds'"),
+    (["export", "bags", "out"], "the following arguments are required: --format"),
     ([], "the following arguments are required: COMMAND"),
 ]
 
