@@ -111,7 +111,7 @@ def to_action(action: Mapping[str, Any], space: spaces.Dict) -> Action:
     """The :class:`Action` of an environment action; raise ValueError naming the first entry
     outside ``space``."""
     if not isinstance(action, Mapping) or set(action) != set(space.spaces):
-        keys = sorted(action) if isinstance(action, Mapping) else type(action).__name__
+        keys = sorted(map(str, action)) if isinstance(action, Mapping) else type(action).__name__
         raise ValueError(f"action {keys}: expected a dict with keys {sorted(space.spaces)}")
     for name, sub in space.spaces.items():
         value = action[name]
