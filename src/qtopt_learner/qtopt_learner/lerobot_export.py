@@ -201,28 +201,29 @@ def episode_stats(columns: dict[str, np.ndarray | list]) -> dict[str, dict[str, 
             for name, values in columns.items()}
 
 
+def _weighted_mean(values: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    return np.tensordot(weights, np.stack(values), axes=1)
+
+
 def aggregate_stats(stats: Sequence[dict[str, dict[str, np.ndarray]]]
                     ) -> dict[str, dict[str, np.ndarray]]:
-    """Dataset stats from episode stats as LeRobot aggregates them: min of mins, max of maxes,
-    count-weighted mean, the pooled std, and count-weighted means of the quantiles."""
+    """The stats of the union of sets of frames (episodes, or the episodes so far and the next)
+    as LeRobot aggregates them: min of mins, max of maxes, count-weighted mean, pooled std and
+    count-weighted means of the quantiles. Aggregating one set at a time gives the same."""
     result = {}
     for name in stats[0]:
         parts = [s[name] for s in stats]
-        counts = np.array([p["count"][0] for p in parts], dtype=np.float64)
-        total = counts.sum()
-
-        def weighted(values: list[np.ndarray], counts: np.ndarray = counts,
-                     total: float = total) -> np.ndarray:
-            return np.tensordot(counts, np.stack(values), axes=1) / total
-
-        mean = weighted([p["mean"] for p in parts])
+        counts = np.array([p["count"][0] for p in parts])
+        weights = counts / counts.sum()
+        mean = _weighted_mean([p["mean"] for p in parts], weights)
         result[name] = {
             "min": np.min([p["min"] for p in parts], axis=0),
             "max": np.max([p["max"] for p in parts], axis=0),
             "mean": mean,
-            "std": np.sqrt(weighted([p["std"] ** 2 + (p["mean"] - mean) ** 2 for p in parts])),
-            "count": np.array([int(total)]),
-        } | {_quantile_key(q): weighted([p[_quantile_key(q)] for p in parts])
+            "std": np.sqrt(_weighted_mean([p["std"] ** 2 + (p["mean"] - mean) ** 2
+                                           for p in parts], weights)),
+            "count": np.array([counts.sum()]),
+        } | {_quantile_key(q): _weighted_mean([p[_quantile_key(q)] for p in parts], weights)
              for q in QUANTILES}
     return result
 
@@ -306,7 +307,9 @@ class LeRobotWriter:
         self.features: dict[str, dict] = {}
         self.schema: pa.Schema | None = None
         self.first_episode = ""
-        self.stats: list[dict[str, dict[str, np.ndarray]]] = []
+        # the stats of the episodes so far, aggregated as each is added (memory stays flat)
+        self.stats: dict[str, dict[str, np.ndarray]] = {}
+        self.episode_count = 0
         self.frames = 0
 
     def add(self, record: EpisodeRecord) -> None:
@@ -320,7 +323,7 @@ class LeRobotWriter:
             raise ExportError(f"episode {record.episode_id!r} has {shape[1]}x{shape[0]} px "
                               f"frames: expected {width}x{height} px like episode "
                               f"{self.first_episode!r}; a dataset holds one camera's frames")
-        episode_index, n = len(self.stats), len(record.steps)
+        episode_index, n = self.episode_count, len(record.steps)
         columns = episode_columns(record, episode_index, self.frames)
         stats = episode_stats(columns)
         columns[IMAGE] = [{"bytes": encode_image(image, "png"), "path": None}
@@ -343,7 +346,8 @@ class LeRobotWriter:
         row = row.append_column("meta/episodes/chunk_index", pa.array([chunk], pa.int64()))
         self.episodes.write(row.append_column("meta/episodes/file_index",
                                               pa.array([file], pa.int64())))
-        self.stats.append(stats)
+        self.stats = aggregate_stats([self.stats, stats]) if self.stats else stats
+        self.episode_count += 1
         self.frames += n
 
     def close(self) -> None:
@@ -352,13 +356,13 @@ class LeRobotWriter:
         self.episodes.close()
         info = {
             "codebase_version": CODEBASE_VERSION, "robot_type": ROBOT_TYPE,
-            "total_episodes": len(self.stats), "total_frames": self.frames, "total_tasks": 1,
+            "total_episodes": self.episode_count, "total_frames": self.frames, "total_tasks": 1,
             "chunks_size": CHUNK_SIZE, "data_files_size_in_mb": FILE_SIZE_MB,
             "video_files_size_in_mb": VIDEO_FILE_SIZE_MB, "fps": FPS,
-            "splits": {"train": f"0:{len(self.stats)}"},
+            "splits": {"train": f"0:{self.episode_count}"},
             "data_path": DATA_PATH, "video_path": None, "features": self.features,
         }
-        stats = {name: _json_ready(s) for name, s in aggregate_stats(self.stats).items()}
+        stats = {name: _json_ready(s) for name, s in self.stats.items()}
         for path, content in ((INFO_PATH, info), (STATS_PATH, stats)):
             (self.root / path).parent.mkdir(parents=True, exist_ok=True)
             (self.root / path).write_text(json.dumps(content, indent=4) + "\n")
@@ -422,7 +426,7 @@ def export_lerobot(paths: Iterable[str | Path], out: str | Path, overwrite: bool
                     writer.add(record)
             except EpisodeFileError as err:
                 skip(str(err))
-        if not writer.stats:
+        if not writer.episode_count:
             raise ExportError(f"none of the {len(files)} episode files holds a readable "
                               "episode (each is logged above)")
         writer.close()
@@ -434,4 +438,4 @@ def export_lerobot(paths: Iterable[str | Path], out: str | Path, overwrite: bool
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
-    return ExportResult(len(writer.stats), writer.frames, len(files), skipped)
+    return ExportResult(writer.episode_count, writer.frames, len(files), skipped)
