@@ -371,6 +371,8 @@ class LeRobotWriter:
 
 @dataclass(frozen=True)
 class ExportResult:
+    """What an export wrote, and what it read and skipped."""
+
     episodes: int
     frames: int
     files: int  # episode files read
