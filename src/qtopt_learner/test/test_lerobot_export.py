@@ -21,7 +21,13 @@ import pytest
 
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes
 from qtopt_learner.app.cli import main
-from qtopt_learner.lerobot_export import ExportError, export_lerobot, image_stats
+from qtopt_learner.lerobot_export import (
+    DATA_PATH,
+    ChunkedParquetWriter,
+    ExportError,
+    export_lerobot,
+    image_stats,
+)
 from qtopt_policy.episode_record import EpisodeRecord
 from qtopt_policy.spec import Action
 
@@ -258,3 +264,17 @@ def test_a_dataset_is_replaced_only_with_overwrite(bags, tmp_path, capsys):
     assert main(["export", "--format", "lerobot", str(bags), str(out), "--overwrite"]) == 0
     assert json.loads((out / "meta/info.json").read_text())["total_episodes"] == 13
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]  # no partial folder
+
+
+def test_files_rotate_past_their_size_and_chunks_past_their_file_count(tmp_path):
+    writer = ChunkedParquetWriter(tmp_path, DATA_PATH, file_size_mb=1, chunk_size=2)
+    table = pa.table({"x": np.zeros(100_000, np.float64)})  # 0.8 MB: one per file
+    placed = []
+    for _ in range(3):
+        placed.append(writer.place(table.nbytes))
+        writer.write(table)
+    writer.close()
+    assert placed == [(0, 0), (0, 1), (1, 0)]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet")) == [
+        "data/chunk-000/file-000.parquet", "data/chunk-000/file-001.parquet",
+        "data/chunk-001/file-000.parquet"]
