@@ -108,7 +108,7 @@ def _scripted_episode(env: GraspEnv, seed: int) -> tuple[list[float], dict, dict
     policy = ScriptedGraspPolicy(ActionBounds(), seed=seed)
     observation, _ = env.reset(seed=seed)
     rewards = []
-    for step in range(FAST.episode.max_steps):
+    for step in range(env.config.episode.max_steps):
         output = policy.select_action(to_observation(observation), step)
         observation, reward, terminated, truncated, info = env.step(action_dict(output.action))
         assert observation in env.observation_space
@@ -118,15 +118,19 @@ def _scripted_episode(env: GraspEnv, seed: int) -> tuple[list[float], dict, dict
     raise AssertionError("the episode did not end at max_steps")
 
 
-def test_a_scripted_episode_is_the_episode_loops_with_its_rewards(env):
+@pytest.mark.parametrize("episode", [
+    EpisodeConfig(), EpisodeConfig(scripted_termination=True, scripted_termination_height="state"),
+], ids=["learned", "scripted"])
+def test_a_scripted_episode_is_the_episode_loops_with_its_rewards(episode):
     """Through the environment, the scripted policy's episodes equal run_episode's with the
     same seed, and the rewards are App. D.4's: -0.05 per step before the last, +1 at the end of
-    a successful grasp."""
+    a successful grasp; under learned termination and Algorithm 2 alike."""
+    env = GraspEnv(GraspEnvConfig(FAST.cell, episode))
     successes = 0
     for seed in range(4):
         rewards, observation, info = _scripted_episode(env, seed)
         cell = SimCell(FAST.cell)
-        record = run_episode(cell, ScriptedGraspPolicy(ActionBounds()), seed, FAST.episode)
+        record = run_episode(cell, ScriptedGraspPolicy(ActionBounds()), seed, episode)
         cell.close()
         assert rewards == [s.reward for s in record.steps]
         assert info == {"is_success": record.success, "ground_truth": record.ground_truth,
@@ -135,6 +139,7 @@ def test_a_scripted_episode_is_the_episode_loops_with_its_rewards(env):
             record.final_observation.height_to_bottom)
         assert sum(rewards) == pytest.approx(-0.05 * (len(rewards) - 1) + info["is_success"])
         successes += info["is_success"]
+    env.close()
     assert successes >= 1  # the +1 branch ran (seed 2 succeeds)
 
 
