@@ -52,7 +52,7 @@ from qtopt_collector.evaluation import (  # noqa: E402
     scripted_episodes,
     wilson_interval,
 )
-from qtopt_collector.sim_cell import SimCell  # noqa: E402
+from qtopt_collector.sim_cell import SimCell, SimCellConfig  # noqa: E402
 from qtopt_learner.app.main_job import CAMERAS, SIM_CELL  # noqa: E402
 from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig  # noqa: E402
 from qtopt_learner.distributed.engine import InProcessLearner  # noqa: E402
@@ -110,6 +110,20 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def run_cells(args: argparse.Namespace) -> tuple[EpisodeConfig, SimCellConfig, SimCellConfig]:
+    """The run's episode rules, its training cell and its held-out evaluation cell."""
+    episode = EpisodeConfig(step_penalty=args.step_penalty,
+                            scripted_termination=args.termination == "scripted",
+                            scripted_termination_height=args.termination_height)
+    # The main job's training cell (the in-view camera), with this run's physics.
+    width, height = CAMERAS[args.preset]
+    train_cell = dataclasses.replace(SIM_CELL, substeps=args.substeps, label="truth",
+                                     respawn_every=args.respawn_every,
+                                     camera_width=width, camera_height=height)
+    # Held-out evaluation: a freshly seeded bin per attempt, the same for every policy.
+    return episode, train_cell, dataclasses.replace(train_cell, respawn_every=1)
+
+
 class Experiment:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -121,16 +135,7 @@ class Experiment:
                                               "elapsed_s": 0.0}
         self.results["args"] = {k: str(v) for k, v in vars(args).items()}
         scripted = args.termination == "scripted"
-        self.episode = EpisodeConfig(step_penalty=args.step_penalty,
-                                     scripted_termination=scripted,
-                                     scripted_termination_height=args.termination_height)
-        # The main job's training cell (the in-view camera), with this run's physics.
-        width, height = CAMERAS[args.preset]
-        self.train_cell = dataclasses.replace(SIM_CELL, substeps=args.substeps, label="truth",
-                                              respawn_every=args.respawn_every,
-                                              camera_width=width, camera_height=height)
-        # Held-out evaluation: a freshly seeded bin per attempt, the same for every policy.
-        self.eval_cell = dataclasses.replace(self.train_cell, respawn_every=1)
+        self.episode, self.train_cell, self.eval_cell = run_cells(args)
         replay = ReplayConfig(terminal_fraction=args.terminal_fraction)
         trainer = TRAINER_PRESETS[args.preset]
         trainer = dataclasses.replace(trainer, lr=args.lr or trainer.lr,
