@@ -76,6 +76,22 @@ from qtopt_policy.spec import ActionBounds  # noqa: E402
 EVAL_SEED = 100_000  # held-out attempts use seeds EVAL_SEED.. for every policy
 
 
+PROPORTIONAL = "proportional"
+
+
+def online_fraction(text: str) -> float | str:
+    """A share in [0, 1], or ``proportional``."""
+    if text == PROPORTIONAL:
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text}: expected a share in [0, 1] or {PROPORTIONAL!r}")
+    return value
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path)
@@ -86,8 +102,9 @@ def parse_args() -> argparse.Namespace:
                    help="gradient steps of scripted_noisy collection before pi_noisy joins")
     p.add_argument("--learned-share", type=float, default=0.5,
                    help="share of pi_noisy episodes after the switch")
-    p.add_argument("--online-fraction", type=float, default=0.5,
-                   help="share of each batch from pi_noisy episodes once there are 50")
+    p.add_argument("--online-fraction", type=online_fraction, default=0.5,
+                   help="share of each batch from pi_noisy episodes once there are 50, or "
+                   f"{PROPORTIONAL!r}: their share of all transitions collected")
     p.add_argument("--step-penalty", type=float, default=0.0, help="0: discount only")
     p.add_argument("--termination", default="learned", choices=["learned", "scripted"],
                    help="the policy's stop action, or Algorithm 2 (closed, above 0.13 m, up)")
@@ -157,7 +174,7 @@ class Experiment:
             for name, folder in ((OFFLINE, "scripted"), (ONLINE, "learned"))}
         self.cell = SimCell(self.train_cell)
         self.episodes = {OFFLINE: 0, ONLINE: 0}
-        self.transitions = 0
+        self.transitions = {OFFLINE: 0, ONLINE: 0}
         self.probe_records: list[EpisodeRecord] = []  # scripted, made at the first evaluation
         self._reload_episodes()
 
@@ -166,7 +183,7 @@ class Experiment:
             records = list(read_episodes(recorder.out_dir))
             self.learner.hub.add_episodes(name, records)
             self.episodes[name] = len(records)
-            self.transitions += sum(len(r.steps) for r in records)
+            self.transitions[name] += sum(len(r.steps) for r in records)
         print(f"[exp] resumed: {self.episodes} episodes, {self.transitions} transitions, "
               f"step {self.learner.loop.trainer.step}", flush=True)
 
@@ -203,7 +220,7 @@ class Experiment:
             self._store(name, record)
             outcomes[name].append(bool(record.ground_truth))
         if self.episodes[ONLINE] >= 50:
-            self.learner.hub.set_on_policy_fraction(args.online_fraction)
+            self.learner.hub.set_on_policy_fraction(self.online_fraction())
         self.results["rounds"].append({
             "step": self.step, "episodes": sum(self.episodes.values()),
             "scripted": outcomes[OFFLINE], "learned": outcomes[ONLINE],
@@ -213,7 +230,14 @@ class Experiment:
         self.recorders[name].write(record)
         self.learner.hub.add_episodes(name, [record])
         self.episodes[name] += 1
-        self.transitions += len(record.steps)
+        self.transitions[name] += len(record.steps)
+
+    def online_fraction(self) -> float:
+        """The online buffer's share of each batch: fixed, or its share of the transitions (an
+        on-policy buffer of failures then cannot outweigh the data that holds the successes)."""
+        if self.args.online_fraction != PROPORTIONAL:
+            return self.args.online_fraction
+        return self.transitions[ONLINE] / sum(self.transitions.values())
 
     def evaluate_latest(self) -> None:
         model = self.config.layout.latest_model
@@ -242,9 +266,10 @@ class Experiment:
         with self.learner:
             while self.results["elapsed_s"] < budget:
                 started = time.monotonic()
-                before = self.transitions
+                before = sum(self.transitions.values())
                 self.collect_round()
-                target = self.step + int(args.steps_per_transition * (self.transitions - before))
+                target = self.step + int(args.steps_per_transition
+                                             * (sum(self.transitions.values()) - before))
                 self.learner.train(target)
                 # Each training call ends with a checkpoint and an export (model.pt), which the
                 # next round's pi_noisy loads, as robots reload new weights (App. F.1).
@@ -323,7 +348,8 @@ class Experiment:
                  f"Arguments: `{json.dumps(self.results['args'])}`", "",
                  f"Elapsed (collect + train + periodic eval): "
                  f"{self.results['elapsed_s'] / 60:.1f} min; episodes {self.episodes}; "
-                 f"transitions {self.transitions}; gradient steps {self.step}.", "",
+                 f"transitions {sum(self.transitions.values())}; gradient steps "
+                 f"{self.step}.", "",
                  "| policy | successes | rate | 95 % Wilson | mean steps |",
                  "|---|---|---|---|---|"]
         for name, r in final.items():
