@@ -49,6 +49,30 @@ def _record_scripted(job: MainJob, episodes: int) -> list[str]:
     return ids
 
 
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def readme_run_tree() -> list[str]:
+    """The paths of the README's run-folder tree (``├── name  comment`` lines), as globs."""
+    block = README.read_text().split("What it leaves in `runs/first`")[1].split("```")[1]
+    parents: list[str] = []
+    paths = []
+    for line in block.splitlines()[2:]:  # after the fence's line end and the root line
+        branch = max(line.find("├── "), line.find("└── "))
+        if branch < 0:
+            continue  # a comment's continuation line
+        name = line[branch + 4:].split("  ")[0].strip().replace("<time>", "*")
+        parents = parents[:branch // 4] + [name.rstrip("/")]
+        paths.append("/".join(parents))
+    return paths
+
+
+def test_the_readme_run_tree_is_read_whole() -> None:
+    paths = readme_run_tree()
+    assert {"report.md", "figures/filmstrips.png", "learner/model.safetensors",
+            "learner/checkpoints", "logs"} <= set(paths), paths
+
+
 @pytest.mark.ros
 @pytest.mark.slow
 def test_main_job_runs_every_phase_and_writes_the_report(ros_domain, tmp_path, capsys):
@@ -90,6 +114,8 @@ def test_main_job_runs_every_phase_and_writes_the_report(ros_domain, tmp_path, c
         image = cv2.imread(str(run / "figures" / png))
         assert image is not None and image.shape[0] > 100
     assert any((run / "learner" / "tensorboard").glob("events.out.tfevents.*"))
+    for entry in readme_run_tree():  # the README shows the run folder a newcomer gets
+        assert any(run.glob(entry)), f"README's run folder lists {entry}, the run has none"
 
     capsys.readouterr()
     MainJob(config, progress=False).run_all()  # everything done: phases are skipped
