@@ -74,6 +74,11 @@ UNDECLARED: dict[str, str] = {
                  "cell's Gymnasium environment imports it, and requirements/lock.txt pins it",
     "safetensors": "rosdep has no key for safetensors (rosdistro's python.yaml); the model "
                    "export writes the weights with it, and requirements/lock.txt pins it",
+    "pyarrow": "only `qtopt export` (the LeRobot dataset's parquet files) imports it; "
+               "requirements/lock.txt pins the version the export tests check, and no rosdep "
+               "key for it has been verified against rosdistro here",
+    "lerobot": "test-only: the LeRobot load test installs lerobot into build/lerobot_reader "
+               "itself (it does not install beside the pinned torch) and imports it there",
 }
 
 
