@@ -243,8 +243,19 @@ def test_steps_on_standard_topics_read_with_mcap_alone(tmp_path, episodes, image
     topics = [m[0] for m in messages]
     ends = [i for i, t in enumerate(topics) if t == "/episodes"]
     assert ends == list(np.cumsum([3 * len(e.steps) + 1 for e in episodes]) - 1)
-    # The training data is unchanged by them.
-    assert [e.episode_id for e in read_episodes(tmp_path)] == [e.episode_id for e in episodes]
+    # The replay's transitions are the ones recorded, step topics or not.
+    back = list(read_episodes(tmp_path))
+    assert [e.episode_id for e in back] == [e.episode_id for e in episodes]
+    for a, b in zip(episodes, back, strict=True):
+        assert len(a.steps) == len(b.steps) and a.success == b.success
+        for x, y in zip(a.steps + [a.final_observation], b.steps + [b.final_observation],
+                        strict=True):
+            x_obs, y_obs = getattr(x, "observation", x), getattr(y, "observation", y)
+            assert np.array_equal(x_obs.image, y_obs.image)
+            assert x_obs.gripper_closed == y_obs.gripper_closed
+        for x, y in zip(a.steps, b.steps, strict=True):
+            assert y.action.to_vector() == pytest.approx(x.action.to_vector(), abs=1e-6)
+            assert (y.reward, y.done) == (pytest.approx(x.reward), x.done)
 
 
 def test_jpeg_frames_and_no_step_topics(tmp_path, episodes):
