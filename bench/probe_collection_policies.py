@@ -56,12 +56,13 @@ def run_args(run_dir: Path) -> argparse.Namespace:
         substeps=int(saved["substeps"]), respawn_every=int(saved["respawn_every"]))
 
 
-def policies(model: Path, seed: int) -> dict[str, Policy]:
+def make_policy(name: str, model: Path, seed: int) -> Policy:
+    """The named policy as the run's collection builds it (only this one loads the model)."""
     bounds = ActionBounds()
-    return {"greedy": greedy_policy(str(model), seed=seed),
-            "pi_noisy": EpsilonGreedyPolicy(greedy_policy(str(model), seed=seed), bounds,
-                                            seed=seed),
-            "scripted_noisy": local_policy("scripted_noisy", bounds, seed=seed)}
+    if name == "scripted_noisy":
+        return local_policy(name, bounds, seed=seed)
+    greedy = greedy_policy(str(model), seed=seed)
+    return greedy if name == "greedy" else EpsilonGreedyPolicy(greedy, bounds, seed=seed)
 
 
 def probe(model: Path, cells: dict[str, SimCellConfig], episode_config, episodes: int) -> list:
@@ -72,7 +73,7 @@ def probe(model: Path, cells: dict[str, SimCellConfig], episode_config, episodes
             outcomes, steps, ends = [], [], collections.Counter()
             for k in range(episodes):
                 seed = FIRST_SEED + k
-                policy = policies(model, seed)[name]
+                policy = make_policy(name, model, seed)
                 record = run_episode(cell, policy, seed, episode_config)
                 outcomes.append(bool(record.ground_truth))
                 steps.append(len(record.steps))
