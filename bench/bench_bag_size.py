@@ -22,7 +22,7 @@ from pathlib import Path
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig
 from qtopt_collector.episode import run_episode
 from qtopt_collector.sim_cell import SimCell
-from qtopt_learner.app.main_job import CAMERAS, SIM_CELL
+from qtopt_learner.app.main_job_config import CAMERAS, sim_cell
 from qtopt_policy.policies import ScriptedGraspPolicy
 from qtopt_policy.spec import ActionBounds
 
@@ -37,7 +37,7 @@ def measure(preset: str, episodes: int, seed: int) -> dict:
     """Per way: KiB and recorder ms per episode; plus the mean steps per episode."""
     width, height = CAMERAS[preset]
     # the simulator's label skips the drop test: the bag holds the same messages either way
-    cell = SimCell(dataclasses.replace(SIM_CELL, camera_width=width, camera_height=height,
+    cell = SimCell(dataclasses.replace(sim_cell(), camera_width=width, camera_height=height,
                                        label="truth"))
     policy = ScriptedGraspPolicy(ActionBounds())
     with tempfile.TemporaryDirectory(prefix="qtopt_bag_size_") as root:

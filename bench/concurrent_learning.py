@@ -53,7 +53,7 @@ from qtopt_collector.evaluation import (  # noqa: E402
     wilson_interval,
 )
 from qtopt_collector.sim_cell import SimCell, SimCellConfig  # noqa: E402
-from qtopt_learner.app.main_job import CAMERAS, SIM_CELL  # noqa: E402
+from qtopt_learner.app.main_job_config import CAMERAS, sim_cell  # noqa: E402
 from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig  # noqa: E402
 from qtopt_learner.distributed.engine import InProcessLearner  # noqa: E402
 from qtopt_learner.distributed.hub import HubConfig  # noqa: E402
@@ -134,7 +134,7 @@ def run_cells(args: argparse.Namespace) -> tuple[EpisodeConfig, SimCellConfig, S
                             scripted_termination_height=args.termination_height)
     # The main job's training cell (the in-view camera), with this run's physics.
     width, height = CAMERAS[args.preset]
-    train_cell = dataclasses.replace(SIM_CELL, substeps=args.substeps, label="truth",
+    train_cell = dataclasses.replace(sim_cell(), substeps=args.substeps, label="truth",
                                      respawn_every=args.respawn_every,
                                      camera_width=width, camera_height=height)
     # Held-out evaluation: a freshly seeded bin per attempt, the same for every policy.

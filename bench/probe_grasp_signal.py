@@ -40,7 +40,7 @@ import torch.nn.functional as F  # noqa: E402
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes  # noqa: E402
 from qtopt_collector.episode import EpisodeConfig, run_episode  # noqa: E402
 from qtopt_collector.sim_cell import SimCell  # noqa: E402
-from qtopt_learner.app.main_job import MainJobConfig  # noqa: E402
+from qtopt_learner.app.main_job_config import MainJobConfig  # noqa: E402
 from qtopt_learner.augmentation import (  # noqa: E402
     AugmentConfig,
     apply_augmentation,

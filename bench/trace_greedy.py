@@ -26,7 +26,7 @@ import numpy as np
 from qtopt_collector.episode import EpisodeConfig, run_episode
 from qtopt_collector.evaluation import scripted_episodes
 from qtopt_collector.sim_cell import SimCell
-from qtopt_learner.app.main_job import MainJobConfig
+from qtopt_learner.app.main_job_config import MainJobConfig
 from qtopt_learner.probes import (
     ALTERNATIVES,
     action_ranking,

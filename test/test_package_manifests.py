@@ -77,6 +77,8 @@ UNDECLARED: dict[str, str] = {
     "pyarrow": "only `qtopt export` (the LeRobot dataset's parquet files) imports it; "
                "requirements/lock.txt pins the version the export tests check, and no rosdep "
                "key for it has been verified against rosdistro here",
+    "draccus": "rosdep has no key for draccus (rosdistro's python.yaml); the commands' config "
+               "parsing (qtopt_policy.config_files) imports it, and requirements/lock.txt pins it",
     "lerobot": "test-only: the LeRobot load test installs lerobot into build/lerobot_reader "
                "itself (it does not install beside the pinned torch) and imports it there",
 }

@@ -5,7 +5,9 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from qtopt_learner.app.cli import build_parser
+from qtopt_learner.app.cli import CONFIG_COMMANDS, build_parser
+from qtopt_learner.app.main_job_config import MainJobConfig
+from qtopt_policy.config_files import parse_config
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -33,4 +35,8 @@ def test_every_first_run_command_parses() -> None:
         if argv[0] == "./scripts/run_main.sh":  # README command 1 is `qtopt run "$@"`
             argv = ["qtopt", "run", *argv[1:]]
         assert argv[0].endswith("qtopt"), argv
-        parser.parse_args(argv[1:])  # an unknown flag or value exits with status 2
+        assert CONFIG_COMMANDS == ("run",)
+        if argv[1] == "run":  # its options are MainJobConfig's: a bad one raises UsageError
+            parse_config(MainJobConfig, argv[2:], prog="qtopt run")
+        else:
+            parser.parse_args(argv[1:])  # an unknown flag or value exits with status 2

@@ -21,7 +21,9 @@ import torch
 
 from qtopt_learner.app.cli import build_parser, main
 from qtopt_learner.app.input_checks import changed_fields, check_offline, check_same_config
+from qtopt_learner.app.main_job_config import MainJobConfig
 from qtopt_policy.cem import CEMConfig
+from qtopt_policy.config_files import save_config
 from qtopt_policy.names import PRESET_NAMES
 from qtopt_policy.qnetwork import PRESETS, QNetwork
 from qtopt_policy.spec import ActionBounds, CameraSpec
@@ -101,15 +103,29 @@ BAD_INPUTS = [
     (["train", "--offline", "empty", "--terminal-fraction", "1"],
      "--terminal-fraction 1: expected a number in [0, 1)"),
     (["train", "--offline", "bags", "--run-dir", "a_file"], "--run-dir a_file: not a folder"),
-    (["run", "--learned-share", "1.5"], "--learned-share 1.5: expected a number in [0, 1]"),
-    (["run", "--cells", "-1"], "--cells -1: expected an integer >= 0"),
-    (["run", "--seed", "-1"], "--seed -1: expected an integer >= 0"),
-    (["run", "--bin-objects", "0"], "--bin-objects 0: expected an integer in [1, 30]"),
+    # qtopt run: draccus options (either spelling), checked by MainJobConfig itself
+    (["run", "--learned-share", "1.5"], "--learned_share 1.5: expected in [0, 1]"),
+    (["run", "--cells", "-1"], "--cells -1: expected >= 0"),
+    (["run", "--cells", "x"], "--cells: Couldn't parse 'x' into an int"),
+    (["run", "--seed", "-1"], "--seed -1: expected >= 0"),
+    (["run", "--bin_objects", "0"], "--bin_objects 0: expected in [1, 30]"),
     # a simulated bin holds 30 objects (names.MAX_BIN_OBJECTS)
-    (["run", "--bin-objects", "31"], "--bin-objects 31: expected an integer in [1, 30]"),
-    (["run", "--eval-workers", "0"], "--eval-workers 0: expected an integer >= 1"),
-    (["run", "--offline", "empty"], "--offline empty: holds no episode files"),
-    (["run", "--budget", "1h"], "--budget invalid choice: '1h'"),
+    (["run", "--bin-objects", "31"], "--bin_objects 31: expected in [1, 30]"),
+    (["run", "--eval-workers", "0"], "--eval_workers 0: expected >= 1"),
+    (["run", "--offline-data", "empty"], "--offline_data empty: holds no episode files"),
+    (["run", "--budget", "1h"], "--budget '1h': expected one of 15m, 2h, gpu, smoke"),
+    (["run", "--ablation.reward", "bonus"],
+     "--ablation.reward 'bonus': expected one of penalty, discount"),
+    (["run", "--reward", "penalty"], "unrecognized arguments: --reward penalty"),
+    (["run", "--cells"], "--cells expected one argument"),
+    (["run", "--config", "missing.yaml"], "--config missing.yaml: no such file"),
+    (["run", "--config", "a_file"], "--config a_file: expected a mapping of config fields"),
+    (["run", "--config", "bad.yaml"], "--config bad.yaml: not valid YAML at line"),
+    (["run", "--config", "extra.yaml"],
+     "--config extra.yaml: The fields `cels` are not valid for MainJobConfig"),
+    (["run", "--config", "extra.yaml", "--run-dir", "a_file"], "are not valid"),
+    (["run", "--run-dir", "a_file"], "--run_dir a_file: not a folder"),
+    (["cell", "--nope"], "unrecognized arguments: --nope"),
     (["eval", "--model", "MODEL/sim", "--attempts", "0"],
      "--attempts 0: expected an integer >= 1"),
     (["eval", "--model", "scripted", "--bins", "-1"], "--bins -1: expected an integer >= 0"),
@@ -139,6 +155,8 @@ def cwd(tmp_path, monkeypatch) -> Path:
     (tmp_path / "bags" / "bag0").mkdir(parents=True)
     (tmp_path / "bags" / "bag0" / "bag0_0.mcap").write_bytes(b"")
     (tmp_path / "a_file").write_text("")
+    (tmp_path / "bad.yaml").write_text("cells: [3\n")
+    (tmp_path / "extra.yaml").write_text("cels: 3\n")
     return tmp_path
 
 
@@ -166,15 +184,12 @@ def test_bad_input_is_one_line_and_creates_nothing(argv, expected, models, cwd, 
 
 
 def test_a_run_folder_saved_with_other_options_is_refused(cwd, capsys):
-    from qtopt_learner.app.main_job import MainJobConfig
-
     run = cwd / "runs" / "main"
     run.mkdir(parents=True)
-    saved = dataclasses.asdict(MainJobConfig(run_dir=str(run), budget="smoke", seed=3))
-    (run / "config.json").write_text(json.dumps(saved))
+    save_config(MainJobConfig(run_dir=str(run), budget="smoke", seed=3), run / "config.yaml")
     before = _tree(cwd)
     err = _fails(["run", "--run-dir", str(run), "--budget", "15m", "--seed", "3",
-                  "--reward", "penalty"], capsys)
+                  "--ablation.reward", "penalty"], capsys)
     assert f"--run-dir {run}: saved with other settings" in err
     assert 'budget: saved "smoke", given "15m"' in err
     assert 'ablation.reward: saved "discount", given "penalty"' in err
@@ -189,9 +204,8 @@ def test_a_resume_ignores_the_eval_workers_and_how_offline_paths_are_written(cwd
 
     run = cwd / "runs" / "main"
     run.mkdir(parents=True)
-    saved = main_job.MainJobConfig(run_dir=str(run), eval_workers=2,
-                                   offline_data=(str(cwd / "bags"),))
-    (run / "config.json").write_text(json.dumps(dataclasses.asdict(saved)))
+    saved = MainJobConfig(run_dir=str(run), eval_workers=2, offline_data=(str(cwd / "bags"),))
+    save_config(saved, run / "config.yaml")
 
     class Started(Exception):
         pass
@@ -202,7 +216,7 @@ def test_a_resume_ignores_the_eval_workers_and_how_offline_paths_are_written(cwd
 
     monkeypatch.setattr(main_job, "MainJob", start)
     with pytest.raises(Started):  # the check passed: the job would start
-        main(["run", "--run-dir", str(run), "--eval-workers", "4", "--offline", "bags"])
+        main(["run", "--run-dir", str(run), "--eval-workers", "4", "--offline_data", "bags"])
 
 
 def test_a_training_run_resumes_only_with_its_options_but_may_raise_its_steps(cwd, capsys,
@@ -254,7 +268,7 @@ def test_flag_types_have_their_config_fields_bounds():
                 assert action.type(str(action.default)) == action.default  # the default passes
                 checked.add(f"{class_name}.{name}")
     assert {"MainJobConfig.bin_objects", "LearnerConfig.steps", "ReplayConfig.terminal_fraction",
-            "CollectionConfig.learned_share", "CellGraphConfig.cells",
+            "CellGraphConfig.cells",
             "EpisodeDriverConfig.seed"} <= checked
 
 

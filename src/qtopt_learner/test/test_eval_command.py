@@ -16,7 +16,7 @@ import torch
 from qtopt_collector import evaluation
 from qtopt_collector.evaluation import bin_protocol, difference_interval
 from qtopt_learner.app.cli import main
-from qtopt_learner.app.main_job import MainJobConfig
+from qtopt_learner.app.main_job_config import MainJobConfig
 from qtopt_policy.cem import CEMConfig
 from qtopt_policy.qnetwork import PRESETS, QNetwork
 from qtopt_policy.spec import ActionBounds

@@ -149,7 +149,7 @@ def test_ablations_reach_the_learner_and_the_cells(tmp_path):
     sim96 = MainJob(MainJobConfig(run_dir=str(tmp_path / "s"), preset="sim96"))
     assert sim96.learner_config().network.image_size == 96
     assert sim96.cell_config().sim.camera_width >= 96  # the crop fits
-    with pytest.raises(ValueError, match="ablation state 'depth'"):
+    with pytest.raises(ValueError, match="state 'depth'"):
         AblationConfig(state="depth")
     with pytest.raises(ValueError, match="budget '3h'"):
         MainJobConfig(run_dir=str(tmp_path), budget="3h")

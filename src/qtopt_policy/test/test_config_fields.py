@@ -103,7 +103,7 @@ def test_a_fields_type_and_bounds_are_read_from_the_class_or_its_source():
                            ("free", (float, None))):
         assert numeric_field(_Bounded, name) == expected
         assert numeric_field(f"{__name__}:_Bounded", name) == expected
-    main_job = "qtopt_learner.app.main_job:MainJobConfig"
+    main_job = "qtopt_learner.app.main_job_config:MainJobConfig"
     assert numeric_field(main_job, "bin_objects") == (int, Bounds(low=1, high=MAX_BIN_OBJECTS))
     with pytest.raises(TypeError, match="not an int or float field"):
         numeric_field(f"{__name__}:_Commented", "both")

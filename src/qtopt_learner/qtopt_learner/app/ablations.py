@@ -44,7 +44,7 @@ class AblationConfig:
         for name, allowed in CHOICES.items():
             value = getattr(self, name)
             if value not in allowed:
-                raise ValueError(f"ablation {name} {value!r}: expected one of {allowed}")
+                raise ValueError(f"{name} {value!r}: expected one of {', '.join(allowed)}")
 
     @property
     def step_penalty(self) -> float:

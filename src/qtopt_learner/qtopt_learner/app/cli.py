@@ -22,8 +22,6 @@ from qtopt_collector.ros.cli import (
     run_cell_command,
     sim_for_model,
 )
-from qtopt_learner.app.ablations import CHOICES, AblationConfig
-from qtopt_learner.app.budgets import BUDGETS
 from qtopt_learner.app.eval_command import add_eval_arguments, run_eval_command
 from qtopt_learner.app.export_command import add_export_arguments, run_export_command
 from qtopt_learner.app.input_checks import check_offline, check_same_config, resolved
@@ -34,26 +32,22 @@ from qtopt_learner.app.train_command import (
     run_train_command,
 )
 from qtopt_policy.cli_arguments import (
-    add_engine_argument,
     add_offline_argument,
     add_preset_argument,
     add_run_dir_argument,
     add_seed_argument,
 )
-from qtopt_policy.config_fields import field_description
-from qtopt_policy.names import LABELS, SERVED_POLICIES
+from qtopt_policy.config_files import parse_config
+from qtopt_policy.names import SERVED_POLICIES
 from qtopt_policy.usage import (
     HelpFormatter,
     UsageError,
     check_folder,
     check_model,
-    config_field_type,
     positive_int,
 )
 
 PROG = "qtopt"
-MAIN_JOB = "qtopt_learner.app.main_job:MainJobConfig"
-COLLECTION = "qtopt_learner.collection:CollectionConfig"
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -66,19 +60,26 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message}\n")
 
 
+RUN_HELP = "the main job: collect while training, evaluate, report (simulation)"
+
+
 def _run(args: argparse.Namespace) -> int:
-    check_offline(args.offline)
-    check_folder("--run-dir", args.run_dir)
-    from qtopt_learner.app.main_job import MainJob, MainJobConfig
+    """``qtopt run``: its options are :class:`MainJobConfig`'s fields (draccus), so a saved
+    ``config.yaml`` is a valid ``--config`` and a run folder reproduces its run."""
+    from qtopt_learner.app.main_job_config import MainJobConfig
+
+    config = parse_config(MainJobConfig, args.options, prog=f"{PROG} run",
+                          description=f"{RUN_HELP}. Options set MainJobConfig's fields; "
+                          "--config FILE starts from a saved config (a run folder's "
+                          "config.yaml), options given beside it win.")
+    check_offline(config.offline_data, "--offline_data")
+    check_folder("--run_dir", config.run_dir)
+    run_dir = config.run_dir or f"runs/main__{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    config = dataclasses.replace(config, run_dir=run_dir,
+                                 offline_data=resolved(config.offline_data))
+    from qtopt_learner.app.main_job import MainJob
     from qtopt_learner.app.run_layout import RunLayout
 
-    run_dir = args.run_dir or f"runs/main__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
-    config = MainJobConfig(
-        run_dir=run_dir, budget=args.budget, preset=args.preset, cells=args.cells,
-        engine=args.engine, seed=args.seed, offline_data=resolved(args.offline),
-        label=args.label, learned_share=args.learned_share, bin_objects=args.bin_objects,
-        eval_workers=args.eval_workers,
-        ablation=AblationConfig(**{name: getattr(args, name) for name in CHOICES}))
     # the evaluation's worker processes change how fast it runs, not what it measures
     check_same_config(RunLayout(Path(run_dir).resolve()).config, dataclasses.asdict(config),
                       ignore=("run_dir", "eval_workers"), paths=("offline_data",),
@@ -91,35 +92,6 @@ def _run(args: argparse.Namespace) -> int:
     report = MainJob(config).run_all()
     print(f"[qtopt] done in {time.monotonic() - started:.0f} s; report: {report}")
     return 0
-
-
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--budget", default="15m", choices=sorted(BUDGETS),
-                        help="how much to collect, train and evaluate (15m: 2 CPU cores, "
-                        "about 15 minutes; 2h: the long CPU run; gpu: a GPU and more cores; "
-                        "smoke: a few of everything)")
-    add_preset_argument(parser)
-    parser.add_argument("--cells", type=config_field_type(MAIN_JOB, "cells"), default=0,
-                        help="simulated cells; 0: the budget's number (2 on a CPU budget)")
-    add_engine_argument(parser)
-    parser.add_argument("--label", default="truth", choices=LABELS,
-                        help="training label: simulator truth or image subtraction (detector)")
-    parser.add_argument("--learned-share", type=config_field_type(COLLECTION, "learned_share"),
-                        default=0.5, help="share of pi_noisy episodes once the learned policy "
-                        "joins")
-    add_seed_argument(parser, MAIN_JOB)
-    add_run_dir_argument(parser)
-    add_offline_argument(parser)
-    parser.add_argument("--bin-objects", type=config_field_type(MAIN_JOB, "bin_objects"),
-                        default=28, help="objects in the bin-emptying evaluation (Sec. 6.1)")
-    parser.add_argument("--eval-workers", type=config_field_type(MAIN_JOB, "eval_workers"),
-                        default=2, help="processes running the evaluation's grasp attempts")
-    ablations = parser.add_argument_group("ablations (App. A/C)")
-    defaults = AblationConfig()
-    for field in dataclasses.fields(AblationConfig):
-        ablations.add_argument(f"--{field.name}", default=getattr(defaults, field.name),
-                               choices=CHOICES[field.name],
-                               help=field_description(AblationConfig, field))
 
 
 def _sim(args: argparse.Namespace) -> int:
@@ -168,10 +140,10 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     add_seed_argument(parser, LEARNER)
 
 
-# name, help, arguments, what runs it (checking its arguments first)
+CONFIG_COMMANDS = ("run",)  # their options, --help included, are a config's (draccus)
+# name, help, arguments (None: a config command's), what runs it (checking its arguments first)
 COMMANDS = (
-    ("run", "the main job: collect while training, evaluate, report (simulation)",
-     add_run_arguments, _run),
+    ("run", RUN_HELP, None, _run),
     ("cell", "collect episodes with simulated cells into rosbag2", add_cell_arguments,
      run_cell_command),
     ("sim", "cells + policy node + learner node: on-policy fine-tuning in simulation "
@@ -191,15 +163,21 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="one of these; qtopt COMMAND --help lists its options")
     for name, help_text, add_arguments, func in COMMANDS:
         command = sub.add_parser(name, help=help_text, description=help_text,
-                                 formatter_class=HelpFormatter)
-        add_arguments(command)
+                                 formatter_class=HelpFormatter,
+                                 add_help=name not in CONFIG_COMMANDS)
+        if add_arguments is not None:
+            add_arguments(command)
         command.set_defaults(func=func)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, options = parser.parse_known_args(argv)
+    if args.command in CONFIG_COMMANDS:
+        args.options = options  # draccus parses them, --help included
+    elif options:
+        parser.error(f"unrecognized arguments: {' '.join(options)}")
     try:
         return args.func(args)
     except UsageError as err:  # bad input found by a command's checks: one line, no traceback

@@ -31,7 +31,7 @@ from qtopt_policy.usage import (
     positive_int,
 )
 
-MAIN_JOB = "qtopt_learner.app.main_job:MainJobConfig"
+MAIN_JOB = "qtopt_learner.app.main_job_config:MainJobConfig"
 SCRIPTED = "scripted"  # the baseline every model is compared with
 # The long CPU budget's attempts: 200 grasps decide a comparison with the scripted policy.
 DEFAULTS = BUDGETS["2h"]
@@ -79,7 +79,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
         difference_interval,
         evaluate,
     )
-    from qtopt_learner.app.main_job import MainJobConfig
+    from qtopt_learner.app.main_job_config import MainJobConfig
     from qtopt_learner.app.report import margin_summary, policy_table
     from qtopt_learner.app.run_record import PolicyRecord, policy_to_json
     from qtopt_policy.policies import PolicySource

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from qtopt_collector.bag_files import episode_files
+from qtopt_policy.config_files import read_config_data
 from qtopt_policy.usage import UsageError
 
 BAGS = "a rosbag2 bag or a folder of bags"
@@ -46,15 +47,15 @@ def changed_fields(saved: Mapping[str, Any], new: Mapping[str, Any], prefix: str
 def check_same_config(path: Path, config: Mapping[str, Any], ignore: Iterable[str] = (),
                       defaults: Mapping[str, Any] | None = None,
                       paths: Iterable[str] = ()) -> None:
-    """Raise UsageError when the config saved at ``path`` (a run folder's config.json, if
-    there is one) differs from ``config`` in any field but ``ignore``: resuming the run under
-    other settings would mix two experiments in one folder. A field the saved config lacks
-    (one added since) counts as its value in ``defaults``; the top-level fields ``paths``
-    (lists of paths) compare as :func:`resolved` paths."""
+    """Raise UsageError when the config saved at ``path`` (a run folder's config, JSON or
+    YAML, if there is one) differs from ``config`` in any field but ``ignore``: resuming the
+    run under other settings would mix two experiments in one folder. A field the saved
+    config lacks (one added since) counts as its value in ``defaults``; the top-level fields
+    ``paths`` (lists of paths) compare as :func:`resolved` paths."""
     if not path.exists():
         return
     try:
-        saved = json.loads(path.read_text())
+        saved = read_config_data(path)
     except (OSError, ValueError) as err:
         saved = err
     if not isinstance(saved, dict):

@@ -19,21 +19,16 @@ run again, finished phases are skipped.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from qtopt_collector.bag_recorder import read_episodes, repair_bag
 from qtopt_collector.episode_driver import first_episode_seed
 from qtopt_collector.evaluation import AttemptLog, bin_emptying, evaluate, scripted_episodes
 from qtopt_collector.graph import CellGraphConfig
-from qtopt_collector.sim_cell import SimCellConfig
-from qtopt_learner.app.ablations import STATES, AblationConfig
-from qtopt_learner.app.budgets import BUDGETS, Budget
+from qtopt_learner.app.ablations import STATES
+from qtopt_learner.app.main_job_config import MainJobConfig
 from qtopt_learner.app.report import write_report
 from qtopt_learner.app.run_layout import RunLayout
 from qtopt_learner.app.run_record import (
@@ -54,74 +49,13 @@ from qtopt_learner.learner_config import LearnerConfig, learner_preset
 from qtopt_learner.probes import stop_value_auc
 from qtopt_learner.targets import TargetConfig
 from qtopt_policy.cem import CEMConfig
-from qtopt_policy.config_fields import bounded, check_bounds
+from qtopt_policy.config_files import save_config
 from qtopt_policy.episode_record import EpisodeRecord
-from qtopt_policy.names import ENGINES, LABELS, MAX_BIN_OBJECTS
 from qtopt_policy.policies import PolicySource
 
-# The in-view camera keeps the lifted gripper in frame (docs/decisions.md); cells keep their
-# bin for 10 episodes (App. D.3's protocol) and step the physics 40 times per action.
-SIM_CELL = SimCellConfig(camera_target_height=0.1, camera_pitch_deg=-60.0,
-                         camera_distance=0.8, camera_fov_deg=55.0, substeps=40,
-                         respawn_every=10)
-# Camera frames per preset: the policy centre-crops the network's input from them (App. D.1).
-CAMERAS = {"sim": (72, 72), "sim96": (104, 104), "paper": (640, 512)}
 # Share of each replay sample taken from episodes' last transitions (docs/decisions.md).
 TERMINAL_FRACTION = 0.25
 EXPORT_EVERY = 500  # gradient steps between exports: the collecting policy reloads each one
-
-
-@dataclass(frozen=True)
-class MainJobConfig:
-    run_dir: str
-    budget: str = "15m"
-    preset: str = "sim"  # Q-network and trainer preset: "paper" wants a GPU
-    cells: int = bounded(0, ge=0)  # simulated cells; 0: the budget's number
-    engine: str = "inprocess"  # the learner's engine: "inprocess" or "ray"
-    # the networks' and the random draws'; the episodes take seeds from first_episode_seed(seed)
-    seed: int = bounded(0, ge=0)
-    offline_data: tuple[str, ...] = ()  # bags replayed beside the live episodes
-    # How training episodes are labeled: the simulator's truth, or image subtraction after
-    # the drop test as on a real cell (App. D.3); evaluation counts the truth either way.
-    label: str = "truth"
-    # pi_noisy's share after the switch (CollectionConfig checks it)
-    learned_share: float = CollectionConfig.learned_share
-    # objects in the bin-emptying evaluation; Sec. 6.1: the paper's bin held 28
-    bin_objects: int = bounded(28, ge=1, le=MAX_BIN_OBJECTS)
-    eval_workers: int = bounded(2, ge=1)  # processes running the evaluation's attempts
-    ablation: AblationConfig = field(default_factory=AblationConfig)
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
-        if self.budget not in BUDGETS:
-            raise ValueError(f"budget {self.budget!r}: expected one of {sorted(BUDGETS)}")
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine {self.engine!r}: expected one of {ENGINES}")
-        if self.label not in LABELS:
-            raise ValueError(f"label {self.label!r}: expected one of {LABELS}")
-        CollectionConfig(learned_share=self.learned_share)  # validates the share
-
-    @property
-    def plan(self) -> Budget:
-        return BUDGETS[self.budget]
-
-    @property
-    def num_cells(self) -> int:
-        if self.cells:
-            return self.cells
-        return self.plan.cells or max((os.cpu_count() or 3) - 2, 1)
-
-    def sim(self, objects: str) -> SimCellConfig:
-        """Training cells (``train``) keep their bin for a few episodes and label as
-        configured; evaluation cells (``test``) draw a fresh bin from every attempt's seed, the
-        same for every policy, and run the drop test, so the report sets the detector's label
-        beside the simulator's truth that evaluation counts."""
-        width, height = CAMERAS[self.preset]
-        train = objects == "train"
-        return dataclasses.replace(
-            SIM_CELL, camera_width=width, camera_height=height, object_split=objects,
-            respawn_every=SIM_CELL.respawn_every if train else 1,
-            label=self.label if train else "detector")
 
 
 class MainJob:
@@ -133,7 +67,7 @@ class MainJob:
         self.layout = RunLayout(Path(config.run_dir).resolve())
         self.layout.root.mkdir(parents=True, exist_ok=True)
         self.record = RunRecord.load(self.layout.record)
-        self.layout.config.write_text(json.dumps(dataclasses.asdict(config), indent=2))
+        save_config(config, self.layout.config)
 
     # -- bookkeeping ------------------------------------------------------------------
     @staticmethod

@@ -23,7 +23,7 @@ from qtopt_learner.app.run_record import PolicyRecord, RunRecord  # noqa: E402
 from qtopt_policy.policies import PolicySource  # noqa: E402
 
 if TYPE_CHECKING:  # the main job imports the report
-    from qtopt_learner.app.main_job import MainJobConfig
+    from qtopt_learner.app.main_job_config import MainJobConfig
 
 FILMSTRIP_EPISODES = 2  # per policy
 FILMSTRIP_SEED = 300_000

@@ -22,7 +22,8 @@ class RunLayout:
 
     @property
     def config(self) -> Path:
-        return self.root / "config.json"
+        """The run's :class:`~.main_job_config.MainJobConfig`: ``qtopt run --config`` takes it."""
+        return self.root / "config.yaml"
 
     @property
     def evaluation_attempts(self) -> Path:
