@@ -35,7 +35,7 @@ class LearnerLayout:
 
     @property
     def config(self) -> Path:
-        return self.root / "config.json"
+        return self.root / "config.yaml"
 
     def model_at(self, step: int) -> Path:
         return self.models / f"model-{step:09d}.pt"

@@ -23,7 +23,7 @@ from qtopt_learner.app.cli import build_parser, main
 from qtopt_learner.app.input_checks import changed_fields, check_offline, check_same_config
 from qtopt_learner.app.main_job_config import MainJobConfig
 from qtopt_policy.cem import CEMConfig
-from qtopt_policy.config_files import save_config
+from qtopt_policy.config_files import load_config, save_config
 from qtopt_policy.names import PRESET_NAMES
 from qtopt_policy.qnetwork import PRESETS, QNetwork
 from qtopt_policy.spec import ActionBounds, CameraSpec
@@ -230,12 +230,13 @@ def test_a_training_run_resumes_only_with_its_options_but_may_raise_its_steps(cw
     add_train_arguments(parser)
     saved = config_from_args(parser.parse_args(["--offline", "bags", "--run-dir", str(run),
                                                 "--steps", "100"]))
-    (run / "config.json").write_text(saved.to_json())
+    save_config(saved, run / "config.yaml")
+    assert load_config(type(saved), run / "config.yaml") == saved
     before = _tree(cwd)
     err = _fails(["train", "--offline", "bags", "--run-dir", str(run), "--updaters", "2"],
                  capsys)
     assert f"--run-dir {run}: saved with other settings (updaters: saved 1, given 2)" in err
-    assert _tree(cwd) == before and (run / "config.json").read_text() == saved.to_json()
+    assert _tree(cwd) == before and load_config(type(saved), run / "config.yaml") == saved
 
     class Started(Exception):
         pass

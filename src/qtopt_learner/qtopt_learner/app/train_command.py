@@ -1,6 +1,7 @@
 """``qtopt train``: off-policy training from recorded bags (App. F.2) on either engine.
 
-A run directory holds checkpoints/, tensorboard/, model.pt and config.json; running the same
+A run directory holds checkpoints/, tensorboard/, model.pt and config.yaml (the
+LearnerConfig, which ``config_files.load_config`` reads back); running the same
 command again resumes from the last checkpoint. The parser imports nothing heavy; torch and the
 learner load once the arguments are known to be good.
 """
@@ -22,6 +23,7 @@ from qtopt_policy.cli_arguments import (
     add_run_dir_argument,
     add_seed_argument,
 )
+from qtopt_policy.config_files import save_config
 from qtopt_policy.usage import UsageError, check_folder, config_field_type
 
 if TYPE_CHECKING:
@@ -107,7 +109,7 @@ def run_train_command(args: argparse.Namespace) -> int:
                       paths=("offline_paths",),
                       defaults=json.loads(LearnerConfig().to_json()))
     run.mkdir(parents=True, exist_ok=True)
-    config.layout.config.write_text(config.to_json())
+    save_config(config, config.layout.config)
     print(f"[qtopt] off-policy training, {config.preset} preset on {device}, "
           f"engine {config.engine} with {config.updaters} Bellman updater(s), "
           f"{config.steps} steps; run directory {run}", flush=True)
