@@ -79,6 +79,8 @@ UNDECLARED: dict[str, str] = {
                "key for it has been verified against rosdistro here",
     "draccus": "rosdep has no key for draccus (rosdistro's python.yaml); the commands' config "
                "parsing (qtopt_policy.config_files) imports it, and requirements/lock.txt pins it",
+    "mergedeep": "draccus's own dependency, which config_files also uses to lay a config file "
+                 "over a preset; no rosdep key; requirements/lock.txt pins it",
     "lerobot": "test-only: the LeRobot load test installs lerobot into build/lerobot_reader "
                "itself (it does not install beside the pinned torch) and imports it there",
 }

@@ -12,23 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from qtopt_policy.config_fields import bounded, check_bounds
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    enabled: bool = True  # App. E's image augmentation; off: centre crop, colours unchanged
-    random_crop: bool = True  # random crop position, else the centre
-    brightness: float = bounded(0.125, ge=0)  # App. E: delta in [-0.125, 0.125]
-    contrast: tuple[float, float] = (0.5, 1.5)  # App. E: factor range
-    saturation: tuple[float, float] = (0.5, 1.5)  # App. E: factor range
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
-        for name in ("contrast", "saturation"):
-            low, high = getattr(self, name)
-            if not 0 <= low <= high:
-                raise ValueError(f"{name} range {(low, high)}: expected 0 <= low <= high")
+from qtopt_learner.learner_config import AugmentConfig
 
 
 @dataclass(frozen=True)

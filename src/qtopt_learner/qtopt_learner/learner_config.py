@@ -1,25 +1,116 @@
-"""One configuration for the whole learner; presets are data (``paper`` and ``sim``)."""
+"""One configuration for the whole learner and its parts (trainer, Bellman updaters, replay
+hub, log replay); presets are data (``paper`` and ``sim``). Nothing here imports torch, so a
+command line parses and saves these configs at once; the components import their config from
+here."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig
 from qtopt_learner.distributed.fine_tuning import FineTuningConfig
-from qtopt_learner.distributed.hub import HubConfig
-from qtopt_learner.distributed.log_replay import LogReplayConfig
+from qtopt_learner.distributed.replay import ReplayConfig
 from qtopt_learner.learner_layout import LearnerLayout
-from qtopt_learner.trainer import TrainerConfig
+from qtopt_policy.cem_config import CEMConfig
 from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.names import ENGINES
-from qtopt_policy.policy_server import resolve_device
-from qtopt_policy.qnetwork import PRESETS, QNetworkConfig
-from qtopt_policy.spec import CameraSpec
+from qtopt_policy.qnetwork_config import PRESETS, QNetworkConfig
+from qtopt_policy.spec import GAMMA, STEP_PENALTY, CameraSpec
+
+if TYPE_CHECKING:
+    import torch
+
+# The trainer's losses (qtopt_learner.losses): Sec. 4.2's cross-entropy, App. C's squared error.
+LOSS_NAMES = ("cross_entropy", "squared")
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    lr: float = bounded(1e-4, gt=0)  # App. E: SGD learning rate
+    momentum: float = bounded(0.9, ge=0)  # App. E: SGD momentum
+    weight_decay: float = bounded(7e-5, ge=0)  # App. E: L2
+    batch_size: int = bounded(32, ge=1)  # App. E: transitions per gradient step
+    polyak: float = bounded(0.9999, ge=0, lt=1)  # Sec. 4.2: Q_bar_1 averaging
+    target_lag_steps: int = bounded(6000, ge=0)  # Sec. 4.2: Q_bar_2 lags Q_bar_1
+    loss: str = "cross_entropy"  # or App. C's ablation, "squared"
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+        if self.loss not in LOSS_NAMES:
+            raise ValueError(f"loss {self.loss!r}: expected one of {', '.join(LOSS_NAMES)}")
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    gamma: float = bounded(GAMMA, ge=0, le=1)  # discount; Sec. 4.1 / App. C: 0.9
+    clipped_double_q: bool = True  # Sec. 4.1: min over the two target networks
+    # Not in the paper: raise every target to the transition's own discounted Monte-Carlo
+    # return, which the behaviour policy achieved and so bounds Q* from below (docs/decisions.md)
+    mc_lower_bound: bool = False
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    enabled: bool = True  # App. E's image augmentation; off: centre crop, colours unchanged
+    random_crop: bool = True  # random crop position, else the centre
+    brightness: float = bounded(0.125, ge=0)  # App. E: delta in [-0.125, 0.125]
+    contrast: tuple[float, float] = (0.5, 1.5)  # App. E: factor range
+    saturation: tuple[float, float] = (0.5, 1.5)  # App. E: factor range
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+        for name in ("contrast", "saturation"):
+            low, high = getattr(self, name)
+            if not 0 <= low <= high:
+                raise ValueError(f"{name} range {(low, high)}: expected 0 <= low <= high")
+
+
+@dataclass(frozen=True)
+class BellmanUpdaterConfig:
+    batch_size: int = bounded(32, ge=1)  # transitions labeled per batch
+    reload_every: int = bounded(4, ge=1)  # batches between checks for newer target networks
+    target: TargetConfig = field(default_factory=TargetConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    cem: CEMConfig = field(default_factory=CEMConfig)  # Sec. 4.2: 64 samples, 6 elites, 2 it.
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    offline: ReplayConfig = field(default_factory=ReplayConfig)
+    online: ReplayConfig = field(default_factory=ReplayConfig)
+    # Labeled samples in the train ring: small, so the trainer fits labels from recent targets
+    # rather than stale ones (docs/decisions.md, "Learner").
+    train_capacity: int = bounded(1000, ge=1)
+    seed: int = bounded(0, ge=0)  # of the replay sampling
+    # App. C ablation on recorded data: recompute every episode's rewards with step_penalty
+    # instead of using the rewards in the bags.
+    relabel_rewards: bool = False
+    step_penalty: float = STEP_PENALTY  # reward per step with relabel_rewards; 0: discount only
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
+class LogReplayConfig:
+    readers: int = bounded(2, ge=1)  # App. F.2: several readers decorrelate the stream
+    chunk_episodes: int = bounded(8, ge=1)  # episodes handed to the replay service per call
+    seed: int = bounded(0, ge=0)  # of the split of files among readers and their order
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+
 
 TRAINER_PRESETS: dict[str, TrainerConfig] = {
     # App. E / Sec. 4.2 as published: millions of steps on GPUs.
@@ -83,7 +174,9 @@ class LearnerConfig:
             if self.updater.target.mc_lower_bound and replay.return_gamma != gamma:
                 raise ValueError(f"hub.{name}.return_gamma {replay.return_gamma}: expected the "
                                  f"targets' gamma {gamma} when mc_lower_bound is on")
-        resolve_device(self.device)
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ValueError(f"device {self.device!r}: expected 'auto', 'cpu', 'cuda' or "
+                             "'cuda:N'")
 
     @property
     def network(self) -> QNetworkConfig:
@@ -95,6 +188,8 @@ class LearnerConfig:
         return LearnerLayout(Path(self.run_dir))
 
     def resolved_device(self) -> torch.device:
+        from qtopt_policy.policy_server import resolve_device
+
         return resolve_device(self.device)
 
     def to_json(self) -> str:

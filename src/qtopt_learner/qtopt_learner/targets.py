@@ -9,27 +9,12 @@ ablation V(s') = Q_bar_1(s', a*) (App. C).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
+from qtopt_learner.learner_config import TargetConfig
 from qtopt_policy.cem import CEMNoise
 from qtopt_policy.cem_actor import CEMActor, StateBatch, evaluate_actions
-from qtopt_policy.config_fields import bounded, check_bounds
-from qtopt_policy.spec import GAMMA
-
-
-@dataclass(frozen=True)
-class TargetConfig:
-    gamma: float = bounded(GAMMA, ge=0, le=1)  # discount; Sec. 4.1 / App. C: 0.9
-    clipped_double_q: bool = True  # Sec. 4.1: min over the two target networks
-    # Not in the paper: raise every target to the transition's own discounted Monte-Carlo
-    # return, which the behaviour policy achieved and so bounds Q* from below (docs/decisions.md)
-    mc_lower_bound: bool = False
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
 
 
 def bellman_targets(

@@ -17,8 +17,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from qtopt_learner.learner_config import TrainerConfig
 from qtopt_learner.losses import loss_function
-from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.qnetwork import QNetwork, QNetworkConfig, preprocess_images
 
 
@@ -52,21 +52,6 @@ class StepMetrics:
     q_mean: float  # mean sigmoid Q(s, a) over the batch
     target_mean: float
     target_lag: float  # steps between this step and the targets that labeled the batch
-
-
-@dataclass(frozen=True)
-class TrainerConfig:
-    lr: float = bounded(1e-4, gt=0)  # App. E: SGD learning rate
-    momentum: float = bounded(0.9, ge=0)  # App. E: SGD momentum
-    weight_decay: float = bounded(7e-5, ge=0)  # App. E: L2
-    batch_size: int = bounded(32, ge=1)  # App. E: transitions per gradient step
-    polyak: float = bounded(0.9999, ge=0, lt=1)  # Sec. 4.2: Q_bar_1 averaging
-    target_lag_steps: int = bounded(6000, ge=0)  # Sec. 4.2: Q_bar_2 lags Q_bar_1
-    loss: str = "cross_entropy"  # or App. C's ablation, "squared"
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
-        loss_function(self.loss)
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

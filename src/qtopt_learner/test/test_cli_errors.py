@@ -91,18 +91,20 @@ BAD_INPUTS = [
     (["sim", "--run-dir", "r"], "the following arguments are required: --model"),
     (["sim", "--model", "MODEL/sim", "--run-dir", "r", "--offline", "nowhere"],
      "--offline nowhere: no such file or folder"),
-    (["train", "--offline", "/nonexistent"], "--offline /nonexistent: no such file or folder"),
-    (["train", "--offline", "empty"], "--offline empty: holds no episode files"),
-    (["train", "--offline", "empty", "--steps", "-5"], "--steps -5: expected an integer >= 0"),
-    (["train", "--offline", "empty", "--updaters", "0"], "--updaters 0: expected an integer >= 1"),
-    (["train", "--offline", "empty", "--export-every", "0"],
-     "--export-every 0: expected an integer >= 1"),
-    (["train", "--offline", "empty", "--checkpoint-every", "x"],
-     "--checkpoint-every x: expected an integer >= 1"),
-    (["train", "--offline", "empty", "--seed", "-2"], "--seed -2: expected an integer >= 0"),
-    (["train", "--offline", "empty", "--terminal-fraction", "1"],
-     "--terminal-fraction 1: expected a number in [0, 1)"),
-    (["train", "--offline", "bags", "--run-dir", "a_file"], "--run-dir a_file: not a folder"),
+    # qtopt train: LearnerConfig's fields (draccus), checked by the configs themselves
+    (["train", "--offline-paths", "/nonexistent"],
+     "--offline_paths /nonexistent: no such file or folder"),
+    (["train", "--offline_paths", "empty"], "--offline_paths empty: holds no episode files"),
+    (["train", "--offline_paths", "bags", "--steps", "-5"], "--steps -5: expected >= 0"),
+    (["train", "--offline_paths", "bags", "--updaters", "0"], "--updaters 0: expected >= 1"),
+    (["train", "--offline_paths", "bags", "--export-every", "0"],
+     "--export_every 0: expected >= 1"),
+    (["train", "--offline_paths", "bags", "--checkpoint-every", "x"],
+     "--checkpoint_every: Couldn't parse 'x' into an int"),
+    (["train", "--offline_paths", "bags", "--seed", "-2"], "--seed -2: expected >= 0"),
+    (["train", "--offline_paths", "bags", "--run-dir", "a_file"],
+     "--run_dir a_file: not a folder"),
+    (["train", "--steps", "5"], "--offline_paths: none given"),
     # qtopt run: draccus options (either spelling), checked by MainJobConfig itself
     (["run", "--learned-share", "1.5"], "--learned_share 1.5: expected in [0, 1]"),
     (["run", "--cells", "-1"], "--cells -1: expected >= 0"),
@@ -221,19 +223,17 @@ def test_a_resume_ignores_the_eval_workers_and_how_offline_paths_are_written(cwd
 
 def test_a_training_run_resumes_only_with_its_options_but_may_raise_its_steps(cwd, capsys,
                                                                              monkeypatch):
-    from qtopt_learner.app.train_command import add_train_arguments, config_from_args
+    from qtopt_learner.app.train_command import parse_train_config
     from qtopt_learner.distributed import engine
 
     run = cwd / "runs" / "off"
     run.mkdir(parents=True)
-    parser = argparse.ArgumentParser()
-    add_train_arguments(parser)
-    saved = config_from_args(parser.parse_args(["--offline", "bags", "--run-dir", str(run),
-                                                "--steps", "100"]))
+    saved = parse_train_config(["--offline_paths", "bags", "--run-dir", str(run), "--steps",
+                                "100"])
     save_config(saved, run / "config.yaml")
     assert load_config(type(saved), run / "config.yaml") == saved
     before = _tree(cwd)
-    err = _fails(["train", "--offline", "bags", "--run-dir", str(run), "--updaters", "2"],
+    err = _fails(["train", "--offline_paths", "bags", "--run-dir", str(run), "--updaters", "2"],
                  capsys)
     assert f"--run-dir {run}: saved with other settings (updaters: saved 1, given 2)" in err
     assert _tree(cwd) == before and load_config(type(saved), run / "config.yaml") == saved
@@ -247,7 +247,8 @@ def test_a_training_run_resumes_only_with_its_options_but_may_raise_its_steps(cw
 
     monkeypatch.setattr(engine, "make_learner", start)
     with pytest.raises(Started):  # more steps, the bags named absolute: the same run
-        main(["train", "--offline", str(cwd / "bags"), "--run-dir", str(run), "--steps", "500"])
+        main(["train", "--offline_paths", str(cwd / "bags"), "--run-dir", str(run), "--steps",
+              "500"])
 
 
 def test_flag_types_have_their_config_fields_bounds():
@@ -268,8 +269,7 @@ def test_flag_types_have_their_config_fields_bounds():
                 assert numeric_field(config, name) == (action.type.kind, action.type.bounds)
                 assert action.type(str(action.default)) == action.default  # the default passes
                 checked.add(f"{class_name}.{name}")
-    assert {"MainJobConfig.bin_objects", "LearnerConfig.steps", "ReplayConfig.terminal_fraction",
-            "CellGraphConfig.cells",
+    assert {"MainJobConfig.bin_objects", "LearnerConfig.steps", "CellGraphConfig.cells",
             "EpisodeDriverConfig.seed"} <= checked
 
 
@@ -354,9 +354,10 @@ for argv in (["--help"], ["run", "--help"], ["cell", "--help"], ["sim", "--help"
              ["train", "--help"], ["eval", "--help"], ["cell", "--episodes", "-3"],
              ["cell", "--cells", "0"], ["eval", "--model", "scripted", "--attempts", "0"],
              ["eval", "--model", {str(models["flipped"])!r}],
-             ["train", "--offline", "/nonexistent"], ["train", "--offline", ".", "--steps", "-5"],
+             ["train", "--offline_paths", "/nonexistent"],
+             ["train", "--offline_paths", ".", "--steps", "-5"],
              ["cell", "--policy", "greedy", "--model", {str(models["flipped"])!r}],
-             ["run", "--bin-objects", "31"], ["train", "--offline", ".", "--updaters", "0"],
+             ["run", "--bin-objects", "31"], ["train", "--offline_paths", ".", "--updaters", "0"],
              ["sim", "--model", {str(models["sim"])!r}, "--run-dir", "r", "--preset", "paper"],
              ["export", "--help"], ["export", "--format", "lerobot", "/nonexistent", "out"]):
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):

@@ -26,7 +26,8 @@ from qtopt_learner.distributed.log_replay import episode_files, run_log_reader, 
 from qtopt_learner.distributed.replay import ReplayConfig
 from qtopt_learner.distributed.roles import OFFLINE
 from qtopt_learner.distributed.train_ring import TrainRing
-from qtopt_learner.losses import cross_entropy_loss, squared_loss
+from qtopt_learner.learner_config import LOSS_NAMES
+from qtopt_learner.losses import LOSSES, cross_entropy_loss, squared_loss
 from qtopt_learner.targets import TargetConfig
 from qtopt_learner.trainer import LabeledBatch, Trainer, TrainerConfig
 from qtopt_policy.cem import CEMConfig
@@ -44,6 +45,13 @@ def test_losses_by_hand():
     assert float(cross_entropy_loss(logits, targets)) == pytest.approx(expected, rel=1e-6)
     expected_sq = ((0.75 - 1.0) ** 2 + (0.75 + 0.05) ** 2 + (0.5 - 0.85) ** 2) / 3
     assert float(squared_loss(logits, targets)) == pytest.approx(expected_sq, rel=1e-6)
+
+
+def test_the_configs_loss_names_are_the_losses():
+    """TrainerConfig checks its loss by name without importing torch (LOSS_NAMES)."""
+    assert LOSS_NAMES == tuple(LOSSES)
+    with pytest.raises(ValueError, match="loss 'l1': expected one of cross_entropy, squared"):
+        TrainerConfig(loss="l1")
 
 
 def test_augmentation_same_draw_for_s_and_next_s_and_centre_crop_when_off():

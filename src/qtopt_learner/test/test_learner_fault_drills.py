@@ -55,7 +55,7 @@ runpy.run_module("qtopt_learner.app.cli", run_name="__main__")
 
 def _train(bags: Path, run: Path, steps: int) -> list[str]:
     """``qtopt train`` arguments: a checkpoint every EVERY steps, no periodic export."""
-    return ["train", "--offline", str(bags), "--run-dir", str(run), "--steps", str(steps),
+    return ["train", "--offline_paths", str(bags), "--run-dir", str(run), "--steps", str(steps),
             "--checkpoint-every", str(EVERY), "--export-every", "1000000"]
 
 

@@ -1,6 +1,5 @@
 """Named FIFO replay of episodes: shared s', bounds, compression, weighted mixing."""
 
-import argparse
 import dataclasses
 import math
 
@@ -8,7 +7,6 @@ import numpy as np
 import pytest
 
 from qtopt_collector.episode import EpisodeConfig, relabel_rewards
-from qtopt_learner.app.train_command import add_train_arguments, config_from_args
 from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig
 from qtopt_learner.distributed.hub import HubConfig, LocalHub
 from qtopt_learner.distributed.replay import EpisodeReplay, ReplayConfig, ReplayMixer
@@ -147,17 +145,3 @@ def test_hub_relabels_recorded_rewards_for_the_discount_ablation():
     np.testing.assert_array_equal(discount.rewards == 1.0, recorded.rewards == 1.0)
     failed = relabel_rewards(dataclasses.replace(ep, success=False), EpisodeConfig())
     assert [s.reward for s in failed.steps] == pytest.approx([-0.05, -0.05, -0.05, 0.0])
-
-
-def test_train_command_sets_the_terminal_fraction_of_both_replays():
-    parser = argparse.ArgumentParser()
-    add_train_arguments(parser)
-    config = config_from_args(parser.parse_args(["--offline", "b", "--terminal-fraction", "0.3"]))
-    assert config.hub.offline.terminal_fraction == config.hub.online.terminal_fraction == 0.3
-    with pytest.raises(SystemExit):  # the command line refuses it (test_cli_errors.py)
-        parser.parse_args(["--offline", "b", "--terminal-fraction", "1.5"])
-    # and so does the config, for a value that did not come through the parser
-    args = parser.parse_args(["--offline", "b"])
-    args.terminal_fraction = 1.5
-    with pytest.raises(ValueError, match=r"terminal_fraction 1.5: expected in \[0, 1\)"):
-        config_from_args(args)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from qtopt_policy.config_fields import bounded, check_bounds
+from qtopt_policy.cem_config import CEMConfig
 from qtopt_policy.spec import ACTION, ACTION_DIM, Action, ActionBounds
 
 # [B, N, ACTION_DIM] candidate actions -> [B, N] scores (higher is better).
@@ -38,27 +38,6 @@ ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
 N_CONTINUOUS = 4  # t_x, t_y, t_z, azimuth angle
 N_DISCRETE = 1  # gripper close (vs open); termination is scored exactly, not sampled
-
-
-@dataclass(frozen=True)
-class CEMConfig:
-    num_samples: int = bounded(64, ge=1)  # N, Sec. 4.2: actions sampled per iteration
-    num_elites: int = bounded(6, ge=1)  # M, Sec. 4.2: best samples refit; at most num_samples
-    iterations: int = bounded(2, ge=1)  # Sec. 4.2
-    # first iteration's probability of sampling "gripper closed" (refit from the elites)
-    initial_close_probability: float = bounded(0.5, ge=0, le=1)
-    # Sec. 5's learned termination: compare Q(s, stop) with the best sampled action. Off for
-    # Algorithm 2's scripted termination, where the policy never chooses to stop.
-    learned_termination: bool = True
-    # initial std as a fraction of the bound (2 sigma inside)
-    initial_std_fraction: float = bounded(0.5, ge=0)
-    min_std_fraction: float = bounded(0.05, ge=0)  # floor of the refit std, fraction of the bound
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
-        if self.num_elites > self.num_samples:
-            raise ValueError(f"num_elites {self.num_elites}: expected at most num_samples "
-                             f"({self.num_samples})")
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,14 @@ import argparse
 import dataclasses
 import json
 import re
+import tempfile
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import draccus
+import mergedeep
 import yaml
 from draccus.argparsing import ArgumentParser
 from draccus.utils import DecodingError, DraccusException, ParsingError
@@ -30,16 +32,36 @@ CONFIG_OPTION = "--config"  # draccus spells it --config_path; both are taken
 
 
 def parse_config(config_type: type[T], args: Sequence[str], prog: str,
-                 description: str = "") -> T:
+                 description: str = "", base: Callable[[T], T] | None = None) -> T:
     """``config_type`` from the command line ``args``: ``--field value`` (``--field-name``
     as well as draccus's ``--field_name``), ``--section.field value``, lists as ``[a, b]``,
-    and ``--config FILE``. ``--help`` prints the options with their comments and exits."""
+    and ``--config FILE``. ``--help`` prints the options with their comments and exits.
+
+    ``base``, given the config the arguments make, returns the config they are laid over
+    instead of the class defaults: a preset that sets other fields' defaults (the options and
+    the file still win, field by field)."""
     args = _one_item_lists(config_type, [_option_spelling(arg) for arg in args])
     config_path = _config_path(args)
     if config_path is not None:
         _check_config_file(config_path)
+    config = _parse(config_type, args, prog, description, config_path)
+    if base is None:
+        return config
+    # the base, then the given file over it, as one file under the given options
+    layers = draccus.encode(base(config))
+    if config_path is not None:
+        mergedeep.merge(layers, yaml.safe_load(Path(config_path).read_text()))
+    with tempfile.TemporaryDirectory() as folder:
+        merged = Path(folder) / "config.yaml"
+        merged.write_text(yaml.safe_dump(layers))
+        return _parse(config_type, ["--config_path", str(merged), *_without_config(args)],
+                      prog, description, config_path)
+
+
+def _parse(config_type: type[T], args: list[str], prog: str, description: str,
+           config_path: str | None) -> T:
     parser = ArgumentParser(config_type, prog=prog, description=description,
-                                    exit_on_error=False)
+                            exit_on_error=False)
     try:
         return parser.parse_args(args)
     except argparse.ArgumentError as err:
@@ -130,6 +152,19 @@ def _config_path(args: Sequence[str]) -> str | None:
     return None
 
 
+def _without_config(args: list[str]) -> list[str]:
+    """``args`` less ``--config_path FILE``."""
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--config_path":
+            skip = True
+        elif not arg.startswith("--config_path="):
+            out.append(arg)
+    return out
+
+
 def _check_config_file(path: str) -> None:
     if not Path(path).is_file():
         raise UsageError(f"{CONFIG_OPTION} {path}: no such file (expected a YAML config, "
@@ -159,17 +194,19 @@ def _invalid_message(err: ParsingError, config_type: type, config_path: str | No
     if cause is None or isinstance(cause, yaml.YAMLError):
         return f"{CONFIG_OPTION} {config_path}: {' '.join(str(err).split())}"
     failed = re.search(r"class (\S+) using", str(err))
-    section = _section_of(config_type, failed.group(1)) if failed else None
-    return f"--{section or ''}{cause}"
+    sections = _sections_of(config_type, failed.group(1)) if failed else [""]
+    if len(sections) <= 1:
+        return f"--{(sections or [''])[0]}{cause}"
+    return f"{' or '.join(s.rstrip('.') for s in sections)}: {cause}"  # which one, unknown
 
 
-def _section_of(config_type: type, class_name: str, prefix: str = "") -> str | None:
-    """The option prefix of the nested config class ``class_name`` (``ablation.``)."""
+def _sections_of(config_type: type, class_name: str, prefix: str = "") -> list[str]:
+    """The option prefixes of every config of class ``class_name`` nested in ``config_type``
+    (``["ablation."]``; ``""`` for ``config_type`` itself)."""
     if config_type.__name__ == class_name:
-        return prefix
+        return [prefix]
+    found = []
     for name, hint in typing.get_type_hints(config_type).items():
         if dataclasses.is_dataclass(hint):
-            found = _section_of(hint, class_name, f"{prefix}{name}.")
-            if found is not None:
-                return found
-    return None
+            found += _sections_of(hint, class_name, f"{prefix}{name}.")
+    return found

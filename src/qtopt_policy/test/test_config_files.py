@@ -62,6 +62,23 @@ def test_a_saved_config_loads_equal_and_is_a_valid_config_option(tmp_path):
                                                                        inner=_Inner("b"))
 
 
+def test_a_base_config_sets_the_defaults_that_the_file_and_options_override(tmp_path):
+    """``base``: a preset field that chooses other fields' defaults (qtopt train's preset)."""
+    counts = {"": 1, "big": 100}
+
+    def base(given: _Job) -> _Job:
+        return _Job(name=given.name, count=counts[given.name], share=0.75)
+
+    assert parse_config(_Job, ["--name", "big"], "job", base=base) == _Job("big", 100, 0.75)
+    assert parse_config(_Job, ["--name", "big", "--count", "3"], "job",
+                        base=base) == _Job("big", 3, 0.75)
+    (tmp_path / "f.yaml").write_text("name: big\nshare: 0.5\n")
+    assert parse_config(_Job, ["--config", str(tmp_path / "f.yaml")], "job",
+                        base=base) == _Job("big", 100, 0.5)
+    assert parse_config(_Job, ["--config", str(tmp_path / "f.yaml"), "--share", "0.25"], "job",
+                        base=base) == _Job("big", 100, 0.25)
+
+
 @pytest.mark.parametrize(("args", "files", "expected"), [
     (["--count", "0"], {}, "--count 0: expected >= 1"),
     (["--count", "x"], {}, "--count: Couldn't parse 'x' into an int"),

@@ -27,8 +27,8 @@ from qtopt_learner.app.export_command import add_export_arguments, run_export_co
 from qtopt_learner.app.input_checks import check_offline, check_same_config, resolved
 from qtopt_learner.app.train_command import (
     LEARNER,
+    TRAIN_HELP,
     add_steps_argument,
-    add_train_arguments,
     run_train_command,
 )
 from qtopt_policy.cli_arguments import (
@@ -140,7 +140,7 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     add_seed_argument(parser, LEARNER)
 
 
-CONFIG_COMMANDS = ("run",)  # their options, --help included, are a config's (draccus)
+CONFIG_COMMANDS = ("run", "train")  # their options, --help included, are a config's (draccus)
 # name, help, arguments (None: a config command's), what runs it (checking its arguments first)
 COMMANDS = (
     ("run", RUN_HELP, None, _run),
@@ -148,7 +148,7 @@ COMMANDS = (
      run_cell_command),
     ("sim", "cells + policy node + learner node: on-policy fine-tuning in simulation "
      "(the graph of ros2 launch qtopt_learner sim.launch.py)", add_sim_arguments, _sim),
-    ("train", "train off-policy from rosbag2 bags", add_train_arguments, run_train_command),
+    ("train", TRAIN_HELP, None, run_train_command),
     ("eval", "evaluate a model and the scripted policy on held-out test objects (Sec. 6.1)",
      add_eval_arguments, run_eval_command),
     ("export", "recorded episodes (rosbag2 bags) as a dataset of another format (LeRobot)",

@@ -1,9 +1,11 @@
 """``qtopt train``: off-policy training from recorded bags (App. F.2) on either engine.
 
-A run directory holds checkpoints/, tensorboard/, model.pt and config.yaml (the
-LearnerConfig, which ``config_files.load_config`` reads back); running the same
-command again resumes from the last checkpoint. The parser imports nothing heavy; torch and the
-learner load once the arguments are known to be good.
+Its options are :class:`~qtopt_learner.learner_config.LearnerConfig`'s fields, nested configs
+included (``--trainer.lr``, ``--hub.offline.terminal_fraction``, ``--trainers`` for the DDP
+path), parsed by draccus over the ``--preset``'s learner (:func:`learner_preset`); ``--config``
+starts from a saved config. A run directory holds checkpoints/, tensorboard/, model.pt and
+config.yaml (a valid ``--config``); running the same command again resumes from the last
+checkpoint. Parsing imports no torch; torch and the learner load once the options are good.
 """
 
 from __future__ import annotations
@@ -15,22 +17,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qtopt_learner.app.input_checks import check_offline, check_same_config, resolved
-from qtopt_policy.cli_arguments import (
-    add_engine_argument,
-    add_offline_argument,
-    add_preset_argument,
-    add_run_dir_argument,
-    add_seed_argument,
-)
-from qtopt_policy.config_files import save_config
+from qtopt_learner.app.input_checks import BAGS, check_offline, check_same_config, resolved
+from qtopt_policy.config_files import parse_config, save_config
 from qtopt_policy.usage import UsageError, check_folder, config_field_type
 
 if TYPE_CHECKING:
     from qtopt_learner.learner_config import LearnerConfig
 
 LEARNER = "qtopt_learner.learner_config:LearnerConfig"
-REPLAY = "qtopt_learner.distributed.replay:ReplayConfig"
+TRAIN_HELP = "train off-policy from rosbag2 bags"
 
 
 def add_steps_argument(parser: argparse.ArgumentParser, default: int) -> None:
@@ -39,67 +34,44 @@ def add_steps_argument(parser: argparse.ArgumentParser, default: int) -> None:
                         "checkpoint)")
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    add_offline_argument(parser, required=True)
-    add_steps_argument(parser, default=20_000)
-    add_run_dir_argument(parser)
-    add_preset_argument(parser)
-    add_engine_argument(parser)
-    parser.add_argument("--updaters", type=config_field_type(LEARNER, "updaters"), default=1,
-                        help="Bellman updaters computing targets (App. F.4)")
-    parser.add_argument("--ray-address", default="",
-                        help="an existing Ray cluster; default starts one on 127.0.0.1")
-    parser.add_argument("--checkpoint-every", type=config_field_type(LEARNER, "checkpoint_every"),
-                        default=1000, help="gradient steps between checkpoints")
-    parser.add_argument("--export-every", type=config_field_type(LEARNER, "export_every"),
-                        default=1000, help="gradient steps between TorchScript exports "
-                        "(model.pt)")
-    parser.add_argument("--device", default="auto",
-                        help="torch device of the trainer: auto (CUDA when there is one), cpu, "
-                        "cuda or cuda:N")
-    add_seed_argument(parser, LEARNER)
-    parser.add_argument("--terminal-fraction", type=config_field_type(REPLAY, "terminal_fraction"),
-                        default=0.0, help="share of each replay sample taken from episodes' "
-                        "last transitions (0: uniform, as the paper)")
+def parse_train_config(options: list[str]) -> LearnerConfig:
+    """The learner ``qtopt train OPTIONS`` runs: the preset's learner in a new run folder
+    (``runs/offline__<seed>__<time>``), the ``--config`` file over it, the options over both;
+    its bags resolved to absolute paths."""
+    from qtopt_learner.learner_config import LearnerConfig, learner_preset
 
+    def base(given: LearnerConfig) -> LearnerConfig:
+        run_dir = f"runs/offline__{given.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+        return learner_preset(given.preset, run_dir=run_dir)
 
-def config_from_args(args: argparse.Namespace) -> LearnerConfig:
-    from qtopt_learner.learner_config import learner_preset
-
-    run_dir = args.run_dir or f"runs/offline__{args.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
-    config = learner_preset(
-        args.preset, run_dir=run_dir, offline_paths=resolved(args.offline), steps=args.steps,
-        engine=args.engine, updaters=args.updaters, ray_address=args.ray_address,
-        device=args.device, seed=args.seed, checkpoint_every=args.checkpoint_every,
-        export_every=args.export_every)
-    hub, fraction = config.hub, args.terminal_fraction
-    return dataclasses.replace(config, hub=dataclasses.replace(
-        hub, offline=dataclasses.replace(hub.offline, terminal_fraction=fraction),
-        online=dataclasses.replace(hub.online, terminal_fraction=fraction)))
+    config = parse_config(LearnerConfig, options, prog="qtopt train", base=base,
+                          description=f"{TRAIN_HELP}. Options set LearnerConfig's fields over "
+                          "the --preset's learner; --config FILE starts from a saved config (a "
+                          "run folder's config.yaml), options given beside it win.")
+    if not config.offline_paths:
+        raise UsageError(f"--offline_paths: none given; expected {BAGS} "
+                         "(--offline_paths data/ or --offline_paths '[a, b]')")
+    check_offline(config.offline_paths, "--offline_paths")
+    check_folder("--run_dir", config.run_dir)
+    return dataclasses.replace(config, offline_paths=resolved(config.offline_paths))
 
 
 def _check_device(config: LearnerConfig) -> str:
-    """The trainer's device, named; UsageError for one torch does not know or this machine
-    lacks."""
+    """The trainer's device, named (LearnerConfig has checked the name); UsageError where it
+    is CUDA and this machine has none."""
     import torch
 
-    try:
-        device = config.resolved_device()
-    except RuntimeError as err:  # torch.device's error for an unknown name
-        raise UsageError(f"--device {config.device}: {err}; expected auto, cpu, cuda or "
-                         "cuda:N") from err
+    device = config.resolved_device()
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device {config.device}: no CUDA device here; expected auto or cpu")
     return str(device)
 
 
 def run_train_command(args: argparse.Namespace) -> int:
-    check_offline(args.offline)
-    check_folder("--run-dir", args.run_dir)
+    config = parse_train_config(args.options)
     from qtopt_learner.distributed.engine import make_learner
     from qtopt_learner.learner_config import LearnerConfig
 
-    config = config_from_args(args)
     device = _check_device(config)
     run = Path(config.run_dir)
     # A resumed run may raise its step target; the device and the Ray cluster say where it

@@ -10,40 +10,25 @@ step of the copy used is written with every sample and reported to the variable 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from qtopt_learner.augmentation import AugmentConfig, apply_augmentation, draw_augmentation
+from qtopt_learner.augmentation import apply_augmentation, draw_augmentation
 from qtopt_learner.distributed.replay import Batch
 from qtopt_learner.distributed.roles import LabelRing, ReplayService, StopSignal, VariableSource
+from qtopt_learner.learner_config import BellmanUpdaterConfig
 from qtopt_learner.targets import (
-    TargetConfig,
     bellman_targets,
     lower_bounded,
     next_state_values,
 )
 from qtopt_learner.trainer import LabeledBatch, TargetSnapshot
-from qtopt_policy.cem import CEMConfig
 from qtopt_policy.cem_actor import CEMActor, StateBatch
-from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.qnetwork import QNetwork, QNetworkConfig
 from qtopt_policy.spec import ActionBounds
 
 IDLE_SLEEP_S = 0.02
-
-
-@dataclass(frozen=True)
-class BellmanUpdaterConfig:
-    batch_size: int = bounded(32, ge=1)  # transitions labeled per batch
-    reload_every: int = bounded(4, ge=1)  # batches between checks for newer target networks
-    target: TargetConfig = field(default_factory=TargetConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    cem: CEMConfig = field(default_factory=CEMConfig)  # Sec. 4.2: 64 samples, 6 elites, 2 it.
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
 
 
 class BellmanUpdater:

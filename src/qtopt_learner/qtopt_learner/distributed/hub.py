@@ -10,12 +10,11 @@ worker runs one code path at every scale.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from qtopt_collector.episode import EpisodeConfig, relabel_rewards
-from qtopt_learner.distributed.replay import Batch, EpisodeReplay, ReplayConfig, ReplayMixer
+from qtopt_learner.distributed.replay import Batch, EpisodeReplay, ReplayMixer
 from qtopt_learner.distributed.roles import (
     OFFLINE,
     ONLINE,
@@ -27,27 +26,9 @@ from qtopt_learner.distributed.roles import (
     VariableStats,
 )
 from qtopt_learner.distributed.train_ring import TrainRing
+from qtopt_learner.learner_config import HubConfig
 from qtopt_learner.trainer import LabeledBatch, TargetSnapshot
-from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.episode_record import EpisodeRecord
-from qtopt_policy.spec import STEP_PENALTY
-
-
-@dataclass(frozen=True)
-class HubConfig:
-    offline: ReplayConfig = field(default_factory=ReplayConfig)
-    online: ReplayConfig = field(default_factory=ReplayConfig)
-    # Labeled samples in the train ring: small, so the trainer fits labels from recent targets
-    # rather than stale ones (docs/decisions.md, "Learner").
-    train_capacity: int = bounded(1000, ge=1)
-    seed: int = bounded(0, ge=0)  # of the replay sampling
-    # App. C ablation on recorded data: recompute every episode's rewards with step_penalty
-    # instead of using the rewards in the bags.
-    relabel_rewards: bool = False
-    step_penalty: float = STEP_PENALTY  # reward per step with relabel_rewards; 0: discount only
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
 
 
 class LocalHub:

@@ -14,28 +14,17 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from qtopt_collector.bag_files import episode_files as episode_files  # re-exported
 from qtopt_collector.bag_recorder import EpisodeFileError
 from qtopt_collector.bag_recorder import read_episode_file as read_episode_file  # re-exported
 from qtopt_learner.distributed.roles import OFFLINE, ReplayService, StopSignal
-from qtopt_policy.config_fields import bounded, check_bounds
+from qtopt_learner.learner_config import LogReplayConfig
 from qtopt_policy.episode_record import EpisodeRecord
 
 log = logging.getLogger(__name__)
 RESIDENT_POLL_S = 0.5
-
-
-@dataclass(frozen=True)
-class LogReplayConfig:
-    readers: int = bounded(2, ge=1)  # App. F.2: several readers decorrelate the stream
-    chunk_episodes: int = bounded(8, ge=1)  # episodes handed to the replay service per call
-    seed: int = bounded(0, ge=0)  # of the split of files among readers and their order
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
 
 
 def split_files(files: list[Path], readers: int, seed: int) -> list[list[Path]]:
