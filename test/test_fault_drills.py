@@ -70,6 +70,9 @@ class Driller:
     delays: list[float]
     recorded: list[str] = field(default_factory=list)  # acknowledged by the recorder, in order
     finished_at_kill: list[list[str]] = field(default_factory=list)
+    # On disk at an earlier kill: a recorder killed after writing an episode but before
+    # acknowledging it leaves it on disk, never in ``recorded`` (its goal runs again)
+    on_disk_at_kills: set[str] = field(default_factory=set)
     armed: bool = False
     pending: bool = False
     node: Node | None = None  # the runner's
@@ -125,7 +128,9 @@ class Driller:
         kill = f"kill {len(self.finished_at_kill)} at {self.recorded}"
         assert len(set(project)) == len(project) and len(set(independent)) == len(independent)
         assert set(finished) <= set(project) <= set(independent), kill
-        assert len(set(independent) - set(finished)) <= 1, f"{kill}: beyond the one in flight"
+        new = set(independent) - set(finished) - self.on_disk_at_kills
+        assert len(new) <= 1, f"{kill}: beyond the one in flight: {sorted(new)}"
+        self.on_disk_at_kills |= set(independent)
 
 
 @pytest.mark.parametrize("component", list(DRILLS))
