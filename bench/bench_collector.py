@@ -41,11 +41,13 @@ from qtopt_policy.spec import ActionBounds
 
 CELLS = 2  # parallel cells (one process each) for the per-machine rates
 # Episode cost variants, SimCellConfig fields over the defaults; "today" is the reference.
-VARIANTS: dict[str, dict[str, int | str]] = {
+VARIANTS: dict[str, dict[str, int | str | bool]] = {
     "today": dict(respawn_every=1, label="detector", substeps=80),
     "respawn": dict(respawn_every=10, label="detector", substeps=80),
     "respawn + truth": dict(respawn_every=10, label="truth", substeps=80),
     "respawn + truth + 40 substeps": dict(respawn_every=10, label="truth", substeps=40),
+    "... + no restart settle": dict(respawn_every=10, label="truth", substeps=40,
+                                    restart_settle=False),
 }
 
 
@@ -125,13 +127,14 @@ def compare_variants(base: SimCellConfig, episodes_per_cell: int, success_episod
     print(f"\nepisode cost, {CELLS} cells in parallel processes (in process, no ROS, not "
           f"recorded), {base.min_objects}-{base.max_objects} train objects, scripted policy "
           f"(App. B), {episodes_per_cell} episodes per cell:\n")
-    print(f"| variant | respawn_every | label | substeps | s/episode/cell | "
+    print(f"| variant | respawn_every | label | substeps | restart settle | s/episode/cell | "
           f"episodes/h ({CELLS} cells) | x today |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for name, r in rates.items():
         c, rate = configs[name], CELLS * episodes_per_cell / r["wall"] * 3600
         print(f"| {name} | {c.respawn_every} | {c.label} | {c.substeps} | "
-              f"{r['wall'] / episodes_per_cell:.2f} | {rate:.0f} | {rate / today:.2f} |")
+              f"{'yes' if c.restart_settle else 'no'} | {r['wall'] / episodes_per_cell:.2f} | "
+              f"{rate:.0f} | {rate / today:.2f} |")
     if not success:
         return
     print(f"\nscripted grasp success per variant, {CELLS * per_cell} episodes each:\n")

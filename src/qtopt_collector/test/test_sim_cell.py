@@ -248,8 +248,11 @@ def test_config_rejects_bad_respawn_and_label_values():
         SimCellConfig(label="foo")
 
 
-def test_kept_bin_loses_objects_that_left_the_tray_and_bin_emptying_worlds_are_not_kept():
-    cfg = SimCellConfig(respawn_every=3, min_objects=3, max_objects=3)
+@pytest.mark.parametrize("restart_settle", [True, False])
+def test_kept_bin_loses_objects_that_left_the_tray_and_bin_emptying_worlds_are_not_kept(
+        restart_settle):
+    cfg = SimCellConfig(respawn_every=3, min_objects=3, max_objects=3,
+                        restart_settle=restart_settle)
     cell, fresh = SimCell(cfg), SimCell(cfg)
     try:
         cell.reset(5)
@@ -265,6 +268,28 @@ def test_kept_bin_loses_objects_that_left_the_tray_and_bin_emptying_worlds_are_n
     finally:
         cell.close()
         fresh.close()
+
+
+@pytest.mark.parametrize("restart_settle", [True, False])
+def test_a_kept_world_waits_for_a_falling_object_only_with_restart_settle(restart_settle):
+    cell = SimCell(SimCellConfig(respawn_every=3, min_objects=3, max_objects=3,
+                                 restart_settle=restart_settle))
+    try:
+        cell.reset(5)
+        above = [TRAY_POSITION[0], TRAY_POSITION[1], FLOOR_Z + 0.2]  # dropped back, in the air
+        pb.resetBasePositionAndOrientation(cell.objects[0], above, [0, 0, 0, 1],
+                                           physicsClientId=cell.client)
+        pb.resetBaseVelocity(cell.objects[0], [0, 0, -0.5], [0, 0, 0],
+                             physicsClientId=cell.client)
+        cell.reset(6)  # the same world
+        height = pb.getBasePositionAndOrientation(cell.objects[0],
+                                                  physicsClientId=cell.client)[0][2]
+        if restart_settle:  # at rest in the bin when the episode starts
+            assert height < FLOOR_Z + 0.1 and not cell._restless()
+        else:  # still in the air (the arm's restart steps a little): it falls in the episode
+            assert height > FLOOR_Z + 0.1
+    finally:
+        cell.close()
 
 
 def test_a_seed_whose_worlds_all_settle_empty_is_an_error(monkeypatch):

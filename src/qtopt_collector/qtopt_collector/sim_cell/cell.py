@@ -46,7 +46,10 @@ class SimCell(SimWorld):
             raise ValueError(f"objects {objects}: expected 1..{MAX_BIN_OBJECTS}")
         if objects is None and 0 < self._world_episodes < self.config.respawn_every:
             # A grasped object dropped back may still be falling, or have left the tray.
-            self._settle_and_prune(min_steps=0)
+            if self.config.restart_settle:
+                self._settle_and_prune(min_steps=0)
+            else:
+                self._remove_objects(self._outside())
             if self.objects:
                 self._world_episodes += 1
                 self.rng = np.random.default_rng(seed)

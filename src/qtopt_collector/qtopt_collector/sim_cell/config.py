@@ -40,6 +40,10 @@ class SimCellConfig:
     # Episodes per world: 1 rebuilds the bin from the seed every episode; K > 1 keeps it for K
     # episodes, the arm restarting above the bin with the grasped object dropped back in.
     respawn_every: int = bounded(1, ge=1)
+    # A kept world waits for the objects dropped back to come to rest before the next episode,
+    # and removes those still moving; False: they keep falling during its first steps, and only
+    # objects off the tray are removed (cheaper: docs/benchmarks.md, "Collector")
+    restart_settle: bool = True
     # How an episode is labeled: "detector", image subtraction after the drop test (App. D.3,
     # what a real cell does); "truth", the simulator's held-object check after the lift, without
     # the drop test's motions (the object is then dropped back into the bin).
