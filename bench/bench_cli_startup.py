@@ -26,8 +26,9 @@ CASES = (
     ("cell --sim --policy greedy --model corrupt.pt", 2.0),
     ("cell --episodes -3", 2.0),
     ("cell --cells 0", 2.0),
-    ("train --offline data --steps -5", 2.0),
-    ("train --offline /nonexistent", 2.0),
+    ("train --help", 1.0),
+    ("train --offline_paths data --steps -5", 2.0),
+    ("train --offline_paths /nonexistent", 2.0),
     ("sim --model corrupt.pt --run-dir runs/x", 2.0),
 )
 

@@ -124,7 +124,9 @@ TRAINER_PRESETS["sim96"] = TRAINER_PRESETS["sim"]  # the same budget, a larger i
 
 @dataclass(frozen=True)
 class LearnerConfig:
-    preset: str = "sim"  # Q-network preset (qtopt_policy.qnetwork.PRESETS)
+    # Q-network preset: sim (64 px), sim96 (96 px) or paper (472 px, App. E); qtopt train also
+    # takes its trainer settings from it (learner_preset)
+    preset: str = "sim"
     # App. A/C state-representation ablation: what the Q-network sees besides the image
     use_gripper_status: bool = True  # the gripper's open/closed bit
     use_height: bool = True  # App. A/C ablation: the gripper's height above the bin floor

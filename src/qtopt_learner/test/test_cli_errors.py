@@ -192,7 +192,7 @@ def test_a_run_folder_saved_with_other_options_is_refused(cwd, capsys):
     before = _tree(cwd)
     err = _fails(["run", "--run-dir", str(run), "--budget", "15m", "--seed", "3",
                   "--ablation.reward", "penalty"], capsys)
-    assert f"--run-dir {run}: saved with other settings" in err
+    assert f"--run_dir {run}: saved with other settings" in err
     assert 'budget: saved "smoke", given "15m"' in err
     assert 'ablation.reward: saved "discount", given "penalty"' in err
     assert "seed" not in err.replace("--seed", "")  # only the fields that differ
@@ -235,7 +235,7 @@ def test_a_training_run_resumes_only_with_its_options_but_may_raise_its_steps(cw
     before = _tree(cwd)
     err = _fails(["train", "--offline_paths", "bags", "--run-dir", str(run), "--updaters", "2"],
                  capsys)
-    assert f"--run-dir {run}: saved with other settings (updaters: saved 1, given 2)" in err
+    assert f"--run_dir {run}: saved with other settings (updaters: saved 1, given 2)" in err
     assert _tree(cwd) == before and load_config(type(saved), run / "config.yaml") == saved
 
     class Started(Exception):
@@ -291,6 +291,10 @@ def test_resuming_with_the_same_options_passes(tmp_path):
     check_same_config(tmp_path / "missing.json", {"budget": "2h"})  # a new run folder
     with pytest.raises(UsageError, match='cells: saved 0, given 2'):
         check_same_config(tmp_path / "config.json", {**same, "cells": 2}, ignore=("run_dir",),
+                          defaults={"cells": 0})
+    # a folder saved before configs were YAML: its config.json is checked in their place
+    with pytest.raises(UsageError, match="cells: saved 0, given 2"):
+        check_same_config(tmp_path / "config.yaml", {**same, "cells": 2}, ignore=("run_dir",),
                           defaults={"cells": 0})
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(UsageError, match="unreadable config.json"):

@@ -70,13 +70,19 @@ def test_a_run_folders_config_reproduces_the_run(tmp_path, started, monkeypatch)
     saved = tmp_path / "first" / "config.yaml"
     assert load_config(MainJobConfig, saved) == main_job_config
 
+    assert first.run_dir == str(tmp_path / "first")  # absolute, as the bags
+
     _run("--config", str(saved), "--run_dir", "second")  # the same run in a new folder
-    assert started[-1] == dataclasses.replace(first, run_dir="second")
-    _run("--config", str(saved))  # its own folder: a resume with the same settings
+    assert started[-1] == dataclasses.replace(first, run_dir=str(tmp_path / "second"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    _run("--config", str(saved))  # its own folder, from anywhere: a resume
     assert started[-1] == first
     _run("--config", str(saved), "--run_dir", "third", "--ablation.reward", "discount")
     assert started[-1] == dataclasses.replace(
-        first, run_dir="third", ablation=dataclasses.replace(first.ablation, reward="discount"))
+        first, run_dir=str(elsewhere / "third"),
+        ablation=dataclasses.replace(first.ablation, reward="discount"))
 
 
 def real_main_job(config: MainJobConfig) -> MainJobConfig:

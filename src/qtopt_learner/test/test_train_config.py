@@ -25,7 +25,8 @@ def bags(tmp_path, monkeypatch) -> Path:
 
 def test_the_preset_sets_the_trainer_and_options_win_field_by_field(bags):
     sim = parse_train_config(["--offline_paths", "bags", "--run_dir", "r"])
-    assert sim == learner_preset("sim", run_dir="r", offline_paths=(str(bags),))
+    assert sim == learner_preset("sim", run_dir=str(bags.parent / "r"),
+                                 offline_paths=(str(bags),))
     paper = parse_train_config(["--offline-paths", "bags", "--run-dir", "r", "--preset", "paper",
                                 "--trainer.lr", "0.5"])
     assert paper.trainer == dataclasses.replace(TRAINER_PRESETS["paper"], lr=0.5)
@@ -48,7 +49,7 @@ def test_a_saved_learner_config_reproduces_the_run(bags, tmp_path):
     moved = parse_train_config(["--config", str(tmp_path / "config.yaml"), "--run_dir", "b",
                                 "--preset", "sim"])
     # the file holds every field, so another preset changes only the network, not the trainer
-    assert moved == dataclasses.replace(first, run_dir="b", preset="sim")
+    assert moved == dataclasses.replace(first, run_dir=str(tmp_path / "b"), preset="sim")
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -59,7 +60,7 @@ def test_a_saved_learner_config_reproduces_the_run(bags, tmp_path):
     (["--offline_paths", "bags", "--trainer.lr", "0"], "--trainer.lr 0.0: expected > 0"),
     (["--offline_paths", "bags", "--hub.offline.terminal_fraction", "1"],
      # both replay buffers are ReplayConfigs: the error cannot tell which one it came from
-     "hub.offline or hub.online: terminal_fraction 1.0: expected in [0, 1)"),
+     "--hub.offline or --hub.online: terminal_fraction 1.0: expected in [0, 1)"),
     (["--offline_paths", "bags", "--device", "gpu"], "--device 'gpu': expected 'auto'"),
     (["--offline_paths", "bags", "--preset", "big"], "--preset 'big': expected one of"),
     (["--offline_paths", "bags", "--terminal-fraction", "0.5"],

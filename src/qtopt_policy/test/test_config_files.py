@@ -47,6 +47,22 @@ def test_options_set_fields_in_either_spelling_and_nested_by_section():
     assert _parse("--paths=bags/").paths == ("bags/",)
 
 
+def test_values_stay_what_was_typed():
+    """draccus reads values as YAML 1.1: text fields keep their text, a list field's one bare
+    item is one item."""
+    assert _parse("--name", "0123").name == "0123"  # not octal 83
+    assert _parse("--name=1_000").name == "1_000"
+    assert _parse("--name", "a: b").name == "a: b"
+    assert _parse("--name", "true").name == "true"
+    assert _parse("--paths", "x,y").paths == ("x,y",)
+
+
+def test_a_file_s_bare_list_item_is_one_item(tmp_path):
+    (tmp_path / "f.yaml").write_text("paths: bags/\n")
+    assert _parse("--config", str(tmp_path / "f.yaml")).paths == ("bags/",)
+    assert load_config(_Job, tmp_path / "f.yaml").paths == ("bags/",)
+
+
 def test_a_saved_config_loads_equal_and_is_a_valid_config_option(tmp_path):
     job = _Job(name="r1", count=7, share=0.125, paths=("a", "b"), inner=_Inner("b"))
     save_config(job, tmp_path / "config.yaml")
@@ -88,7 +104,14 @@ def test_a_base_config_sets_the_defaults_that_the_file_and_options_override(tmp_
     (["--config", "missing.yaml"], {}, "--config missing.yaml: no such file"),
     (["--config", "f.yaml"], {"f.yaml": "count: [1\n"}, "--config f.yaml: not valid YAML at line"),
     (["--config", "f.yaml"], {"f.yaml": "- 1\n"},
-     "--config f.yaml: expected a mapping of config fields, found list"),
+     "--config f.yaml: expected a mapping of config fields, found a list"),
+    (["--config", "f.yaml"], {"f.yaml": ""},
+     "--config f.yaml: expected a mapping of config fields, found nothing"),
+    (["--paths", "[a, b"], {}, "an option's value is not valid YAML"),
+    (["--inner.mode", "include_x"], {}, "starts with 'include' names a file"),
+    (["--share", "null"], {}, "--share: empty (null); expected a value"),
+    (["--config", "f.yaml"], {"f.yaml": "inner:\n  mood: b\n"},
+     "--config f.yaml: inner: The fields `mood` are not valid"),
     (["--config", "f.yaml"], {"f.yaml": "cont: 1\n"},
      "--config f.yaml: The fields `cont` are not valid for _Job"),
     (["--config", "f.yaml"], {"f.yaml": "count: 0\n"}, "--count 0: expected >= 1"),

@@ -75,6 +75,8 @@ def _run(args: argparse.Namespace) -> int:
     check_offline(config.offline_data, "--offline_data")
     check_folder("--run_dir", config.run_dir)
     run_dir = config.run_dir or f"runs/main__{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    # absolute, as the bags: the saved config resumes this folder from any working folder
+    run_dir = str(Path(run_dir).resolve())
     config = dataclasses.replace(config, run_dir=run_dir,
                                  offline_data=resolved(config.offline_data))
     from qtopt_learner.app.main_job import MainJob
@@ -83,7 +85,8 @@ def _run(args: argparse.Namespace) -> int:
     # the evaluation's worker processes change how fast it runs, not what it measures
     check_same_config(RunLayout(Path(run_dir).resolve()).config, dataclasses.asdict(config),
                       ignore=("run_dir", "eval_workers"), paths=("offline_data",),
-                      defaults=dataclasses.asdict(MainJobConfig(run_dir=run_dir)))
+                      defaults=dataclasses.asdict(MainJobConfig(run_dir=run_dir)),
+                      flag="--run_dir")
     plan = config.plan
     print(f"[qtopt] QT-Opt in simulation, budget {config.budget}: {plan.episodes} episodes "
           f"collected on {config.num_cells} cells while the learner trains up to "

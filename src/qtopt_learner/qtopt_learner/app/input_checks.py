@@ -46,20 +46,22 @@ def changed_fields(saved: Mapping[str, Any], new: Mapping[str, Any], prefix: str
 
 def check_same_config(path: Path, config: Mapping[str, Any], ignore: Iterable[str] = (),
                       defaults: Mapping[str, Any] | None = None,
-                      paths: Iterable[str] = ()) -> None:
-    """Raise UsageError when the config saved at ``path`` (a run folder's config, JSON or
-    YAML, if there is one) differs from ``config`` in any field but ``ignore``: resuming the
-    run under other settings would mix two experiments in one folder. A field the saved
-    config lacks (one added since) counts as its value in ``defaults``; the top-level fields
-    ``paths`` (lists of paths) compare as :func:`resolved` paths."""
-    if not path.exists():
+                      paths: Iterable[str] = (), flag: str = "--run-dir") -> None:
+    """Raise UsageError when the config saved at ``path`` (a run folder's config.yaml, or the
+    config.json of a folder saved before configs were YAML) differs from ``config`` in any
+    field but ``ignore``: resuming the run under other settings would mix two experiments in
+    one folder. A field the saved config lacks (one added since) counts as its value in
+    ``defaults``; the top-level fields ``paths`` (lists of paths) compare as :func:`resolved`
+    paths. ``flag``: the command's option for the run folder, as the message names it."""
+    path = next((p for p in (path, path.with_suffix(".json")) if p.exists()), None)
+    if path is None:
         return
     try:
         saved = read_config_data(path)
     except (OSError, ValueError) as err:
         saved = err
     if not isinstance(saved, dict):
-        raise UsageError(f"--run-dir {path.parent}: unreadable {path.name} ({saved}); expected "
+        raise UsageError(f"{flag} {path.parent}: unreadable {path.name} ({saved}); expected "
                          "a run folder of this command or a new one")
     # tuples as lists, as the saved file holds them
     new, defaults = json.loads(json.dumps(config)), json.loads(json.dumps(defaults or {}))
@@ -72,6 +74,6 @@ def check_same_config(path: Path, config: Mapping[str, Any], ignore: Iterable[st
     changes = changed_fields({k: v for k, v in saved.items() if k not in skip},
                              {k: v for k, v in new.items() if k not in skip})
     if changes:
-        raise UsageError(f"--run-dir {path.parent}: saved with other settings ("
+        raise UsageError(f"{flag} {path.parent}: saved with other settings ("
                          + "; ".join(changes) + "); expected the same options to resume it, "
-                         "or a new --run-dir")
+                         f"or a new {flag}")

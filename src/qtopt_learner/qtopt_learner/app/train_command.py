@@ -53,7 +53,9 @@ def parse_train_config(options: list[str]) -> LearnerConfig:
                          "(--offline_paths data/ or --offline_paths '[a, b]')")
     check_offline(config.offline_paths, "--offline_paths")
     check_folder("--run_dir", config.run_dir)
-    return dataclasses.replace(config, offline_paths=resolved(config.offline_paths))
+    # absolute, as the bags: the saved config resumes this folder from any working folder
+    return dataclasses.replace(config, run_dir=str(Path(config.run_dir).resolve()),
+                               offline_paths=resolved(config.offline_paths))
 
 
 def _check_device(config: LearnerConfig) -> str:
@@ -74,12 +76,12 @@ def run_train_command(args: argparse.Namespace) -> int:
 
     device = _check_device(config)
     run = Path(config.run_dir)
-    # A resumed run may raise its step target; the device and the Ray cluster say where it
-    # trains, not what it learns.
+    # A resumed run may raise its step target; the device, the Ray cluster and the threads
+    # say where and how fast it trains, not what it learns.
     check_same_config(config.layout.config, json.loads(config.to_json()),
-                      ignore=("run_dir", "steps", "device", "ray_address"),
+                      ignore=("run_dir", "steps", "device", "ray_address", "torch_threads"),
                       paths=("offline_paths",),
-                      defaults=json.loads(LearnerConfig().to_json()))
+                      defaults=json.loads(LearnerConfig().to_json()), flag="--run_dir")
     run.mkdir(parents=True, exist_ok=True)
     save_config(config, config.layout.config)
     print(f"[qtopt] off-policy training, {config.preset} preset on {device}, "
