@@ -46,8 +46,9 @@ def parse_train_config(options: list[str]) -> LearnerConfig:
 
     config = parse_config(LearnerConfig, options, prog="qtopt train", base=base,
                           description=f"{TRAIN_HELP}. Options set LearnerConfig's fields over "
-                          "the --preset's learner; --config FILE starts from a saved config (a "
-                          "run folder's config.yaml), options given beside it win.")
+                          "the --preset's learner (the defaults shown are the sim preset's); "
+                          "--config FILE starts from a saved config (a run folder's "
+                          "config.yaml), options given beside it win.")
     if not config.offline_paths:
         raise UsageError(f"--offline_paths: none given; expected {BAGS} "
                          "(--offline_paths data/ or --offline_paths '[a, b]')")
