@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import argparse
 
-from qtopt_policy.names import ENGINES, PRESET_NAMES, SEEDS_PER_RUN
+from qtopt_policy.names import PRESET_NAMES, SEEDS_PER_RUN
 from qtopt_policy.usage import config_field_type
 
 
 def add_preset_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="sim", choices=PRESET_NAMES,
                         help="Q-network and trainer preset (paper: 472 px, wants a GPU)")
-
-
-def add_engine_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", default="inprocess", choices=ENGINES,
-                        help="the learner's engine: threads in one process, or Ray actors")
 
 
 def add_seed_argument(parser: argparse.ArgumentParser, config: str) -> None:
@@ -27,14 +22,12 @@ def add_seed_argument(parser: argparse.ArgumentParser, config: str) -> None:
                         f"of seed k take seeds k * {SEEDS_PER_RUN} + 1, + 2, ...")
 
 
-def add_offline_argument(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    parser.add_argument("--offline", nargs="+" if required else "*", required=required,
-                        default=[], metavar="PATH",
+def add_offline_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--offline", nargs="*", default=[], metavar="PATH",
                         help="rosbag2 bags or folders of bags to replay (log replay, App. F.2)")
 
 
-def add_run_dir_argument(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    parser.add_argument("--run-dir", required=required, default="",
+def add_run_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-dir", required=True,
                         help="run folder (checkpoints, models, logs); an existing one resumes "
-                        "where it stopped"
-                        + ("" if required else "; default: a new runs/<job>__<seed>__<time>"))
+                        "where it stopped")

@@ -130,7 +130,7 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="PATH",
                         help="TorchScript model to start from; the cells render the camera "
                         "it was trained with")
-    add_run_dir_argument(parser, required=True)
+    add_run_dir_argument(parser)
     add_offline_argument(parser)
     add_steps_argument(parser, default=30_000)
     parser.add_argument("--episodes", type=positive_int, default=100,
