@@ -15,8 +15,9 @@ episodes around the newest export; the round's transitions allow ``--steps-per-t
 gradient steps (the training balancer of App. F.3); a Bellman updater thread labels
 transitions all the while. Every ``--eval-every`` steps the export is evaluated greedily on
 held-out test objects (fixed seeds), and its Q of the scripted action against alternatives is
-scored on the states of 30 scripted episodes (``qtopt_learner.probes.action_ranking``); at the
-end the last export and the scripted policy are evaluated on ``--final-attempts`` grasps with
+scored on the states of 30 scripted episodes (``qtopt_learner.probes.action_ranking``), and the
+AUC of Q of the taken actions against the grasp's truth (``outcome_auc``) on those episodes and on
+the newest training episodes tells fitting from generalizing; at the end the last export and the scripted policy are evaluated on ``--final-attempts`` grasps with
 replacement, same seeds.
 
 Everything lives in the run folder: episodes as rosbag2 (``episodes/scripted``,
@@ -38,6 +39,7 @@ import dataclasses
 import json
 import math
 import time
+from collections import deque
 from pathlib import Path
 
 import matplotlib
@@ -60,7 +62,7 @@ from qtopt_learner.distributed.hub import HubConfig  # noqa: E402
 from qtopt_learner.distributed.replay import ReplayConfig  # noqa: E402
 from qtopt_learner.distributed.roles import OFFLINE, ONLINE  # noqa: E402
 from qtopt_learner.learner_config import TRAINER_PRESETS, learner_preset  # noqa: E402
-from qtopt_learner.probes import action_ranking  # noqa: E402
+from qtopt_learner.probes import action_ranking, outcome_auc  # noqa: E402
 from qtopt_learner.targets import TargetConfig  # noqa: E402
 from qtopt_policy.cem import CEMConfig  # noqa: E402
 from qtopt_policy.episode_record import EpisodeRecord  # noqa: E402
@@ -74,6 +76,7 @@ from qtopt_policy.policies import (  # noqa: E402
 from qtopt_policy.spec import ActionBounds  # noqa: E402
 
 EVAL_SEED = 100_000  # held-out attempts use seeds EVAL_SEED.. for every policy
+FIT_EPISODES = 200  # training episodes scored at each evaluation
 
 
 PROPORTIONAL = "proportional"
@@ -176,6 +179,9 @@ class Experiment:
         self.episodes = {OFFLINE: 0, ONLINE: 0}
         self.transitions = {OFFLINE: 0, ONLINE: 0}
         self.probe_records: list[EpisodeRecord] = []  # scripted, made at the first evaluation
+        # The newest training episodes, on which evaluations score the fit (against the
+        # held-out probe episodes: fitting against generalizing).
+        self.recent: deque[EpisodeRecord] = deque(maxlen=FIT_EPISODES)
         self._reload_episodes()
 
     def _reload_episodes(self) -> None:
@@ -183,6 +189,7 @@ class Experiment:
             records = list(read_episodes(recorder.out_dir))
             self.learner.hub.add_episodes(name, records)
             self.episodes[name] = len(records)
+            self.recent.extend(records)
             self.transitions[name] += sum(len(r.steps) for r in records)
         print(f"[exp] resumed: {self.episodes} episodes, {self.transitions} transitions, "
               f"step {self.learner.loop.trainer.step}", flush=True)
@@ -229,6 +236,7 @@ class Experiment:
     def _store(self, name: str, record: EpisodeRecord) -> None:
         self.recorders[name].write(record)
         self.learner.hub.add_episodes(name, [record])
+        self.recent.append(record)
         self.episodes[name] += 1
         self.transitions[name] += len(record.steps)
 
@@ -249,16 +257,21 @@ class Experiment:
         if not self.probe_records:
             self.probe_records = scripted_episodes(self.eval_cell, self.episode, 30)
         ranking = action_ranking(str(model), self.probe_records)
+        fit = {"training": outcome_auc(str(model), self.recent),
+               "held_out": outcome_auc(str(model), self.probe_records)}
         self.results["evals"].append({
             "step": self.step, "episodes": sum(self.episodes.values()),
             "successes": r.successes, "attempts": r.attempts, "mean_steps": r.mean_steps,
             "seconds": round(time.monotonic() - started, 1),
-            "action_ranking": [dataclasses.asdict(row) for row in ranking]})
+            "action_ranking": [dataclasses.asdict(row) for row in ranking],
+            "outcome_auc": {k: dataclasses.asdict(v) for k, v in fit.items()}})
         print(f"[exp] eval at step {self.step}: {r.summary()}", flush=True)
         for row in ranking:
             print(f"[exp]   Q scripted, its return, vs (close here, open here, down, up) "
                   f"{row.row()}",
                   flush=True)
+        for name, probe in fit.items():
+            print(f"[exp]   {name}: {probe.summary()}", flush=True)
 
     def run_loop(self) -> None:
         args = self.args

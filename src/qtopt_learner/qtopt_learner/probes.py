@@ -14,6 +14,10 @@ the scripted policy grasps (descending, closing low, lifting); one flat in the a
 Per phase it also reports the AUC of Q(s, scripted action) against the grasp's truth: whether
 the value sees which closes will hold and which lifts carry an object (under Algorithm 2's
 termination the lift from the floor is where the episode's outcome is decided).
+
+``outcome_auc``: does Q(s, a) of the actions taken tell successful episodes from failed ones, at
+the close and at the last transition (whose target is the reward alone)? Scored on the
+training episodes and on held-out ones, it separates fitting the data from generalizing.
 """
 
 from __future__ import annotations
@@ -170,3 +174,43 @@ def action_ranking(model: str, records: Iterable[EpisodeRecord],
                                   float(np.mean([g for _, g, _ in items])),
                                   roc_auc(q[:, 0], np.array([t for _, _, t in items]))))
     return rows
+
+
+@dataclass(frozen=True)
+class OutcomeAUC:
+    """AUC of Q(s, a), the action taken, against the grasp's truth at two kinds of
+    transitions; NaN where one outcome is missing."""
+
+    episodes: int
+    close: float  # transitions that close an open gripper
+    last: float  # each episode's last transition
+
+    def summary(self) -> str:
+        return f"close AUC {self.close:.2f}, last-transition AUC {self.last:.2f} " \
+               f"on {self.episodes} episodes"
+
+
+def outcome_auc(model: str, records: Iterable[EpisodeRecord]) -> OutcomeAUC:
+    """Score the taken actions of ``records`` under ``model`` (a TorchScript file)."""
+    loaded = load_model(model)
+    closes: list[tuple[StepRecord, bool]] = []
+    lasts: list[tuple[StepRecord, bool]] = []
+    for record in records:
+        truth = bool(record.success if record.ground_truth is None else record.ground_truth)
+        closes += [(s, truth) for s in record.steps
+                   if not s.observation.gripper_closed and s.action.gripper_close]
+        lasts.append((record.steps[-1], truth))
+    return OutcomeAUC(len(lasts), _taken_action_auc(loaded, closes),
+                      _taken_action_auc(loaded, lasts))
+
+
+def _taken_action_auc(loaded: LoadedModel, items: list[tuple[StepRecord, bool]],
+                      chunk: int = 256) -> float:
+    if not items:
+        return float("nan")
+    q = np.concatenate([evaluate_actions(
+        loaded.module,
+        StateBatch.from_observations([s.observation for s, _ in part], loaded.metadata.image_size),
+        torch.from_numpy(np.stack([s.action.to_vector() for s, _ in part]))).numpy()
+        for part in (items[i:i + chunk] for i in range(0, len(items), chunk))])
+    return roc_auc(q, np.array([t for _, t in items]))

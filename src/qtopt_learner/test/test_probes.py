@@ -1,6 +1,7 @@
 """Probes of a trained Q-function: ROC AUC, Q(s, stop) on lifted states, the ranking of the
 scripted action against alternatives."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -12,6 +13,7 @@ from qtopt_learner.probes import (
     action_ranking,
     alternatives,
     lifted_states,
+    outcome_auc,
     phase_of,
     q_against_alternatives,
     roc_auc,
@@ -138,3 +140,20 @@ def test_q_against_alternatives_scores_the_given_action_first(tmp_path):
     assert q[0, 0] == q[0, 3]  # the full descent given, the full descent alternative
     assert q[1, 0] == q[1, 1]  # close in place given, close in place alternative
     np.testing.assert_allclose(q[0, 1:], q[1, 1:], atol=1e-6)  # same state, alternatives
+
+
+def test_outcome_auc_scores_the_taken_close_and_last_transition(tmp_path):
+    path = _model(tmp_path)
+    records = [_scripted_like(30 * k, success=k % 2 == 0) for k in range(1, 7)]
+    probe = outcome_auc(path, records)
+    assert probe.episodes == 6
+    assert 0.0 <= probe.close <= 1.0 and 0.0 <= probe.last <= 1.0
+    # The same close and last transition in every episode: only the image tells them apart,
+    # and flipping every label mirrors the ranking.
+    flipped = [dataclasses.replace(r, success=not r.success, ground_truth=not r.ground_truth)
+               for r in records]
+    mirrored = outcome_auc(path, flipped)
+    assert mirrored.close == pytest.approx(1.0 - probe.close)
+    assert mirrored.last == pytest.approx(1.0 - probe.last)
+    assert math.isnan(outcome_auc(path, records[:1]).last)  # one outcome: nothing to rank
+    assert "last-transition AUC" in probe.summary()
