@@ -17,8 +17,8 @@ transitions all the while. Every ``--eval-every`` steps the export is evaluated 
 held-out test objects (fixed seeds), and its Q of the scripted action against alternatives is
 scored on the states of 30 scripted episodes (``qtopt_learner.probes.action_ranking``), and the
 AUC of Q of the taken actions against the grasp's truth (``outcome_auc``) on those episodes and on
-the newest training episodes tells fitting from generalizing; at the end the last export and the scripted policy are evaluated on ``--final-attempts`` grasps with
-replacement, same seeds.
+the newest training episodes tells fitting from generalizing; at the end the last export and
+the scripted policy are evaluated on ``--final-attempts`` grasps with replacement, same seeds.
 
 Everything lives in the run folder: episodes as rosbag2 (``episodes/scripted``,
 ``episodes/learned``), the learner's checkpoints and exports (``learner/``), ``results.json``,

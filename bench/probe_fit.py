@@ -53,6 +53,12 @@ def _run_argv(run: Path) -> list[str]:
     return argv
 
 
+def run_cells_of(run: Path):
+    """The episode rules, training cell and evaluation cell of a concurrent_learning run."""
+    sys.argv = [sys.argv[0], *_run_argv(run)]
+    return run_cells(run_args())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", type=Path, help="a bench/concurrent_learning.py run folder")
@@ -66,8 +72,7 @@ def main() -> None:
     model = args.model or args.run / "learner" / "model.pt"
     if not model.exists():
         raise SystemExit(f"probe_fit: error: --model {model}: no such file")
-    sys.argv = [sys.argv[0], *_run_argv(args.run)]
-    episode, train_cell, eval_cell = run_cells(run_args())
+    episode, train_cell, eval_cell = run_cells_of(args.run)
     training = list(read_episodes(args.run / "episodes" / "scripted"))[-args.training:]
     sets = {
         "training": training,

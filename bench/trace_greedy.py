@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qtopt_collector.episode import EpisodeConfig, run_episode
+from qtopt_collector.episode import TERMINATION_HEIGHTS, EpisodeConfig, run_episode
 from qtopt_collector.evaluation import scripted_episodes
 from qtopt_collector.sim_cell import SimCell
-from qtopt_learner.app.main_job_config import MainJobConfig
+from qtopt_learner.app.main_job_config import CAMERAS, MainJobConfig
 from qtopt_learner.probes import (
     ALTERNATIVES,
     action_ranking,
@@ -71,15 +71,20 @@ def main() -> None:
     p.add_argument("--step-penalty", type=float, default=0.0)
     p.add_argument("--termination", default="learned", choices=["learned", "scripted"],
                    help="the model's stop action, or Algorithm 2 (closed, above 0.13 m, up)")
+    p.add_argument("--termination-height", default="next", choices=list(TERMINATION_HEIGHTS),
+                   help="Algorithm 2 reads the action's start state or the state it leads to")
+    p.add_argument("--preset", default="sim", choices=sorted(CAMERAS),
+                   help="the camera the model was trained with")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--json", type=Path, help="also write the per-episode rows here")
     args = p.parse_args()
     if not args.model.is_file() or args.episodes < 1:
         raise SystemExit(f"trace_greedy: error: model {args.model} / --episodes "
                          f"{args.episodes}: expected a model file and >= 1 episode")
-    cell_config = MainJobConfig(run_dir="/tmp").sim("test")
+    cell_config = MainJobConfig(run_dir="/tmp", preset=args.preset).sim("test")
     episode = EpisodeConfig(step_penalty=args.step_penalty,
-                            scripted_termination=args.termination == "scripted")
+                            scripted_termination=args.termination == "scripted",
+                            scripted_termination_height=args.termination_height)
     policy = greedy_policy(str(args.model))
     loaded = load_model(str(args.model))
     cell = SimCell(cell_config)
