@@ -95,7 +95,7 @@ def online_fraction(text: str) -> float | str:
     return value
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path)
     p.add_argument("--hours", type=float, default=2.0, help="wall budget of collect + train")
@@ -127,7 +127,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--substeps", type=int, default=40)
     p.add_argument("--respawn-every", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args()
+    return p.parse_args(argv)
 
 
 def run_cells(args: argparse.Namespace) -> tuple[EpisodeConfig, SimCellConfig, SimCellConfig]:
@@ -185,12 +185,15 @@ class Experiment:
         self._reload_episodes()
 
     def _reload_episodes(self) -> None:
+        reloaded = []
         for name, recorder in self.recorders.items():
             records = list(read_episodes(recorder.out_dir))
             self.learner.hub.add_episodes(name, records)
             self.episodes[name] = len(records)
-            self.recent.extend(records)
             self.transitions[name] += sum(len(r.steps) for r in records)
+            reloaded += records
+        # Seeds grow with the episodes collected, across both buffers: newest last.
+        self.recent.extend(sorted(reloaded, key=lambda r: r.seed))
         print(f"[exp] resumed: {self.episodes} episodes, {self.transitions} transitions, "
               f"step {self.learner.loop.trainer.step}", flush=True)
 

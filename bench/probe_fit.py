@@ -55,8 +55,7 @@ def _run_argv(run: Path) -> list[str]:
 
 def run_cells_of(run: Path):
     """The episode rules, training cell and evaluation cell of a concurrent_learning run."""
-    sys.argv = [sys.argv[0], *_run_argv(run)]
-    return run_cells(run_args())
+    return run_cells(run_args(_run_argv(run)))
 
 
 def main() -> None:
@@ -87,7 +86,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, records in sets.items():
         probe = outcome_auc(str(model), records)
-        success = sum(bool(r.ground_truth) for r in records) / len(records)
+        success = sum(r.outcome for r in records) / len(records)
         results[name] = {**dataclasses.asdict(probe), "success": success}
         print(f"| {name} | {probe.episodes} | {success:.1%} | {probe.close:.2f} | "
               f"{probe.last:.2f} |", flush=True)

@@ -68,7 +68,7 @@ def lifted_states(records: Iterable[EpisodeRecord],
     grasp succeeded (the simulator's truth where known)."""
     observations, labels = [], []
     for record in records:
-        success = record.success if record.ground_truth is None else record.ground_truth
+        success = record.outcome
         states = [s.observation for s in record.steps] + [record.final_observation]
         for obs in states:
             if obs.gripper_closed and obs.height_to_bottom > min_height:
@@ -156,7 +156,7 @@ def action_ranking(model: str, records: Iterable[EpisodeRecord],
     loaded = load_model(model)
     by_phase: dict[str, list[tuple[StepRecord, float, bool]]] = {p: [] for p in PHASES}
     for record in records:
-        truth = record.success if record.ground_truth is None else record.ground_truth
+        truth = record.outcome
         returns = discounted_returns(np.array([s.reward for s in record.steps]), gamma)
         for s, g in zip(record.steps, returns, strict=True):
             phase = phase_of(s.observation, s.action)
@@ -196,7 +196,7 @@ def outcome_auc(model: str, records: Iterable[EpisodeRecord]) -> OutcomeAUC:
     closes: list[tuple[StepRecord, bool]] = []
     lasts: list[tuple[StepRecord, bool]] = []
     for record in records:
-        truth = bool(record.success if record.ground_truth is None else record.ground_truth)
+        truth = record.outcome
         closes += [(s, truth) for s in record.steps
                    if not s.observation.gripper_closed and s.action.gripper_close]
         lasts.append((record.steps[-1], truth))
@@ -204,13 +204,11 @@ def outcome_auc(model: str, records: Iterable[EpisodeRecord]) -> OutcomeAUC:
                       _taken_action_auc(loaded, lasts))
 
 
-def _taken_action_auc(loaded: LoadedModel, items: list[tuple[StepRecord, bool]],
-                      chunk: int = 256) -> float:
+def _taken_action_auc(loaded: LoadedModel, items: list[tuple[StepRecord, bool]]) -> float:
     if not items:
         return float("nan")
-    q = np.concatenate([evaluate_actions(
-        loaded.module,
-        StateBatch.from_observations([s.observation for s, _ in part], loaded.metadata.image_size),
-        torch.from_numpy(np.stack([s.action.to_vector() for s, _ in part]))).numpy()
-        for part in (items[i:i + chunk] for i in range(0, len(items), chunk))])
+    states = StateBatch.from_observations([s.observation for s, _ in items],
+                                          loaded.metadata.image_size)
+    actions = torch.from_numpy(np.stack([s.action.to_vector() for s, _ in items]))
+    q = evaluate_actions(loaded.module, states, actions).numpy()
     return roc_auc(q, np.array([t for _, t in items]))

@@ -68,6 +68,11 @@ class EpisodeRecord:
     def total_reward(self) -> float:
         return float(sum(s.reward for s in self.steps))
 
+    @property
+    def outcome(self) -> bool:
+        """Whether the grasp held: the simulator's truth where known, else the label."""
+        return bool(self.success if self.ground_truth is None else self.ground_truth)
+
 
 class InvalidEpisodeError(ValueError):
     """An episode no bag or replay buffer takes. The message is one line: the episode, the
