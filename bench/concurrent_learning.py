@@ -48,7 +48,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes  # noqa: E402
-from qtopt_collector.episode import EpisodeConfig, run_episode  # noqa: E402
+from qtopt_collector.episode import (  # noqa: E402
+    TERMINATION_HEIGHTS,
+    TERMINATIONS,
+    EpisodeConfig,
+    run_episode,
+)
 from qtopt_collector.evaluation import (  # noqa: E402
     evaluate,
     scripted_episodes,
@@ -109,9 +114,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of each batch from pi_noisy episodes once there are 50, or "
                    f"{PROPORTIONAL!r}: their share of all transitions collected")
     p.add_argument("--step-penalty", type=float, default=0.0, help="0: discount only")
-    p.add_argument("--termination", default="learned", choices=["learned", "scripted"],
-                   help="the policy's stop action, or Algorithm 2 (closed, above 0.13 m, up)")
-    p.add_argument("--termination-height", default="next", choices=["next", "state"],
+    p.add_argument("--termination", default="learned", choices=list(TERMINATIONS),
+                   help="the policy's stop action, Algorithm 2 (closed, above 0.13 m, up), or "
+                   "the close itself (Quillen et al. 2018's grasp trigger)")
+    p.add_argument("--termination-height", default="next", choices=list(TERMINATION_HEIGHTS),
                    help="the height Algorithm 2 reads: of the state the upward action leads to, "
                    "or of the state it starts from")
     p.add_argument("--terminal-fraction", type=float, default=0.25)
@@ -132,9 +138,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_cells(args: argparse.Namespace) -> tuple[EpisodeConfig, SimCellConfig, SimCellConfig]:
     """The run's episode rules, its training cell and its held-out evaluation cell."""
-    episode = EpisodeConfig(step_penalty=args.step_penalty,
-                            scripted_termination=args.termination == "scripted",
-                            scripted_termination_height=args.termination_height)
+    episode = EpisodeConfig.ending_by(args.termination, step_penalty=args.step_penalty,
+                                      scripted_termination_height=args.termination_height)
     # The main job's training cell (the in-view camera), with this run's physics.
     width, height = CAMERAS[args.preset]
     train_cell = dataclasses.replace(sim_cell(), substeps=args.substeps, label="truth",
@@ -154,7 +159,6 @@ class Experiment:
             self.results_path.exists() else {"args": {}, "evals": [], "rounds": [],
                                               "elapsed_s": 0.0}
         self.results["args"] = {k: str(v) for k, v in vars(args).items()}
-        scripted = args.termination == "scripted"
         self.episode, self.train_cell, self.eval_cell = run_cells(args)
         replay = ReplayConfig(terminal_fraction=args.terminal_fraction)
         trainer = TRAINER_PRESETS[args.preset]
@@ -166,9 +170,10 @@ class Experiment:
             camera=self.train_cell.camera(), label_source=self.train_cell.label,
             export_every=args.eval_every, checkpoint_every=1000, log_every=100,
             hub=HubConfig(offline=replay, online=replay, seed=args.seed),
-            # Algorithm 2's termination: neither targets nor the policy ever choose to stop.
-            updater=BellmanUpdaterConfig(cem=CEMConfig(learned_termination=not scripted),
-                                         target=TargetConfig(mc_lower_bound=args.mc_lower_bound)))
+            # Unless the e bit ends episodes, neither targets nor the policy ever choose to stop.
+            updater=BellmanUpdaterConfig(
+                cem=CEMConfig(learned_termination=args.termination == "learned"),
+                target=TargetConfig(mc_lower_bound=args.mc_lower_bound)))
         self.learner = InProcessLearner(self.config, progress=False)
         provenance = dict(camera=self.train_cell.camera().to_json(),
                           label_source=self.train_cell.label)

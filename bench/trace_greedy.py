@@ -23,7 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from qtopt_collector.episode import TERMINATION_HEIGHTS, EpisodeConfig, run_episode
+from qtopt_collector.episode import (
+    TERMINATION_HEIGHTS,
+    TERMINATIONS,
+    EpisodeConfig,
+    run_episode,
+)
 from qtopt_collector.evaluation import scripted_episodes
 from qtopt_collector.sim_cell import SimCell
 from qtopt_learner.app.main_job_config import CAMERAS, MainJobConfig
@@ -69,8 +74,9 @@ def main() -> None:
     p.add_argument("--probe-episodes", type=int, default=60,
                    help="scripted episodes whose lifted states score Q(s, stop)")
     p.add_argument("--step-penalty", type=float, default=0.0)
-    p.add_argument("--termination", default="learned", choices=["learned", "scripted"],
-                   help="the model's stop action, or Algorithm 2 (closed, above 0.13 m, up)")
+    p.add_argument("--termination", default="learned", choices=list(TERMINATIONS),
+                   help="the model's stop action, Algorithm 2 (closed, above 0.13 m, up), or "
+                   "the close itself")
     p.add_argument("--termination-height", default="next", choices=list(TERMINATION_HEIGHTS),
                    help="Algorithm 2 reads the action's start state or the state it leads to")
     p.add_argument("--preset", default="sim", choices=sorted(CAMERAS),
@@ -82,9 +88,8 @@ def main() -> None:
         raise SystemExit(f"trace_greedy: error: model {args.model} / --episodes "
                          f"{args.episodes}: expected a model file and >= 1 episode")
     cell_config = MainJobConfig(run_dir="/tmp", preset=args.preset).sim("test")
-    episode = EpisodeConfig(step_penalty=args.step_penalty,
-                            scripted_termination=args.termination == "scripted",
-                            scripted_termination_height=args.termination_height)
+    episode = EpisodeConfig.ending_by(args.termination, step_penalty=args.step_penalty,
+                                      scripted_termination_height=args.termination_height)
     policy = greedy_policy(str(args.model))
     loaded = load_model(str(args.model))
     cell = SimCell(cell_config)

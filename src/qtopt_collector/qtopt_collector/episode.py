@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from qtopt_collector.success_detection import SuccessResult
 from qtopt_policy.config_fields import bounded, check_bounds
@@ -27,6 +27,8 @@ from qtopt_policy.spec import MAX_STEPS, STEP_PENALTY, SUCCESS_REWARD, Action, O
 
 SCRIPTED_TERMINATION_HEIGHT = 0.13  # m, Algorithm 2
 TERMINATION_HEIGHTS = ("next", "state")  # EpisodeConfig.scripted_termination_height
+# What ends an episode (EpisodeConfig.ending_by): the learned e bit, Algorithm 2, the close.
+TERMINATIONS = ("learned", "scripted", "close")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,11 @@ class EpisodeConfig:
     # episode's last transition starts from a lifted gripper, or the state it leads to ("next"),
     # which ends the episode one lift earlier (docs/decisions.md).
     scripted_termination_height: str = "next"
+    # Quillen et al. (2018)'s grasp trigger, a lever of issue 15 beside the paper's MDP: closing
+    # an open gripper is the grasp attempt, so that step ends the episode and the cell's label
+    # (lift and drop test) decides it. Q(s, close) is then the grasp's chance at s, and a
+    # closed gripper is never a state the policy acts in (docs/decisions.md).
+    close_ends_episode: bool = False
     # reward of every step before the last; App. C ablation: 0 for discount-only
     step_penalty: float = STEP_PENALTY
     success_reward: float = SUCCESS_REWARD  # the last step's reward after a successful grasp
@@ -76,6 +83,15 @@ class EpisodeConfig:
             raise ValueError(f"scripted_termination_height {self.scripted_termination_height!r}: "
                              f"expected one of {TERMINATION_HEIGHTS}")
 
+    @classmethod
+    def ending_by(cls, termination: str, **fields: Any) -> EpisodeConfig:
+        """The config whose episodes end by ``termination``, one of ``TERMINATIONS``; under
+        "close" the e bit is ignored, as under Algorithm 2."""
+        if termination not in TERMINATIONS:
+            raise ValueError(f"termination {termination!r}: expected one of {TERMINATIONS}")
+        return cls(scripted_termination=termination != "learned",
+                   close_ends_episode=termination == "close", **fields)
+
 
 def scripted_termination(observation: Observation, action: Action) -> bool:
     """Algorithm 2: gripper closed, above the termination height, commanded upward."""
@@ -89,7 +105,8 @@ def scripted_termination(observation: Observation, action: Action) -> bool:
 def final_reward(success: bool, final_height: float, config: EpisodeConfig) -> float:
     """The last step's reward (Sec. 5): 1 on success with the gripper ending above
     ``config.success_min_height`` (App. D.4), else 0."""
-    lifted = final_height > config.success_min_height
+    # Under close_ends_episode the label's own lift is the one the condition asks for.
+    lifted = config.close_ends_episode or final_height > config.success_min_height
     return config.success_reward if success and lifted else 0.0
 
 
@@ -103,12 +120,15 @@ def step_rewards(num_steps: int, success: bool, final_height: float,
 def take_step(cell: Cell, observation: Observation, action: Action,
               config: EpisodeConfig) -> tuple[Observation, Termination | None]:
     """One step of Algorithm 1 from ``observation``: the next observation, and the termination
-    the step causes (the learned ``e`` bit, or Algorithm 2 under ``scripted_termination``), None
-    to go on; the step limit is the caller's. A learned termination is not executed."""
+    the step causes (the learned ``e`` bit, Algorithm 2 under ``scripted_termination``, or the
+    close under ``close_ends_episode``), None to go on; the step limit is the caller's. A learned
+    termination is not executed."""
     if action.terminate and not config.scripted_termination:
         return observation, Termination.LEARNED
     cell.execute(action)
     next_observation = cell.observe()
+    if config.close_ends_episode and action.gripper_close and not observation.gripper_closed:
+        return next_observation, Termination.SCRIPTED
     # Algorithm 2 reads the action's start state or the state it leads to.
     read = observation if config.scripted_termination_height == "state" else next_observation
     if config.scripted_termination and scripted_termination(read, action):

@@ -123,3 +123,36 @@ def test_a_learned_termination_is_not_executed(cell):
                            config=EpisodeConfig(scripted_termination=True, max_steps=2))
     assert scripted.termination is Termination.MAX_STEPS
     assert scripted.final_observation.height_to_bottom < start.height_to_bottom - 0.1
+
+
+class OpenStop(StopAfterMove):
+    """Asks to terminate with the gripper open."""
+
+    def select_action(self, observation, step):
+        return PolicyOutput(Action((0.0, 0.0, -0.01), 0.0, False, True), 0.1)
+
+
+def test_the_close_ends_the_episode_under_the_grasp_trigger(cell):
+    """Quillen et al.'s grasp trigger: the step that closes an open gripper is the last; the
+    label's own lift stands in for App. D.4's height condition; the e bit is ignored."""
+    config = EpisodeConfig.ending_by("close", step_penalty=0.0)
+    assert config.scripted_termination and config.close_ends_episode
+    found = {True: None, False: None}
+    for seed in range(4, 40):
+        ep = run_episode(cell, ScriptedGraspPolicy(ActionBounds()), seed=seed, config=config)
+        assert ep.termination is Termination.SCRIPTED
+        assert ep.steps[-1].action.gripper_close
+        assert not any(s.observation.gripper_closed for s in ep.steps)
+        assert ep.final_observation.height_to_bottom < 0.13  # ended at the close, not lifted
+        assert [s.reward for s in ep.steps] == [0.0] * (len(ep.steps) - 1) + [float(ep.success)]
+        found[ep.success] = found[ep.success] or ep
+        if all(found.values()):
+            break
+    assert all(found.values()), "expected both a held and a missed grasp in 36 seeds"
+    open_stop = run_episode(cell, OpenStop(), seed=2,
+                            config=EpisodeConfig.ending_by("close", max_steps=2))
+    assert open_stop.termination is Termination.MAX_STEPS and len(open_stop.steps) == 2
+    with pytest.raises(ValueError, match="termination 'grasp'"):
+        EpisodeConfig.ending_by("grasp")
+    assert not EpisodeConfig.ending_by("learned").scripted_termination
+    assert not EpisodeConfig.ending_by("scripted").close_ends_episode
