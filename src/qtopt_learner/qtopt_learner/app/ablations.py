@@ -16,7 +16,7 @@ STATES = {"image": (False, False), "image+gripper": (True, False),
 CHOICES: dict[str, tuple[str, ...]] = {
     "state": tuple(STATES),
     "reward": ("penalty", "discount"),
-    "termination": ("learned", "scripted"),
+    "termination": ("learned", "scripted", "close"),  # qtopt_collector.episode.TERMINATIONS
     "target": ("clipped_double_q", "double_q"),
     "bound": ("none", "monte_carlo"),
 }
@@ -32,7 +32,8 @@ class AblationConfig:
     # discount: gamma 0.9 alone (one of Table 7's rows); penalty: also -0.05 per step, which
     # with targets clipped to [0, 1] zeroes every target a few steps before a likely failure
     reward: str = "discount"
-    # learned: the policy's terminate action (the e action); scripted: Algorithm 2
+    # learned: the policy's terminate action (the e action); scripted: Algorithm 2; close: the
+    # close is the grasp attempt and ends the episode (Quillen et al. 2018, not the paper)
     termination: str = "learned"
     # clipped_double_q: the minimum of two target networks; double_q: Q_bar_1 alone
     target: str = "clipped_double_q"
@@ -54,11 +55,11 @@ class AblationConfig:
 
     @property
     def scripted_termination(self) -> bool:
-        return self.termination == "scripted"
+        """Whether a rule, not the e action, ends episodes (the policy never stops)."""
+        return self.termination != "learned"
 
     @property
     def episode(self) -> EpisodeConfig:
         from qtopt_collector.episode import EpisodeConfig
 
-        return EpisodeConfig(scripted_termination=self.scripted_termination,
-                             step_penalty=self.step_penalty)
+        return EpisodeConfig.ending_by(self.termination, step_penalty=self.step_penalty)
