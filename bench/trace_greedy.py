@@ -56,7 +56,7 @@ def describe(record: EpisodeRecord) -> dict:
         if first_close is not None else []
     return {
         "seed": record.seed, "steps": len(steps), "truth": bool(record.ground_truth),
-        "ended": {Termination.LEARNED: "stop", Termination.SCRIPTED: "Algorithm 2",
+        "ended": {Termination.LEARNED: "stop", Termination.SCRIPTED: "rule",
                   Termination.MAX_STEPS: "max steps"}[record.termination],
         "close_height": heights[first_close] if first_close is not None else math.nan,
         "closes": len(closes),
