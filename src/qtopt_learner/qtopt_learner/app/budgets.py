@@ -24,12 +24,11 @@ BUDGETS: dict[str, Budget] = {
     # 2 CPU cores, about 15 minutes (docs/benchmarks.md, "Main job"): the README's default.
     # Steps are sized to the episodes: about 10 transitions per episode times the ratio.
     "15m": Budget(400, 8000, 2.0, 2000, 40, 20, 3, 16),
-    # The long CPU budget: 2 cores, at most 2.5 h with evaluation. The recipe of
-    # bench/concurrent_learning.py's attempt 13 (docs/benchmarks.md): half a gradient step per
-    # transition, since two memorize the episodes; pi_noisy from about the 1000th episode.
-    "2h": Budget(4000, 100_000, 0.5, 3000, 200, 30, 6, 40),
+    # The long CPU budget: 2 cores, at most 2.5 h with evaluation (bench/concurrent_learning.py
+    # runs the same recipe in one process).
+    "2h": Budget(5000, 100_000, 2.0, 8000, 200, 30, 6, 40),
     # A machine with a GPU and more cores: cells on every core but two, a CUDA trainer.
-    "gpu": Budget(6000, 120_000, 0.5, 3000, 200, 30, 6, 40, cells=0),
+    "gpu": Budget(6000, 120_000, 2.0, 8000, 200, 30, 6, 40, cells=0),
     # A few of everything, for tests and a first look at the pipeline.
     "smoke": Budget(12, 120, 4.0, 40, 4, 3, 2, 2),
 }
