@@ -116,7 +116,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--step-penalty", type=float, default=0.0, help="0: discount only")
     p.add_argument("--termination", default="learned", choices=list(TERMINATIONS),
                    help="the policy's stop action, Algorithm 2 (closed, above 0.13 m, up), or "
-                   "the close itself (Quillen et al. 2018's grasp trigger)")
+                   "the close itself (the grasp attempt ends the episode)")
     p.add_argument("--termination-height", default="next", choices=list(TERMINATION_HEIGHTS),
                    help="the height Algorithm 2 reads: of the state the upward action leads to, "
                    "or of the state it starts from")

@@ -64,8 +64,9 @@ class EpisodeConfig:
     # episode's last transition starts from a lifted gripper, or the state it leads to ("next"),
     # which ends the episode one lift earlier (docs/decisions.md).
     scripted_termination_height: str = "next"
-    # Quillen et al. (2018)'s grasp trigger, a lever of issue 15 beside the paper's MDP: closing
-    # an open gripper is the grasp attempt, so that step ends the episode and the cell's label
+    # A lever of issue 15 beside the paper's MDP, like Quillen et al. (2018)'s auto-grasp but
+    # triggered by the policy's close rather than by height: closing an open gripper is the
+    # grasp attempt, so that step ends the episode and the cell's label
     # (lift and drop test) decides it. Q(s, close) is then the grasp's chance at s, and a
     # closed gripper is never a state the policy acts in (docs/decisions.md).
     close_ends_episode: bool = False

@@ -133,7 +133,7 @@ class OpenStop(StopAfterMove):
 
 
 def test_the_close_ends_the_episode_under_the_grasp_trigger(cell):
-    """Quillen et al.'s grasp trigger: the step that closes an open gripper is the last; the
+    """The close as the grasp attempt: the step that closes an open gripper is the last; the
     label's own lift stands in for App. D.4's height condition; the e bit is ignored."""
     config = EpisodeConfig.ending_by("close", step_penalty=0.0)
     assert config.scripted_termination and config.close_ends_episode
