@@ -33,7 +33,8 @@ class AblationConfig:
     # with targets clipped to [0, 1] zeroes every target a few steps before a likely failure
     reward: str = "discount"
     # learned: the policy's terminate action (the e action); scripted: Algorithm 2; close: the
-    # close is the grasp attempt and ends the episode (like Quillen et al. 2018's auto-grasp; not the paper)
+    # close is the grasp attempt and ends the episode (like Quillen et al. 2018's auto-grasp;
+    # not the paper)
     termination: str = "learned"
     # clipped_double_q: the minimum of two target networks; double_q: Q_bar_1 alone
     target: str = "clipped_double_q"
