@@ -168,6 +168,7 @@ class Experiment:
             args.preset, run_dir=str(self.run / "learner"), steps=0, seed=args.seed,
             trainer=trainer,
             camera=self.train_cell.camera(), label_source=self.train_cell.label,
+            termination=args.termination,
             export_every=args.eval_every, checkpoint_every=1000, log_every=100,
             hub=HubConfig(offline=replay, online=replay, seed=args.seed),
             # Unless the e bit ends episodes, neither targets nor the policy ever choose to stop.

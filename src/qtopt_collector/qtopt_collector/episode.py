@@ -22,13 +22,12 @@ from typing import Any, Protocol
 from qtopt_collector.success_detection import SuccessResult
 from qtopt_policy.config_fields import bounded, check_bounds
 from qtopt_policy.episode_record import EpisodeRecord, StepRecord, Termination
+from qtopt_policy.names import TERMINATIONS
 from qtopt_policy.policies import Policy
 from qtopt_policy.spec import MAX_STEPS, STEP_PENALTY, SUCCESS_REWARD, Action, Observation
 
 SCRIPTED_TERMINATION_HEIGHT = 0.13  # m, Algorithm 2
 TERMINATION_HEIGHTS = ("next", "state")  # EpisodeConfig.scripted_termination_height
-# What ends an episode (EpisodeConfig.ending_by): the learned e bit, Algorithm 2, the close.
-TERMINATIONS = ("learned", "scripted", "close")
 
 
 @dataclass(frozen=True)

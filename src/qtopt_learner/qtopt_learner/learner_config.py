@@ -17,7 +17,7 @@ from qtopt_learner.distributed.replay import ReplayConfig
 from qtopt_learner.learner_layout import LearnerLayout
 from qtopt_policy.cem_config import CEMConfig
 from qtopt_policy.config_fields import bounded, check_bounds
-from qtopt_policy.names import ENGINES
+from qtopt_policy.names import ENGINES, TERMINATIONS
 from qtopt_policy.qnetwork_config import PRESETS, QNetworkConfig
 from qtopt_policy.spec import GAMMA, STEP_PENALTY, CameraSpec
 
@@ -155,6 +155,9 @@ class LearnerConfig:
     # ("detector" or "truth", the sim cell's ``label``) and the camera they were seen through
     # (width 0: unknown, not recorded). Evaluation refuses a model on a cell with another camera.
     label_source: str = ""
+    # What ended the training episodes (names.TERMINATIONS; "": not recorded): evaluation runs
+    # a model's episodes under the same rule unless told otherwise.
+    termination: str = ""
     camera: CameraSpec = field(default_factory=CameraSpec)
     trainer: TrainerConfig = field(default_factory=lambda: TRAINER_PRESETS["sim"])
     updater: BellmanUpdaterConfig = field(default_factory=BellmanUpdaterConfig)
@@ -168,6 +171,9 @@ class LearnerConfig:
             raise ValueError(f"preset {self.preset!r}: expected one of {sorted(PRESETS)}")
         if self.engine not in ENGINES:
             raise ValueError(f"engine {self.engine!r}: expected one of {ENGINES}")
+        if self.termination not in ("", *TERMINATIONS):
+            raise ValueError(f"termination {self.termination!r}: expected one of "
+                             f"{', '.join(TERMINATIONS)}, or '' (not recorded)")
         if self.trainers > 1 and self.engine != "ray":
             raise ValueError(f"trainers {self.trainers}: several training workers need the "
                              "ray engine")

@@ -27,14 +27,15 @@ ATTEMPTS, BIN_OBJECTS, BIN_ATTEMPTS = 2, 2, 2
 
 @pytest.fixture
 def model(tmp_path) -> Path:
-    """An untrained sim model that records a camera other than the evaluation cell's."""
+    """An untrained sim model that records a camera other than the evaluation cell's and
+    training episodes ended by the close."""
     camera = dataclasses.replace(MainJobConfig(run_dir="").sim("test").camera(), width=80,
                                  height=80)
     torch.manual_seed(0)
     path = tmp_path / "model.pt"
     export_model(QNetwork(PRESETS["sim"]).eval(), path,
                  ModelMetadata("sim", PRESETS["sim"], ActionBounds(), CEMConfig(),
-                               camera=camera))
+                               camera=camera, termination="close"))
     return path
 
 
@@ -63,6 +64,7 @@ def test_a_model_and_the_scripted_policy_on_the_same_seeds(model, tmp_path, caps
 
     results = json.loads((out / "results.json").read_text())
     assert results["cell"]["camera_width"] == 80  # the camera the model was trained with
+    assert results["episode"]["close_ends_episode"]  # and the rule its episodes ended by
     policies = results["policies"]
     assert list(policies) == [str(model), "scripted"]
     for record in policies.values():

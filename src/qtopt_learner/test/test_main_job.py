@@ -15,11 +15,11 @@ import torch
 
 from qtopt_collector import evaluation
 from qtopt_collector.bag_recorder import BagRecorder, RecorderConfig, read_episodes
-from qtopt_collector.episode import TERMINATIONS, run_episode
+from qtopt_collector.episode import run_episode
 from qtopt_collector.episode_driver import CollectionStats
 from qtopt_collector.sim_cell import SimCell
 from qtopt_learner.app import main_job
-from qtopt_learner.app.ablations import CHOICES, AblationConfig
+from qtopt_learner.app.ablations import AblationConfig
 from qtopt_learner.app.budgets import BUDGETS
 from qtopt_learner.app.main_job import MainJob, MainJobConfig, collection_seeds
 from qtopt_learner.app.report import difference_interval
@@ -141,7 +141,7 @@ def test_ablations_reach_the_learner_and_the_cells(tmp_path):
                                   ablation=AblationConfig(termination="close")))
     assert close.cell_config().episode.close_ends_episode
     assert not close.learner_config().updater.cem.learned_termination
-    assert CHOICES["termination"] == TERMINATIONS
+    assert close.learner_config().termination == "close"  # recorded in its exports
     default = MainJob(MainJobConfig(run_dir=str(tmp_path / "d")))
     assert default.learner_config().network.use_height
     assert default.learner_config().updater.cem.learned_termination

@@ -63,6 +63,8 @@ def test_a_saved_learner_config_reproduces_the_run(bags, tmp_path):
      "--hub.offline or --hub.online: terminal_fraction 1.0: expected in [0, 1)"),
     (["--offline_paths", "bags", "--device", "gpu"], "--device 'gpu': expected 'auto'"),
     (["--offline_paths", "bags", "--preset", "big"], "--preset 'big': expected one of"),
+    (["--offline_paths", "bags", "--termination", "drop"],
+     "--termination 'drop': expected one of learned, scripted, close, or '' (not recorded)"),
     (["--offline_paths", "bags", "--terminal-fraction", "0.5"],
      "unrecognized arguments: --terminal_fraction 0.5"),
 ])

@@ -61,6 +61,7 @@ class ModelFileInfo:
     image_size: int  # the network's input, center-cropped from the camera's frames
     camera: CameraSpec | None  # the camera it was trained with; None: not recorded
     label_source: str  # "detector" or "truth"; "": not recorded
+    termination: str  # what ended the training episodes (names.TERMINATIONS); "": not recorded
 
 
 def read_model_info(path: Path | str) -> ModelFileInfo:
@@ -91,7 +92,8 @@ def read_model_info(path: Path | str) -> ModelFileInfo:
         return ModelFileInfo(path=path, preset=str(data["preset"]),
                              image_size=int(data["network"]["image_size"]),
                              camera=None if camera is None else CameraSpec.from_dict(camera),
-                             label_source=str(data.get("label_source", "")))
+                             label_source=str(data.get("label_source", "")),
+                             termination=str(data.get("termination", "")))
     except ModelLoadError as err:
         raise ModelLoadError(f"model file {path}: {err}") from err
     except (ValueError, KeyError, TypeError) as err:

@@ -15,6 +15,9 @@ SERVED_POLICIES = ("greedy", "noisy")
 LABELS = ("detector", "truth")
 # The simulated objects a cell draws from: KukaDiverseObjectEnv's split (train: 900, test: 100).
 OBJECT_SPLITS = ("train", "test")
+# What ends an episode (qtopt_collector.episode.EpisodeConfig.ending_by): the learned e bit,
+# Algorithm 2, or the close itself.
+TERMINATIONS = ("learned", "scripted", "close")
 # The learner's engines: threads in one process, or Ray actors (qtopt_learner.distributed).
 ENGINES = ("inprocess", "ray")
 # How a real cell drives the arm: ros2_control's joint trajectory controller, or MoveIt Servo.

@@ -74,6 +74,7 @@ class ModelMetadata:
     # Provenance of the training data; None and "" where unknown (files from before these).
     camera: CameraSpec | None = None
     label_source: str = ""  # "detector" (image subtraction, App. D.3) or "truth" (simulator)
+    termination: str = ""  # what ended the training episodes (names.TERMINATIONS)
     format_version: int = FORMAT_VERSION
 
     @property
@@ -92,6 +93,7 @@ class ModelMetadata:
                 "training_step": self.training_step,
                 "camera": self.camera.to_dict() if self.camera is not None else None,
                 "label_source": self.label_source,
+                "termination": self.termination,
                 "action_dim": ACTION_DIM,
                 "low_dim_state_dim": LOW_DIM_STATE_DIM,
             },
@@ -116,6 +118,7 @@ class ModelMetadata:
             training_step=int(data["training_step"]),
             camera=CameraSpec.from_dict(camera) if camera is not None else None,
             label_source=data.get("label_source", ""),
+            termination=data.get("termination", ""),
         )
 
 

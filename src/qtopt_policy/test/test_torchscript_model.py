@@ -12,6 +12,7 @@ import safetensors.torch
 import torch
 
 from qtopt_policy.cem import CEMConfig
+from qtopt_policy.model_file import read_model_info
 from qtopt_policy.qnetwork import PRESETS, QNetwork
 from qtopt_policy.spec import ACTION_DIM, ActionBounds, CameraSpec
 from qtopt_policy.torchscript_model import (
@@ -117,22 +118,25 @@ def test_camera_spec_round_trips_and_describes_itself():
     assert not CameraSpec().known and CameraSpec().describe() == "unknown"
 
 
-def test_model_file_round_trips_camera_and_label_source(tmp_path):
-    meta = dataclasses.replace(_metadata("sim"), camera=CAMERA, label_source="truth")
+def test_model_file_round_trips_camera_label_source_and_termination(tmp_path):
+    meta = dataclasses.replace(_metadata("sim"), camera=CAMERA, label_source="truth",
+                               termination="close")
     export_model(_trained_like("sim"), tmp_path / "q.pt", meta)
     loaded = load_model(tmp_path / "q.pt").metadata
-    assert (loaded.camera, loaded.label_source) == (CAMERA, "truth")
+    assert (loaded.camera, loaded.label_source, loaded.termination) == (CAMERA, "truth", "close")
     assert loaded == meta
+    info = read_model_info(tmp_path / "q.pt")  # what commands check before they start
+    assert (info.camera, info.label_source, info.termination) == (CAMERA, "truth", "close")
 
 
 def test_older_metadata_without_provenance_still_loads():
     data = json.loads(_metadata("sim").to_json())
-    del data["camera"], data["label_source"]
+    del data["camera"], data["label_source"], data["termination"]
     # a file from before learned_termination replaced initial_terminate_probability
     del data["cem"]["learned_termination"]
     data["cem"]["initial_terminate_probability"] = 0.0
     old = ModelMetadata.from_json(json.dumps(data))
-    assert old.camera is None and old.label_source == ""
+    assert old.camera is None and old.label_source == "" and old.termination == ""
     assert old.cem == CEMConfig(learned_termination=False)  # 0: scripted termination
     data["cem"]["initial_terminate_probability"] = 0.5
     assert ModelMetadata.from_json(json.dumps(data)).cem == CEMConfig()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from qtopt_policy.names import TERMINATIONS
+
 if TYPE_CHECKING:  # the command line reads CHOICES without loading the episode loop (torch)
     from qtopt_collector.episode import EpisodeConfig
 
@@ -16,7 +18,7 @@ STATES = {"image": (False, False), "image+gripper": (True, False),
 CHOICES: dict[str, tuple[str, ...]] = {
     "state": tuple(STATES),
     "reward": ("penalty", "discount"),
-    "termination": ("learned", "scripted", "close"),  # qtopt_collector.episode.TERMINATIONS
+    "termination": TERMINATIONS,
     "target": ("clipped_double_q", "double_q"),
     "bound": ("none", "monte_carlo"),
 }

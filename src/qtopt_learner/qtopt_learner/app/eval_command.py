@@ -59,9 +59,10 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                         "same seeds, which no other --seed shares; 0: those of the main job's "
                         "evaluation")
     termination = {f.name: f for f in dataclasses.fields(AblationConfig)}["termination"]
-    parser.add_argument("--termination", default=AblationConfig.termination,
-                        choices=CHOICES["termination"],
-                        help=field_description(AblationConfig, termination))
+    parser.add_argument("--termination", default="", choices=CHOICES["termination"],
+                        help=field_description(AblationConfig, termination) + "; default: "
+                        "the rule the model was trained under, as its metadata records "
+                        f"({AblationConfig.termination} when it records none)")
     parser.add_argument("--out", default="", metavar="DIR",
                         help="folder for attempts.jsonl, results.json and table.md; an "
                         "existing one continues: attempts logged there are not run again")
@@ -87,7 +88,9 @@ def run_eval_command(args: argparse.Namespace) -> int:
     # the main job's evaluation cell, showing the model the view it learned from
     sim = sim_for_model(MainJobConfig(run_dir="", preset=info.preset if info else "sim")
                         .sim("test"), info)
-    episode = AblationConfig(termination=args.termination).episode
+    termination = args.termination or (info.termination if info else "") or \
+        AblationConfig.termination
+    episode = AblationConfig(termination=termination).episode
     sources = {args.model: PolicySource(local=args.model) if local
                else PolicySource(model_path=str(Path(args.model).resolve()))}
     sources.setdefault(SCRIPTED, PolicySource(local=SCRIPTED))
@@ -105,7 +108,8 @@ def run_eval_command(args: argparse.Namespace) -> int:
                  f"{args.bin_attempts} attempts (seeds from {seeds['bins']})")
     print(f"[qtopt] {' and '.join(sources)} on held-out test objects (Sec. 6.1): "
           f"{args.attempts} grasps with replacement (seeds from {seeds['grasps']})"
-          f"{bins_text if args.bins else ''} per policy; camera {sim.camera().describe()}",
+          f"{bins_text if args.bins else ''} per policy; camera {sim.camera().describe()}; "
+          f"episodes end by the {termination} rule",
           flush=True)
     records = {}
     for name, source in sources.items():

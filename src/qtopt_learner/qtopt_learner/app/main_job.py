@@ -101,6 +101,7 @@ class MainJob:
                 str(Path(p).resolve()) for p in config.offline_data),
             steps=plan.steps, seed=config.seed, engine=config.engine,
             camera=config.sim("train").camera(), label_source=config.label,
+            termination=ablation.termination,
             use_gripper_status=gripper, use_height=height, updater=updater, hub=hub,
             fine_tuning=fine_tuning,
             export_every=min(EXPORT_EVERY, max(plan.steps // (2 * plan.curve_points), 1)),

@@ -230,7 +230,7 @@ class Exporter(PeriodicHook):
         metadata = ModelMetadata(preset=cfg.preset, network=cfg.network, bounds=ActionBounds(),
                                  cem=cfg.updater.cem, version=step, training_step=step,
                                  camera=cfg.camera if cfg.camera.known else None,
-                                 label_source=cfg.label_source)
+                                 label_source=cfg.label_source, termination=cfg.termination)
         path = self.layout.model_at(step)
         sha = export_model(loop.trainer.target_1, path, metadata)
         latest = self.layout.latest_model
