@@ -110,6 +110,8 @@ def test_main_job_runs_every_phase_and_writes_the_report(ros_domain, tmp_path, c
         assert f"| {name} | " in text
     assert "scripted baseline**: margin" in text and "simulator's truth" in text
     assert "of Q(s, stop) on" in text and state["evaluation"]["stop_probe"]["states"] > 0
+    close = state["evaluation"]["close_probe"]
+    assert close["episodes"] == plan.eval_attempts and f"close AUC {close['close']:.2f}" in text
     for png in ("learning_curves.png", "filmstrips.png"):
         image = cv2.imread(str(run / "figures" / png))
         assert image is not None and image.shape[0] > 100

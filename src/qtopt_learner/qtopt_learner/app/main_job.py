@@ -46,7 +46,7 @@ from qtopt_learner.distributed.fine_tuning import FineTuningConfig
 from qtopt_learner.distributed.hub import HubConfig
 from qtopt_learner.distributed.replay import ReplayConfig
 from qtopt_learner.learner_config import LearnerConfig, learner_preset
-from qtopt_learner.probes import stop_value_auc
+from qtopt_learner.probes import outcome_auc, stop_value_auc
 from qtopt_learner.targets import TargetConfig
 from qtopt_policy.cem import CEMConfig
 from qtopt_policy.config_files import save_config
@@ -177,12 +177,14 @@ class MainJob:
                          workers=config.eval_workers, cell_config=sim, episode_config=episode,
                          progress=self.progress, log=log)
             curve.append(CurvePoint(step, r))
-        # Scripted episodes on test objects lift both full and empty grippers: does the learned
-        # Q(s, stop) tell them apart?
-        probe = stop_value_auc(model, scripted_episodes(sim, episode, plan.eval_attempts))
-        print(f"[qtopt] learned: {probe.summary()}", flush=True)
+        # Scripted episodes on test objects close on objects and beside them and lift full and
+        # empty grippers: does the learned Q tell the grasps that hold from the others?
+        scripted = scripted_episodes(sim, episode, plan.eval_attempts)
+        probe, close = stop_value_auc(model, scripted), outcome_auc(model, scripted)
+        print(f"[qtopt] learned: {probe.summary()}\n[qtopt] learned: {close.summary()}",
+              flush=True)
         self.record.evaluation = EvaluationRecord(
-            policies=results, curve=tuple(curve), stop_probe=probe,
+            policies=results, curve=tuple(curve), stop_probe=probe, close_probe=close,
             seconds=round(time.monotonic() - started, 1))
         self.record.save(self.layout.record)
         return self.record.evaluation

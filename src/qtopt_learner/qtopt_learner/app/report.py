@@ -173,7 +173,7 @@ def write_report(layout: RunLayout, config: MainJobConfig, record: RunRecord) ->
         "real cell would report.", "",
         f"Does the learned Q(s, stop) tell a held object from an empty gripper? "
         f"{record.evaluation.stop_probe.summary()}, from scripted "
-        "episodes on test objects (0.5 is chance).", "",
+        "episodes on test objects (0.5 is chance)." + _close_probe(record), "",
         margin_summary("The learned policy", evaluation["learned"].grasps,
                        evaluation["scripted"].grasps)
         + " The `2h` budget (200 attempts per policy) decides this comparison; smaller "
@@ -199,6 +199,14 @@ def margin_summary(name: str, policy: EvalResult, scripted: EvalResult) -> str:
                "is not distinguishable from")
     return (f"**{name} {verdict} the scripted baseline**: margin {d:+.1%} "
             f"(95 % CI {low:+.1%} to {high:+.1%}, Newcombe's method).")
+
+
+def _close_probe(record: RunRecord) -> str:
+    probe = record.evaluation.close_probe
+    if probe is None:
+        return ""
+    return (" Does the learned Q of each close tell the grasps that will hold? "
+            f"{probe.summary()}, the same episodes.")
 
 
 def _label_source(label: str) -> str:

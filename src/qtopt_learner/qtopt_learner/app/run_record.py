@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from qtopt_collector.evaluation import BinEmptyingResult, EvalResult
-from qtopt_learner.probes import StopValueProbe
+from qtopt_learner.probes import OutcomeAUC, StopValueProbe
 
 # Phases of the job this one replaced: a folder holding them is not this job's.
 OLD_PHASES = {"bootstrap", "off_policy", "on_policy"}
@@ -77,6 +77,9 @@ class EvaluationRecord:
     curve: tuple[CurvePoint, ...]
     stop_probe: StopValueProbe
     seconds: float
+    # Q of the scripted episodes' closes against their grasps' truth (None: a record from
+    # before the probe)
+    close_probe: OutcomeAUC | None = None
 
 
 @dataclass
@@ -137,7 +140,9 @@ def _evaluation_to_json(record: EvaluationRecord) -> dict:
     curve = [{"step": c.step, **dataclasses.asdict(c.grasps), "rate": c.grasps.rate,
               "interval": list(c.grasps.interval)} for c in record.curve]
     return {"policies": policies, "curve": curve,
-            "stop_probe": dataclasses.asdict(record.stop_probe), "seconds": record.seconds}
+            "stop_probe": dataclasses.asdict(record.stop_probe), "seconds": record.seconds,
+            "close_probe": None if record.close_probe is None else
+            dataclasses.asdict(record.close_probe)}
 
 
 def _evaluation_from_json(data: dict) -> EvaluationRecord:
@@ -148,7 +153,8 @@ def _evaluation_from_json(data: dict) -> EvaluationRecord:
     curve = tuple(CurvePoint(c["step"], _curve_grasps(c)) for c in data["curve"])
     return EvaluationRecord(policies=policies, curve=curve,
                             stop_probe=StopValueProbe(**data["stop_probe"]),
-                            seconds=data["seconds"])
+                            seconds=data["seconds"], close_probe=None if data.get(
+                                "close_probe") is None else OutcomeAUC(**data["close_probe"]))
 
 
 def _curve_grasps(point: dict) -> EvalResult:
