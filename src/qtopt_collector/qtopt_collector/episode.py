@@ -136,13 +136,15 @@ def take_step(cell: Cell, observation: Observation, action: Action,
     return next_observation, None
 
 
-def relabel_rewards(record: EpisodeRecord, config: EpisodeConfig) -> EpisodeRecord:
-    """The episode with its rewards recomputed under ``config`` (e.g. the App. C
-    penalty-vs-discount ablation on bags recorded with the penalty)."""
-    rewards = step_rewards(len(record.steps), record.success,
-                           record.final_observation.height_to_bottom, config)
+def relabel_rewards(record: EpisodeRecord, step_penalty: float) -> EpisodeRecord:
+    """The episode with ``step_penalty`` on every step before the last (App. C's
+    penalty-vs-discount ablation on bags recorded under the other). The last step keeps its
+    recorded reward: the rule the episode ended by decided it (the lift of App. D.4, or the
+    label's own lift when the close ended the episode)."""
+    last = len(record.steps) - 1
     return dataclasses.replace(record, steps=[
-        dataclasses.replace(s, reward=r) for s, r in zip(record.steps, rewards, strict=True)])
+        s if i == last else dataclasses.replace(s, reward=step_penalty)
+        for i, s in enumerate(record.steps)])
 
 
 def run_episode(

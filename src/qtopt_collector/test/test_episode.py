@@ -6,6 +6,7 @@ import pytest
 
 from qtopt_collector.episode import (
     EpisodeConfig,
+    relabel_rewards,
     run_episode,
     scripted_termination,
     step_rewards,
@@ -149,6 +150,8 @@ def test_the_close_ends_the_episode_under_the_grasp_trigger(cell):
         if all(found.values()):
             break
     assert all(found.values()), "expected both a held and a missed grasp in 36 seeds"
+    # the discount ablation's relabeling keeps the success the label gave the close
+    assert relabel_rewards(found[True], -0.05).steps[-1].reward == 1.0
     open_stop = run_episode(cell, OpenStop(), seed=2,
                             config=EpisodeConfig.ending_by("close", max_steps=2))
     assert open_stop.termination is Termination.MAX_STEPS and len(open_stop.steps) == 2

@@ -92,8 +92,8 @@ class HubConfig:
     # rather than stale ones (docs/decisions.md, "Learner").
     train_capacity: int = bounded(1000, ge=1)
     seed: int = bounded(0, ge=0)  # of the replay sampling
-    # App. C ablation on recorded data: recompute every episode's rewards with step_penalty
-    # instead of using the rewards in the bags.
+    # App. C ablation on recorded data: step_penalty on every step but the last instead of the
+    # rewards in the bags (the last keeps its recorded reward).
     relabel_rewards: bool = False
     step_penalty: float = STEP_PENALTY  # reward per step with relabel_rewards; 0: discount only
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from qtopt_collector.episode import EpisodeConfig, relabel_rewards
+from qtopt_collector.episode import relabel_rewards
 from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig
 from qtopt_learner.distributed.hub import HubConfig, LocalHub
 from qtopt_learner.distributed.replay import EpisodeReplay, ReplayConfig, ReplayMixer
@@ -143,5 +143,10 @@ def test_hub_relabels_recorded_rewards_for_the_discount_ablation():
     assert sorted(set(recorded.rewards.tolist())) == pytest.approx([-0.05, 1.0])
     assert set(discount.rewards.tolist()) == {0.0, 1.0}
     np.testing.assert_array_equal(discount.rewards == 1.0, recorded.rewards == 1.0)
-    failed = relabel_rewards(dataclasses.replace(ep, success=False), EpisodeConfig())
-    assert [s.reward for s in failed.steps] == pytest.approx([-0.05, -0.05, -0.05, 0.0])
+    # The last step keeps the reward the episode's own rule gave it: here a grasp whose close
+    # ended the episode at the floor, where App. D.4's height condition would have zeroed it.
+    at_floor = dataclasses.replace(ep, final_observation=dataclasses.replace(
+        ep.final_observation, height_to_bottom=0.015))
+    assert [s.reward for s in relabel_rewards(at_floor, 0.0).steps] == [0.0, 0.0, 0.0, 1.0]
+    assert [s.reward for s in relabel_rewards(at_floor, -0.05).steps] == pytest.approx(
+        [-0.05, -0.05, -0.05, 1.0])

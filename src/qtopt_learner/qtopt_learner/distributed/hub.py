@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from qtopt_collector.episode import EpisodeConfig, relabel_rewards
+from qtopt_collector.episode import relabel_rewards
 from qtopt_learner.distributed.replay import Batch, EpisodeReplay, ReplayMixer
 from qtopt_learner.distributed.roles import (
     OFFLINE,
@@ -54,8 +54,7 @@ class LocalHub:
         if name not in self.buffers:
             raise ValueError(f"replay buffer {name!r}: expected one of {sorted(self.buffers)}")
         if self.config.relabel_rewards:
-            relabel = EpisodeConfig(step_penalty=self.config.step_penalty)
-            records = [relabel_rewards(r, relabel) if r.steps else r for r in records]
+            records = [relabel_rewards(r, self.config.step_penalty) for r in records]
         with self._replay_lock:
             for record in records:
                 if record.steps:
