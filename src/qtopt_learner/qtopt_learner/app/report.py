@@ -171,9 +171,7 @@ def write_report(layout: RunLayout, config: MainJobConfig, record: RunRecord) ->
         "Success is the simulator's ground truth (an object held above the success height); "
         "'labeled' counts the image-subtraction label of the drop test (App. D.3), what a "
         "real cell would report.", "",
-        f"Does the learned Q(s, stop) tell a held object from an empty gripper? "
-        f"{record.evaluation.stop_probe.summary()}, from scripted "
-        "episodes on test objects (0.5 is chance)." + _close_probe(record), "",
+        _stop_probe(record) + _close_probe(record), "",
         margin_summary("The learned policy", evaluation["learned"].grasps,
                        evaluation["scripted"].grasps)
         + " The `2h` budget (200 attempts per policy) decides this comparison; smaller "
@@ -201,12 +199,22 @@ def margin_summary(name: str, policy: EvalResult, scripted: EvalResult) -> str:
             f"(95 % CI {low:+.1%} to {high:+.1%}, Newcombe's method).")
 
 
+def _stop_probe(record: RunRecord) -> str:
+    """The stop probe's sentence; none when no scripted episode lifted (the close ended
+    them)."""
+    probe = record.evaluation.stop_probe
+    if not probe.states:
+        return ""
+    return ("Does the learned Q(s, stop) tell a held object from an empty gripper? "
+            f"{probe.summary()}, from scripted episodes on test objects (0.5 is chance). ")
+
+
 def _close_probe(record: RunRecord) -> str:
     probe = record.evaluation.close_probe
     if probe is None:
         return ""
-    return (" Does the learned Q of each close tell the grasps that will hold? "
-            f"{probe.summary()}, the same episodes.")
+    return ("Does the learned Q of each close tell the grasps that will hold? "
+            f"{probe.summary()}, scripted on test objects (0.5 is chance).")
 
 
 def _label_source(label: str) -> str:
