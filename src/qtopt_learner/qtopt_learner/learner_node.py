@@ -70,6 +70,9 @@ class LearnerNode(Node):
             self.get_logger().error)
         self.learner = make_learner(learner_config, progress=False).start()
         self.hub = self.learner.hub
+        if self.learner.resumed_from is not None:
+            self.get_logger().info(f"resumed from {self.learner.resumed_from} at step "
+                                   f"{self.learner.start_step}")
         reloaded = self._reload(online_dir) if online_dir.exists() else 0
         if reloaded:
             self.get_logger().info(f"reloaded {reloaded} live episodes from {online_dir}")
