@@ -22,12 +22,12 @@ class Budget:
 
 BUDGETS: dict[str, Budget] = {
     # 2 CPU cores, about 15 minutes (docs/benchmarks.md, "Main job"): the README's default.
-    # Steps are sized to the episodes: about 10 transitions per episode times the ratio.
-    "15m": Budget(400, 8000, 2.0, 2000, 40, 20, 3, 16),
+    # One step per transition: at two, the learner memorized the few scripted episodes.
+    "15m": Budget(1000, 8000, 1.0, 2000, 40, 20, 3, 16),
     # The long CPU budget: 2 cores, at most 2.5 h with evaluation. Half a step per transition
     # and the switch at 3000 steps are bench/concurrent_learning.py's attempt 13
     # (docs/benchmarks.md); two steps per transition memorized the scripted episodes.
-    "2h": Budget(4000, 100_000, 0.5, 3000, 200, 30, 6, 40),
+    "2h": Budget(8000, 100_000, 0.5, 3000, 200, 30, 6, 40),
     # A machine with a GPU and more cores: cells on every core but two, a CUDA trainer.
     "gpu": Budget(6000, 120_000, 2.0, 8000, 200, 30, 6, 40, cells=0),
     # A few of everything, for tests and a first look at the pipeline.
