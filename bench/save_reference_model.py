@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import subprocess
 import sys
@@ -60,14 +59,14 @@ def commit_of(run: Path) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
-def metadata(run: Path, config: MainJobConfig, record: RunRecord, model: Path) -> dict:
+def metadata(run: Path, config: MainJobConfig, record: RunRecord, sha256: str) -> dict:
     learned = record.evaluation.policies["learned"].grasps
     scripted = record.evaluation.policies["scripted"].grasps
     margin, low, high = difference_interval(learned.successes, learned.attempts,
                                             scripted.successes, scripted.attempts)
     return {
         "model": f"{NAME}.pt",
-        "sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
+        "sha256": sha256,
         "command": command_of(config),
         "commit": commit_of(run),
         "budget": config.budget,
@@ -102,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     # The export's own weights, written again with the rule its episodes ended by (exports
     # from before the field record none), so `qtopt eval` runs it under that rule by default.
     weights = load_weights(weights_path(model))
-    export_model(weights.network, target, dataclasses.replace(
+    sha256 = export_model(weights.network, target, dataclasses.replace(
         weights.metadata, termination=config.ablation.termination))
     weights_path(target).unlink()  # the repository tracks the one TorchScript file
-    info = metadata(layout.root, config, record, target)
+    info = metadata(layout.root, config, record, sha256)
     (args.out / f"{NAME}.json").write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps(info, indent=2))
     return 0

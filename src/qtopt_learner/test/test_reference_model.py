@@ -60,9 +60,9 @@ def test_greedy_episodes_descend_and_close_under_the_models_rule():
     """The trained routine on Sec. 6.1's held-out objects: every greedy episode descends from
     the start height toward the bin floor, and the model's own closes end episodes (the
     ``close`` rule)."""
-    rule = load_model(MODEL).metadata.termination
-    cell = SimCell(MainJobConfig(run_dir="", preset=load_model(MODEL).metadata.preset)
-                   .sim("test"))
+    metadata = load_model(MODEL).metadata
+    rule = metadata.termination
+    cell = SimCell(MainJobConfig(run_dir="", preset=metadata.preset).sim("test"))
     try:
         policy = PolicySource(model_path=str(MODEL)).make(seed=GRASP_SEED)
         records = [run_episode(cell, policy, GRASP_SEED + k,
