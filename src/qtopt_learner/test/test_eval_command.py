@@ -28,14 +28,14 @@ ATTEMPTS, BIN_OBJECTS, BIN_ATTEMPTS = 2, 2, 2
 @pytest.fixture
 def model(tmp_path) -> Path:
     """An untrained sim model that records a camera other than the evaluation cell's and
-    training episodes ended by the close."""
+    training episodes ended by Algorithm 2 (not the main job's default rule)."""
     camera = dataclasses.replace(MainJobConfig(run_dir="").sim("test").camera(), width=80,
                                  height=80)
     torch.manual_seed(0)
     path = tmp_path / "model.pt"
     export_model(QNetwork(PRESETS["sim"]).eval(), path,
                  ModelMetadata("sim", PRESETS["sim"], ActionBounds(), CEMConfig(),
-                               camera=camera, termination="close"))
+                               camera=camera, termination="scripted"))
     return path
 
 
@@ -64,7 +64,8 @@ def test_a_model_and_the_scripted_policy_on_the_same_seeds(model, tmp_path, caps
 
     results = json.loads((out / "results.json").read_text())
     assert results["cell"]["camera_width"] == 80  # the camera the model was trained with
-    assert results["episode"]["close_ends_episode"]  # and the rule its episodes ended by
+    episode = results["episode"]  # and the rule its episodes ended by
+    assert episode["scripted_termination"] and not episode["close_ends_episode"]
     policies = results["policies"]
     assert list(policies) == [str(model), "scripted"]
     for record in policies.values():

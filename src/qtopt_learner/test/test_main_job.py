@@ -4,6 +4,7 @@ node serving the newest export), both evaluation protocols, the report; resuming
 already recorded; then a rerun that skips every finished phase. Without ROS: an interrupted
 collection or evaluation continues without duplicates."""
 
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,9 +23,10 @@ from qtopt_learner.app import main_job
 from qtopt_learner.app.ablations import AblationConfig
 from qtopt_learner.app.budgets import BUDGETS
 from qtopt_learner.app.main_job import MainJob, MainJobConfig, collection_seeds
-from qtopt_learner.app.report import difference_interval
-from qtopt_learner.app.run_record import TrainRecord
+from qtopt_learner.app.report import difference_interval, probe_sentences
+from qtopt_learner.app.run_record import EvaluationRecord, TrainRecord
 from qtopt_learner.app.training_graph import ConcurrentStats
+from qtopt_learner.probes import OutcomeAUC, StopValueProbe
 from qtopt_policy.cem import CEMConfig
 from qtopt_policy.episode_record import EpisodeRecord, StepRecord, Termination
 from qtopt_policy.policies import local_policy
@@ -91,6 +93,7 @@ def test_main_job_runs_every_phase_and_writes_the_report(ros_domain, tmp_path, c
     assert len(set(ids)) == len(ids) and set(earlier) <= set(ids)
     assert {e.policy_name for e in recorded} <= {"scripted_noisy", "noisy"}
     assert sum(state["train"]["chosen"].values()) == plan.episodes - len(earlier)
+    assert state["train"]["resumed_with"] == len(earlier)  # its seconds are partial
     assert [c["policy"] for c in state["train"]["collection"]][:5] == ["scripted_noisy"] * 5
     # the learner trained on them and exported the model the evaluation used
     learned = load_model(state["train"]["model"])
@@ -109,7 +112,9 @@ def test_main_job_runs_every_phase_and_writes_the_report(ros_domain, tmp_path, c
     for name in policies:
         assert f"| {name} | " in text
     assert "scripted baseline**: margin" in text and "simulator's truth" in text
-    assert "of Q(s, stop) on" in text and state["evaluation"]["stop_probe"]["states"] > 0
+    assert f"Training resumed with {len(earlier)} episodes recorded" in text
+    # the default close rule ends scripted episodes at the close: no lifted state to probe
+    assert state["evaluation"]["stop_probe"]["states"] == 0 and "Q(s, stop)" not in text
     close = state["evaluation"]["close_probe"]
     assert close["episodes"] == plan.eval_attempts and f"close AUC {close['close']:.2f}" in text
     for png in ("learning_curves.png", "filmstrips.png"):
@@ -123,6 +128,21 @@ def test_main_job_runs_every_phase_and_writes_the_report(ros_domain, tmp_path, c
     MainJob(config, progress=False).run_all()  # everything done: phases are skipped
     assert capsys.readouterr().out.count("(done, skipped)") == 2
     assert json.loads((run / "state.json").read_text()) == state
+
+
+def test_the_report_says_what_each_probe_saw():
+    stop = StopValueProbe(auc=0.8, states=12, successes=5, q_success=0.6, q_failure=0.1)
+    close = OutcomeAUC(episodes=40, close=0.71, last=0.65)
+    record = EvaluationRecord(policies={}, curve=(), stop_probe=stop, seconds=1.0,
+                              close_probe=close)
+    text = probe_sentences(record)
+    assert "AUC 0.800 of Q(s, stop) on 12 lifted states" in text
+    assert "close AUC 0.71, last-transition AUC 0.65 on 40 episodes" in text
+    none_lifted = dataclasses.replace(stop, states=0)
+    text = probe_sentences(dataclasses.replace(record, stop_probe=none_lifted))
+    assert "Q(s, stop)" not in text and "close AUC 0.71" in text
+    assert probe_sentences(dataclasses.replace(record, stop_probe=none_lifted,
+                                               close_probe=None)) == ""
 
 
 def test_ablations_reach_the_learner_and_the_cells(tmp_path):
@@ -146,7 +166,12 @@ def test_ablations_reach_the_learner_and_the_cells(tmp_path):
     assert close.learner_config().termination == "close"  # recorded in its exports
     default = MainJob(MainJobConfig(run_dir=str(tmp_path / "d")))
     assert default.learner_config().network.use_height
-    assert default.learner_config().updater.cem.learned_termination
+    assert not default.learner_config().updater.cem.learned_termination
+    assert default.cell_config().episode.close_ends_episode  # the rule that learns here
+    learned = MainJob(MainJobConfig(run_dir=str(tmp_path / "l"),
+                                    ablation=AblationConfig(termination="learned")))
+    assert learned.learner_config().updater.cem.learned_termination
+    assert not learned.cell_config().episode.scripted_termination
     assert not default.learner_config().updater.target.mc_lower_bound
     assert default.cell_config().episode.step_penalty == 0.0  # discount only
     assert default.learner_config().hub.step_penalty == 0.0

@@ -34,10 +34,10 @@ class AblationConfig:
     # discount: gamma 0.9 alone (one of Table 7's rows); penalty: also -0.05 per step, which
     # with targets clipped to [0, 1] zeroes every target a few steps before a likely failure
     reward: str = "discount"
-    # learned: the policy's terminate action (the e action); scripted: Algorithm 2; close: the
-    # close is the grasp attempt and ends the episode (like Quillen et al. 2018's auto-grasp;
-    # not the paper)
-    termination: str = "learned"
+    # close: the close is the grasp attempt and ends the episode (like Quillen et al. 2018's
+    # auto-grasp; not the paper); learned: the policy's terminate action (the paper's e
+    # action); scripted: Algorithm 2
+    termination: str = "close"
     # clipped_double_q: the minimum of two target networks; double_q: Q_bar_1 alone
     target: str = "clipped_double_q"
     # monte_carlo: raise each Bellman target to the transition's discounted return (not in

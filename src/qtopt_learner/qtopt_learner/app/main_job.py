@@ -139,7 +139,7 @@ class MainJob:
         self.record.train = TrainRecord(
             episodes=len(collection), step=step, model=str(layout.learner.model_at(step)),
             chosen=dict(stats.chosen), collection=collection,
-            seconds=round(time.monotonic() - started, 1))
+            seconds=round(time.monotonic() - started, 1), resumed_with=len(recorded))
         self.record.save(layout.record)
         return self.record.train
 

@@ -19,7 +19,12 @@ from qtopt_collector.evaluation import EvalResult, difference_interval  # noqa: 
 from qtopt_collector.filmstrip import filmstrip  # noqa: E402
 from qtopt_collector.sim_cell import SimCell, SimCellConfig  # noqa: E402
 from qtopt_learner.app.run_layout import RunLayout  # noqa: E402
-from qtopt_learner.app.run_record import PolicyRecord, RunRecord  # noqa: E402
+from qtopt_learner.app.run_record import (  # noqa: E402
+    EvaluationRecord,
+    PolicyRecord,
+    RunRecord,
+    TrainRecord,
+)
 from qtopt_policy.policies import PolicySource  # noqa: E402
 
 if TYPE_CHECKING:  # the main job imports the report
@@ -160,7 +165,7 @@ def write_report(layout: RunLayout, config: MainJobConfig, record: RunRecord) ->
         f"{config.num_cells} cells, engine `{config.engine}`, seed {config.seed}; ablation: "
         + ", ".join(f"{k} = {v}" for k, v in dataclasses.asdict(config.ablation).items())
         + ".", "",
-        f"Phases: {timings}.", "",
+        f"Phases: {timings}.{_resumed(train)}", "",
         f"Collect while training (App. C, F.1): {train.episodes} episodes on train objects "
         f"({collected}), labeled by {_label_source(config.label)}; scripted_noisy alone "
         f"until gradient step {plan.switch_step}, then {config.learned_share:.0%} pi_noisy "
@@ -171,7 +176,7 @@ def write_report(layout: RunLayout, config: MainJobConfig, record: RunRecord) ->
         "Success is the simulator's ground truth (an object held above the success height); "
         "'labeled' counts the image-subtraction label of the drop test (App. D.3), what a "
         "real cell would report.", "",
-        _stop_probe(record) + _close_probe(record), "",
+        probe_sentences(record.evaluation), "",
         margin_summary("The learned policy", evaluation["learned"].grasps,
                        evaluation["scripted"].grasps)
         + " The `2h` budget (200 attempts per policy) decides this comparison; smaller "
@@ -199,22 +204,26 @@ def margin_summary(name: str, policy: EvalResult, scripted: EvalResult) -> str:
             f"(95 % CI {low:+.1%} to {high:+.1%}, Newcombe's method).")
 
 
-def _stop_probe(record: RunRecord) -> str:
-    """The stop probe's sentence; none when no scripted episode lifted (the close ended
-    them)."""
-    probe = record.evaluation.stop_probe
-    if not probe.states:
+def _resumed(train: TrainRecord) -> str:
+    if not train.resumed_with:
         return ""
-    return ("Does the learned Q(s, stop) tell a held object from an empty gripper? "
-            f"{probe.summary()}, from scripted episodes on test objects (0.5 is chance). ")
+    return (f" Training resumed with {train.resumed_with} episodes recorded; its seconds are "
+            "the last run's only.")
 
 
-def _close_probe(record: RunRecord) -> str:
-    probe = record.evaluation.close_probe
-    if probe is None:
-        return ""
-    return ("Does the learned Q of each close tell the grasps that will hold? "
-            f"{probe.summary()}, scripted on test objects (0.5 is chance).")
+def probe_sentences(evaluation: EvaluationRecord) -> str:
+    """What the value sees, in the report's words: the stop probe (none when no scripted
+    episode lifted, as under the close rule) and the close probe (none in older records)."""
+    sentences = []
+    if evaluation.stop_probe.states:
+        sentences.append("Does the learned Q(s, stop) tell a held object from an empty gripper? "
+                         f"{evaluation.stop_probe.summary()}, from scripted episodes on test "
+                         "objects (0.5 is chance).")
+    if evaluation.close_probe is not None:
+        sentences.append("Does the learned Q of each close tell the grasps that will hold? "
+                         f"{evaluation.close_probe.summary()}, scripted on test objects (0.5 "
+                         "is chance).")
+    return " ".join(sentences)
 
 
 def _label_source(label: str) -> str:

@@ -35,7 +35,8 @@ class TrainRecord:
     model: str  # the final export, kept under the learner's models/
     chosen: dict[str, int]  # episodes sent per collecting policy by the run that ended the phase
     collection: tuple[CollectedEpisode, ...]  # every recorded episode, in seed order
-    seconds: float
+    seconds: float  # of the run that ended the phase
+    resumed_with: int = 0  # episodes recorded before that run (0: the phase ran whole)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ def _train_from_json(data: dict) -> TrainRecord:
     return TrainRecord(
         episodes=data["episodes"], step=data["step"], model=data["model"],
         chosen=dict(data["chosen"]), seconds=data["seconds"],
+        resumed_with=data.get("resumed_with", 0),
         collection=tuple(CollectedEpisode(**c) for c in data["collection"]))
 
 
