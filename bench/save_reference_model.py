@@ -27,18 +27,25 @@ ROOT = Path(__file__).resolve().parents[1]
 NAME = "sim_reference"
 
 
+# Named even when it is the default: the default rule changed (docs/decisions.md), and the
+# command must rerun the model at its recorded commit too.
+ALWAYS_NAMED = {"ablation.termination"}
+
+
 def command_of(config: MainJobConfig) -> str:
-    """The README command that reruns ``config``: its options that differ from the defaults."""
+    """The README command that reruns ``config``: its options that differ from the defaults,
+    and those in ``ALWAYS_NAMED``."""
     options = []
     for f in dataclasses.fields(config):
         value, default = getattr(config, f.name), getattr(MainJobConfig(), f.name)
-        if f.name == "run_dir" or value == default:
+        if f.name == "run_dir":
             continue
         if dataclasses.is_dataclass(value):
             options += [f"--{f.name}.{g.name} {getattr(value, g.name)}"
                         for g in dataclasses.fields(value)
-                        if getattr(value, g.name) != getattr(default, g.name)]
-        else:
+                        if getattr(value, g.name) != getattr(default, g.name)
+                        or f"{f.name}.{g.name}" in ALWAYS_NAMED]
+        elif value != default:
             options.append(f"--{f.name} {value}")
     return " ".join(["./scripts/run_main.sh", *options])
 
@@ -75,7 +82,8 @@ def metadata(run: Path, config: MainJobConfig, record: RunRecord, sha256: str) -
         "seed": config.seed,
         "training_step": record.train.step,
         "episodes": record.train.episodes,
-        "seconds": record.timings(),
+        "seconds": record.timings(),  # of the phases' last runs
+        "resumed_with": record.train.resumed_with,  # episodes before training's last run
         "held_out": {"learned": grasps_json(learned), "scripted": grasps_json(scripted),
                      "margin": round(margin, 4),
                      "margin_newcombe_95": [round(low, 4), round(high, 4)]},

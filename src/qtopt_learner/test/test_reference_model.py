@@ -33,6 +33,7 @@ def test_the_metadata_names_this_file_and_numbers_that_agree(info):
     assert file_sha256(MODEL) == info["sha256"]
     assert info["command"].startswith("./scripts/run_main.sh")
     assert f"--budget {info['budget']}" in info["command"]
+    assert f"--ablation.termination {info['termination']}" in info["command"]
     held_out = info["held_out"]
     counts = []
     for name in ("learned", "scripted"):
