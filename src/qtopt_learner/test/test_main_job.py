@@ -124,7 +124,8 @@ def test_main_job_runs_every_phase_and_writes_the_report(ros_domain, tmp_path, c
     for entry in readme_run_tree():  # the README shows the run folder a newcomer gets
         assert any(run.glob(entry)), f"README's run folder lists {entry}, the run has none"
 
-    capsys.readouterr()
+    printed = capsys.readouterr().out
+    assert "[qtopt] learned: close AUC" in printed and "Q(s, stop)" not in printed
     MainJob(config, progress=False).run_all()  # everything done: phases are skipped
     assert capsys.readouterr().out.count("(done, skipped)") == 2
     assert json.loads((run / "state.json").read_text()) == state

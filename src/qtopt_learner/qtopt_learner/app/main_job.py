@@ -181,8 +181,9 @@ class MainJob:
         # empty grippers: does the learned Q tell the grasps that hold from the others?
         scripted = scripted_episodes(sim, episode, plan.eval_attempts)
         probe, close = stop_value_auc(model, scripted), outcome_auc(model, scripted)
-        print(f"[qtopt] learned: {probe.summary()}\n[qtopt] learned: {close.summary()}",
-              flush=True)
+        # no lifted state under the close rule: the stop probe has nothing to say
+        for summary in ([probe.summary()] if probe.states else []) + [close.summary()]:
+            print(f"[qtopt] learned: {summary}", flush=True)
         self.record.evaluation = EvaluationRecord(
             policies=results, curve=tuple(curve), stop_probe=probe, close_probe=close,
             seconds=round(time.monotonic() - started, 1))
