@@ -15,9 +15,12 @@ import torch
 
 from qtopt_collector import evaluation
 from qtopt_collector.evaluation import bin_protocol, difference_interval
+from qtopt_learner.app.ablations import AblationConfig
 from qtopt_learner.app.cli import main
+from qtopt_learner.app.eval_command import episode_rule
 from qtopt_learner.app.main_job_config import MainJobConfig
 from qtopt_policy.cem import CEMConfig
+from qtopt_policy.model_file import read_model_info
 from qtopt_policy.qnetwork import PRESETS, QNetwork
 from qtopt_policy.spec import ActionBounds
 from qtopt_policy.torchscript_model import ModelMetadata, export_model
@@ -115,3 +118,11 @@ def test_the_scripted_policy_alone(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert list(results["policies"]) == ["scripted"] and results["margin"] is None
     assert results["cell"]["camera_width"] == 72  # the main job's sim camera
+
+
+def test_a_model_runs_under_the_rule_it_records_and_an_old_one_under_the_learned_stop(model):
+    info = read_model_info(model)
+    assert episode_rule(info) == "scripted"
+    # an export from before models recorded their rule, when the learned stop was the default
+    assert episode_rule(dataclasses.replace(info, termination="")) == "learned"
+    assert episode_rule(None) == AblationConfig.termination == "close"  # a local policy
