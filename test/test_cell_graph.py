@@ -127,7 +127,8 @@ def test_the_ros_graph_and_the_in_process_loop_run_the_same_episode(ros_domain, 
     (via_ros,) = read_episodes(tmp_path / "bags")
     cell = SimCell(SimCellConfig(min_objects=2, max_objects=4))
     try:
-        local = run_episode(cell, ScriptedGraspPolicy(ActionBounds()), 21, cell_id="cell0")
+        local = run_episode(cell, ScriptedGraspPolicy(ActionBounds()), 21,
+                            CellGraphConfig().episode, cell_id="cell0")  # the graph's rule
     finally:
         cell.close()
     assert via_ros.episode_id == local.episode_id and via_ros.object_ids == local.object_ids

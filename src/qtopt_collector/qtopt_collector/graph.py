@@ -31,7 +31,7 @@ from qtopt_msgs.action import RunEpisode
 from qtopt_msgs.msg import Episode, ModelUpdate
 from qtopt_msgs.srv import ArmCommand, CaptureImage, DetectGraspSuccess, ResetCell, SelectAction
 from qtopt_policy.config_fields import bounded, check_bounds
-from qtopt_policy.names import LOCAL_POLICIES, SERVED_POLICIES
+from qtopt_policy.names import DEFAULT_TERMINATION, LOCAL_POLICIES, SERVED_POLICIES
 from qtopt_policy.ros_names import (
     ARM_COMMAND_SERVICE,
     CAMERA_CAPTURE_SERVICE,
@@ -188,8 +188,10 @@ class CellGraphConfig:
     cells: int = bounded(1, ge=1)  # simulated cells
     policy: str = "scripted"
     out_dir: str = "data"
-    # Every runner's loop, App. C's termination and step-penalty ablations among its fields.
-    episode: EpisodeConfig = field(default_factory=EpisodeConfig)
+    # Every runner's loop, App. C's termination and step-penalty ablations among its fields;
+    # by default episodes end by the main job's rule (names.DEFAULT_TERMINATION)
+    episode: EpisodeConfig = field(
+        default_factory=lambda: EpisodeConfig.ending_by(DEFAULT_TERMINATION))
     model_path: str = ""  # TorchScript model for greedy/noisy
     # seconds the cells' nodes wait for a service (episode runner, success detector)
     timeout_s: float = bounded(60.0, gt=0)

@@ -15,6 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from qtopt_policy.names import DEFAULT_TERMINATION, UNRECORDED_TERMINATION
 from qtopt_policy.spec import ACTION_DIM, LOW_DIM_STATE_DIM, CameraSpec, one_line
 
 FORMAT_VERSION = 1
@@ -62,6 +63,14 @@ class ModelFileInfo:
     camera: CameraSpec | None  # the camera it was trained with; None: not recorded
     label_source: str  # "detector" or "truth"; "": not recorded
     termination: str  # what ended the training episodes (names.TERMINATIONS); "": not recorded
+
+
+def termination_for(info: ModelFileInfo | None) -> str:
+    """The rule episodes of the model ``info`` describes end by unless a command is told
+    otherwise: the one it records; a policy without a model (None) the main job's default."""
+    if info is None:
+        return DEFAULT_TERMINATION
+    return info.termination or UNRECORDED_TERMINATION
 
 
 def read_model_info(path: Path | str) -> ModelFileInfo:

@@ -18,6 +18,10 @@ OBJECT_SPLITS = ("train", "test")
 # What ends an episode (qtopt_collector.episode.EpisodeConfig.ending_by): the learned e bit,
 # Algorithm 2, or the close itself.
 TERMINATIONS = ("learned", "scripted", "close")
+# The main job's rule (docs/decisions.md), and that of a model that records none: it predates
+# the record, when the learned stop was the default.
+DEFAULT_TERMINATION = "close"
+UNRECORDED_TERMINATION = "learned"
 # The learner's engines: threads in one process, or Ray actors (qtopt_learner.distributed).
 ENGINES = ("inprocess", "ray")
 # How a real cell drives the arm: ros2_control's joint trajectory controller, or MoveIt Servo.

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qtopt_policy.cli_arguments import add_seed_argument
-from qtopt_policy.names import LOCAL_POLICIES, OBJECT_SPLITS, SERVED_POLICIES
+from qtopt_policy.model_file import ModelFileInfo, termination_for
+from qtopt_policy.names import (
+    DEFAULT_TERMINATION,
+    LOCAL_POLICIES,
+    OBJECT_SPLITS,
+    SERVED_POLICIES,
+    TERMINATIONS,
+    UNRECORDED_TERMINATION,
+)
 from qtopt_policy.usage import (
     UsageError,
     check_folder,
@@ -22,8 +30,8 @@ from qtopt_policy.usage import (
 )
 
 if TYPE_CHECKING:
+    from qtopt_collector.graph import CellGraphConfig
     from qtopt_collector.sim_cell import SimCellConfig
-    from qtopt_policy.model_file import ModelFileInfo
 
 CELL_GRAPH = "qtopt_collector.graph:CellGraphConfig"
 
@@ -45,9 +53,12 @@ def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--objects", default="train", choices=OBJECT_SPLITS,
                         help="object split the bins are filled from")
     add_seed_argument(parser, "qtopt_collector.episode_driver:EpisodeDriverConfig")
-    parser.add_argument("--scripted-termination", action="store_true",
-                        help="end episodes by Algorithm 2's rule instead of the policy's "
-                        "terminate action")
+    parser.add_argument("--termination", default="", choices=TERMINATIONS,
+                        help="what ends an episode: learned, the policy's terminate action; "
+                        "scripted, Algorithm 2; close, the close is the grasp attempt. "
+                        "Default: the rule --model was trained under, as it records "
+                        f"({UNRECORDED_TERMINATION} when it records none); {DEFAULT_TERMINATION}, "
+                        "the main job's, without a model")
 
 
 def add_cells_argument(parser: argparse.ArgumentParser) -> None:
@@ -81,22 +92,29 @@ def check_cell_arguments(args: argparse.Namespace) -> ModelFileInfo | None:
     return info
 
 
-def run_cell_command(args: argparse.Namespace) -> int:
-    info = check_cell_arguments(args)
+def cell_graph_config(args: argparse.Namespace, info: ModelFileInfo | None) -> CellGraphConfig:
+    """The cells ``qtopt cell`` starts: the camera and episode rule of the model ``--model``
+    (its ``info``) unless told otherwise."""
     from qtopt_collector.episode import EpisodeConfig
-    from qtopt_collector.episode_driver import first_episode_seed
-    from qtopt_collector.graph import CellGraphConfig, cell_namespace, sim_cell_graph
-    from qtopt_collector.ros.runner import run_graph
+    from qtopt_collector.graph import CellGraphConfig
     from qtopt_collector.sim_cell import SimCellConfig
 
-    out = Path(args.out).resolve()
-    model = str(Path(args.model).resolve()) if args.model else ""
-    config = CellGraphConfig(
-        cells=args.cells, policy=args.policy, out_dir=str(out),
-        episode=EpisodeConfig(scripted_termination=args.scripted_termination),
-        model_path=model,
+    return CellGraphConfig(
+        cells=args.cells, policy=args.policy, out_dir=str(Path(args.out).resolve()),
+        episode=EpisodeConfig.ending_by(args.termination or termination_for(info)),
+        model_path=str(Path(args.model).resolve()) if args.model else "",
         sim=sim_for_model(SimCellConfig(object_split=args.objects), info),
     )
+
+
+def run_cell_command(args: argparse.Namespace) -> int:
+    info = check_cell_arguments(args)
+    from qtopt_collector.episode_driver import first_episode_seed
+    from qtopt_collector.graph import cell_namespace, sim_cell_graph
+    from qtopt_collector.ros.runner import run_graph
+
+    config = cell_graph_config(args, info)
+    out = Path(config.out_dir)
     start = time.monotonic()
     stats = run_graph(sim_cell_graph(config), [cell_namespace(i) for i in range(config.cells)],
                       args.episodes, out / "logs", seed=first_episode_seed(args.seed))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from qtopt_policy.names import TERMINATIONS
+from qtopt_policy.names import DEFAULT_TERMINATION, TERMINATIONS
 
 if TYPE_CHECKING:  # the command line reads CHOICES without loading the episode loop (torch)
     from qtopt_collector.episode import EpisodeConfig
@@ -37,7 +37,7 @@ class AblationConfig:
     # close: the close is the grasp attempt and ends the episode (like Quillen et al. 2018's
     # auto-grasp; not the paper); learned: the policy's terminate action (the paper's e
     # action); scripted: Algorithm 2
-    termination: str = "close"
+    termination: str = DEFAULT_TERMINATION
     # clipped_double_q: the minimum of two target networks; double_q: Q_bar_1 alone
     target: str = "clipped_double_q"
     # monte_carlo: raise each Bellman target to the transition's discounted return (not in

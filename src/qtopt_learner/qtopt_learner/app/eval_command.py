@@ -17,13 +17,18 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from qtopt_collector.ros.cli import sim_for_model
 from qtopt_learner.app.ablations import CHOICES, AblationConfig
 from qtopt_learner.app.budgets import BUDGETS
 from qtopt_policy.config_fields import Bounds, field_description
-from qtopt_policy.names import LOCAL_POLICIES, SEEDS_PER_RUN
+from qtopt_policy.model_file import termination_for
+from qtopt_policy.names import (
+    DEFAULT_TERMINATION,
+    LOCAL_POLICIES,
+    SEEDS_PER_RUN,
+    UNRECORDED_TERMINATION,
+)
 from qtopt_policy.usage import (
     ValueType,
     check_folder,
@@ -32,16 +37,10 @@ from qtopt_policy.usage import (
     positive_int,
 )
 
-if TYPE_CHECKING:  # the command line answers --help without loading torch
-    from qtopt_policy.model_file import ModelFileInfo
-
 MAIN_JOB = "qtopt_learner.app.main_job_config:MainJobConfig"
 SCRIPTED = "scripted"  # the baseline every model is compared with
 # The long CPU budget's attempts: 200 grasps decide a comparison with the scripted policy.
 DEFAULTS = BUDGETS["2h"]
-# The rule of a model that records none: it predates the field, when the learned stop was the
-# main job's default.
-UNRECORDED_TERMINATION = "learned"
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,18 +69,10 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                         help=field_description(AblationConfig, termination) + "; default: "
                         "the rule the model was trained under, as its metadata records "
                         f"({UNRECORDED_TERMINATION} when it records none; "
-                        f"{AblationConfig.termination} for a local policy)")
+                        f"{DEFAULT_TERMINATION} for a local policy)")
     parser.add_argument("--out", default="", metavar="DIR",
                         help="folder for attempts.jsonl, results.json and table.md; an "
                         "existing one continues: attempts logged there are not run again")
-
-
-def episode_rule(info: ModelFileInfo | None) -> str:
-    """The termination a model is evaluated under without ``--termination``: the one it
-    records; a local policy (``info`` None) the main job's default."""
-    if info is None:
-        return AblationConfig.termination
-    return info.termination or UNRECORDED_TERMINATION
 
 
 def run_eval_command(args: argparse.Namespace) -> int:
@@ -104,7 +95,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
     # the main job's evaluation cell, showing the model the view it learned from
     sim = sim_for_model(MainJobConfig(run_dir="", preset=info.preset if info else "sim")
                         .sim("test"), info)
-    termination = args.termination or episode_rule(info)
+    termination = args.termination or termination_for(info)
     episode = AblationConfig(termination=termination).episode
     sources = {args.model: PolicySource(local=args.model) if local
                else PolicySource(model_path=str(Path(args.model).resolve()))}
