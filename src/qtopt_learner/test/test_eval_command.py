@@ -15,12 +15,9 @@ import torch
 
 from qtopt_collector import evaluation
 from qtopt_collector.evaluation import bin_protocol, difference_interval
-from qtopt_collector.ros.cli import cell_graph_config, check_cell_arguments
-from qtopt_learner.app.ablations import AblationConfig
-from qtopt_learner.app.cli import build_parser, main
+from qtopt_learner.app.cli import main
 from qtopt_learner.app.main_job_config import MainJobConfig
 from qtopt_policy.cem import CEMConfig
-from qtopt_policy.model_file import read_model_info, termination_for
 from qtopt_policy.qnetwork import PRESETS, QNetwork
 from qtopt_policy.spec import ActionBounds
 from qtopt_policy.torchscript_model import ModelMetadata, export_model
@@ -118,24 +115,3 @@ def test_the_scripted_policy_alone(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert list(results["policies"]) == ["scripted"] and results["margin"] is None
     assert results["cell"]["camera_width"] == 72  # the main job's sim camera
-
-
-def test_a_model_runs_under_the_rule_it_records_and_an_old_one_under_the_learned_stop(model):
-    info = read_model_info(model)
-    assert termination_for(info) == "scripted"
-    # an export from before models recorded their rule, when the learned stop was the default
-    assert termination_for(dataclasses.replace(info, termination="")) == "learned"
-    assert termination_for(None) == AblationConfig.termination == "close"  # a local policy
-
-
-def test_qtopt_cell_ends_episodes_by_the_models_rule_unless_told(model, tmp_path):
-    def episode(*options: str):
-        args = build_parser().parse_args(["cell", "--out", str(tmp_path), *options])
-        return cell_graph_config(args, check_cell_arguments(args)).episode
-
-    served = ("--policy", "greedy", "--model", str(model))
-    assert episode(*served).scripted_termination  # Algorithm 2, as the model records
-    assert not episode(*served).close_ends_episode
-    learned = episode(*served, "--termination", "learned")
-    assert not learned.scripted_termination and not learned.close_ends_episode
-    assert episode("--policy", "scripted").close_ends_episode  # the main job's default

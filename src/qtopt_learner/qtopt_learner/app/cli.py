@@ -14,7 +14,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from qtopt_collector.ros.cli import (
     add_cell_arguments,
@@ -38,6 +38,7 @@ from qtopt_policy.cli_arguments import (
     add_seed_argument,
 )
 from qtopt_policy.config_files import parse_config
+from qtopt_policy.model_file import ModelFileInfo, termination_for
 from qtopt_policy.names import SERVED_POLICIES
 from qtopt_policy.usage import (
     HelpFormatter,
@@ -46,6 +47,10 @@ from qtopt_policy.usage import (
     check_model,
     positive_int,
 )
+
+if TYPE_CHECKING:  # loaded once a command's arguments are known to be good
+    from qtopt_collector.graph import CellGraphConfig
+    from qtopt_learner.learner_config import LearnerConfig
 
 PROG = "qtopt"
 
@@ -97,6 +102,34 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def sim_graph_configs(args: argparse.Namespace, info: ModelFileInfo
+                      ) -> tuple[CellGraphConfig, LearnerConfig]:
+    """The cells and the learner of ``qtopt sim``: fine-tuning ``--model`` in its own MDP, the
+    camera it was trained with and the rule its episodes ended by."""
+    from qtopt_collector.episode import EpisodeConfig
+    from qtopt_collector.graph import CellGraphConfig
+    from qtopt_collector.sim_cell import SimCellConfig
+    from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig
+    from qtopt_learner.distributed.fine_tuning import FineTuningConfig
+    from qtopt_learner.learner_config import learner_preset
+    from qtopt_policy.cem import CEMConfig
+
+    run = Path(args.run_dir).resolve()
+    sim = sim_for_model(SimCellConfig(), info)
+    rule = termination_for(info)
+    learner = learner_preset(args.preset, run_dir=str(run), steps=args.steps, seed=args.seed,
+                             offline_paths=resolved(args.offline),
+                             fine_tuning=FineTuningConfig(enabled=True), camera=sim.camera(),
+                             label_source=sim.label, termination=rule,
+                             updater=BellmanUpdaterConfig(
+                                 cem=CEMConfig(learned_termination=rule == "learned")))
+    cells = CellGraphConfig(cells=args.cells, policy=args.policy,
+                            model_path=str(Path(args.model).resolve()),
+                            out_dir=str(run / "online_cells"), sim=sim,
+                            episode=EpisodeConfig.ending_by(rule))
+    return cells, learner
+
+
 def _sim(args: argparse.Namespace) -> int:
     """qtopt_learner's sim.launch.py graph through the project's runner (no ``ros2 launch``
     here)."""
@@ -104,25 +137,13 @@ def _sim(args: argparse.Namespace) -> int:
     check_offline(args.offline)
     check_folder("--run-dir", args.run_dir)
     from qtopt_collector.episode_driver import first_episode_seed
-    from qtopt_collector.graph import CellGraphConfig
-    from qtopt_collector.sim_cell import SimCellConfig
     from qtopt_learner.app.training_graph import run_training_graph
-    from qtopt_learner.distributed.fine_tuning import FineTuningConfig
-    from qtopt_learner.learner_config import learner_preset
 
-    run = Path(args.run_dir).resolve()
-    model = str(Path(args.model).resolve())
-    sim = sim_for_model(SimCellConfig(), info)  # the camera the model was trained with
-    learner = learner_preset(args.preset, run_dir=str(run), steps=args.steps, seed=args.seed,
-                             offline_paths=resolved(args.offline),
-                             fine_tuning=FineTuningConfig(enabled=True), camera=sim.camera(),
-                             label_source=sim.label)
-    cells = CellGraphConfig(cells=args.cells, policy=args.policy, model_path=model,
-                            out_dir=str(run / "online_cells"), sim=sim)
-    stats = run_training_graph(cells, learner, args.episodes, run / "online_cells" / "logs",
+    cells, learner = sim_graph_configs(args, info)
+    stats = run_training_graph(cells, learner, args.episodes, Path(cells.out_dir) / "logs",
                                seed=first_episode_seed(args.seed))
     print(f"[qtopt] {stats.episodes} {args.policy} episodes, success label "
-          f"{stats.success_rate:.1%}; learner run folder {run}")
+          f"{stats.success_rate:.1%}; learner run folder {learner.run_dir}")
     return 0
 
 
