@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from qtopt_collector.bag_recorder import RecorderConfig
+from qtopt_collector.episode import EpisodeConfig
 from qtopt_collector.episode_driver import EpisodeDriverConfig
 from qtopt_collector.episode_runner_node import EpisodeRunnerConfig
 from qtopt_collector.graph import (
@@ -66,7 +67,7 @@ def models(tmp_path_factory) -> dict[str, str]:
     """Models trained with the default camera and with another one."""
     root = tmp_path_factory.mktemp("models")
     return {"default": _export_model(root / "default.pt", SimCellConfig().camera()),
-            "other": _export_model(root / "other.pt", OTHER_CAMERA)}
+            "other": _export_model(root / "other.pt", OTHER_CAMERA, termination="scripted")}
 
 
 @pytest.fixture
@@ -121,19 +122,22 @@ CELL_CASES = {
 def test_cell_launch_starts_the_sim_graph(launch, models, arguments, config):
     if config.model_path == MODEL:  # a model with the default camera: the cells' own
         arguments = {**arguments, "model_path": models["default"]}
-        config = dataclasses.replace(config, model_path=models["default"])
+        # it records no rule: it predates the record, when the learned stop was the default
+        config = dataclasses.replace(config, model_path=models["default"],
+                                     episode=EpisodeConfig.ending_by("learned"))
     launched = launch(CELL_LAUNCH, **arguments)
     _assert_starts(launched, sim_cell_graph(config), respawn=arguments.get("respawn") != "false")
     drivers = [n for n in launched.nodes if n.executable == "episode_driver_node"]
     assert len(drivers) == (config.driver is not None)  # one per fleet, or the user sends goals
 
 
-def test_cell_launch_starts_a_real_cell_with_the_params_file(launch):
-    params = CONFIG / "real_cell.yaml"
+def test_cell_launch_starts_a_real_cell_with_the_params_file(launch, models):
+    params, model = CONFIG / "real_cell.yaml", models["other"]
     launched = launch(CELL_LAUNCH, sim="false", arm_backend="servo", cell_id="cell3",
-                      policy="greedy", model_path="/m.pt", episodes=5, params_file=params)
+                      policy="greedy", model_path=model, episodes=5, params_file=params)
     specs = real_cell_graph(RealCellGraphConfig(
-        cell_id="cell3", arm_backend="servo", policy="greedy", model_path="/m.pt",
+        cell_id="cell3", arm_backend="servo", policy="greedy", model_path=model,
+        episode=EpisodeConfig.ending_by("scripted"),  # the rule the model records
         driver=EpisodeDriverConfig(episodes=5)))
     _assert_starts(launched, specs, params_file=params)
     driver = launched.nodes[-1]
@@ -153,11 +157,15 @@ def test_sim_launch_starts_the_training_graph_whose_driver_does_not_end_it(launc
                       offline_paths="/a,/b", episodes=20, seed=3,
                       params_file=CONFIG / "sim.yaml")
     sim = SimCellConfig().with_camera(OTHER_CAMERA)
+    # fine-tuning in the model's MDP: Algorithm 2, as it records, so the targets score no stop
     learner = learner_preset("sim", run_dir="/r", steps=500, seed=3, offline_paths=("/a", "/b"),
                              fine_tuning=FineTuningConfig(enabled=True), camera=OTHER_CAMERA,
-                             label_source=sim.label)
+                             label_source=sim.label, termination="scripted")
+    learner = dataclasses.replace(learner, updater=dataclasses.replace(
+        learner.updater, cem=dataclasses.replace(learner.updater.cem, learned_termination=False)))
     specs = sim_training_graph(CellGraphConfig(
         cells=2, policy="noisy", model_path=model, out_dir="data/online_cells", sim=sim,
+        episode=EpisodeConfig.ending_by("scripted"),
         driver=EpisodeDriverConfig(episodes=20, seed=3)), learner)
     _assert_starts(launched, specs, params_file=CONFIG / "sim.yaml")
     driver = next(n for n in launched.nodes if n.executable == "episode_driver_node")
@@ -337,7 +345,9 @@ def test_a_later_section_for_a_name_the_graph_used_keeps_the_graphs_place(tmp_pa
     assert node_parameters("/a/b/arm", file_sections(nested)) == {}
 
 
-def _export_model(path: Path, camera) -> str:
+def _export_model(path: Path, camera, termination: str = "") -> str:
+    """A model trained with ``camera``, its episodes ended by ``termination`` ("": not
+    recorded, a model from before the record: the learned stop)."""
     import torch
 
     from qtopt_policy.cem import CEMConfig
@@ -348,5 +358,5 @@ def _export_model(path: Path, camera) -> str:
     torch.manual_seed(0)
     export_model(QNetwork(PRESETS["sim"]).eval(), path,
                  ModelMetadata("sim", PRESETS["sim"], ActionBounds(), CEMConfig(),
-                               camera=camera))
+                               camera=camera, termination=termination))
     return str(path)

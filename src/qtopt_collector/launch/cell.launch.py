@@ -32,6 +32,7 @@ from qtopt_collector.launch_description import (
     params_file,
     sim_config_with_file,
 )
+from qtopt_policy.model_file import read_model_info, termination_for
 from qtopt_policy.names import ARM_BACKENDS, LOCAL_POLICIES, OBJECT_SPLITS, SERVED_POLICIES
 
 ARGUMENTS = {
@@ -40,8 +41,9 @@ ARGUMENTS = {
     "cells": Argument("1", "number of simulated cells"),
     "policy": Argument("scripted", "the cells' policy; greedy and noisy need model_path",
                        LOCAL_POLICIES + SERVED_POLICIES),
-    "model_path": Argument("", "TorchScript Q-network for greedy/noisy; simulated cells render "
-                           "the camera it was trained with"),
+    "model_path": Argument("", "TorchScript Q-network for greedy/noisy; episodes end by the "
+                           "rule it was trained under, and simulated cells render the camera "
+                           "it was trained with"),
     "out_dir": Argument("data", "folder for the rosbag2 bags"),
     "objects": Argument("train", "simulated objects: train or test (held out)",
                         OBJECT_SPLITS),
@@ -55,6 +57,11 @@ ARGUMENTS = {
 
 
 def _specs(arg: dict[str, str]) -> list[NodeSpec]:
+    from qtopt_collector.episode import EpisodeConfig
+
+    # episodes end by the rule model_path was trained under, as it records
+    info = read_model_info(arg["model_path"]) if arg["model_path"] else None
+    episode = EpisodeConfig.ending_by(termination_for(info))
     if arg["sim"] == "true":
         from qtopt_collector.sim_cell import SimCellConfig
 
@@ -64,11 +71,12 @@ def _specs(arg: dict[str, str]) -> list[NodeSpec]:
                                    arg["model_path"], params_file(arg), cells)
         return sim_cell_graph(CellGraphConfig(
             cells=cells, policy=arg["policy"], out_dir=arg["out_dir"],
-            model_path=arg["model_path"], sim=sim, driver=driver_config(arg)))
+            model_path=arg["model_path"], sim=sim, episode=episode, driver=driver_config(arg)))
     return real_cell_graph(RealCellGraphConfig(
         cell_id=arg["cell_id"], arm_backend=arg["arm_backend"],
         image_topic=arg["image_topic"], policy=arg["policy"],
-        model_path=arg["model_path"], out_dir=arg["out_dir"], driver=driver_config(arg)))
+        model_path=arg["model_path"], out_dir=arg["out_dir"], episode=episode,
+        driver=driver_config(arg)))
 
 
 def generate_launch_description():

@@ -307,6 +307,9 @@ class RealCellGraphConfig:
     policy: str = "greedy"
     model_path: str = ""
     out_dir: str = "data"
+    # the runner's loop; by default episodes end by the main job's rule
+    episode: EpisodeConfig = field(
+        default_factory=lambda: EpisodeConfig.ending_by(DEFAULT_TERMINATION))
     # seconds the cell's nodes wait for a service (episode runner, success detector)
     timeout_s: float = bounded(60.0, gt=0)
     # The cell's episode driver (in the cell's namespace); None where something else sends
@@ -333,7 +336,7 @@ def real_cell_graph(config: RealCellGraphConfig) -> list[NodeSpec]:
                  {"image_topic": config.image_topic}, _CAMERA + driver_image),
         NodeSpec("qtopt_collector", "success_node", "qtopt_collector.success_node", ns,
                  "success_detector", {"timeout_s": config.timeout_s}, _success_interfaces("")),
-        *_episode_nodes(ns, config.policy, config.out_dir, config.timeout_s),
+        *_episode_nodes(ns, config.policy, config.out_dir, config.timeout_s, config.episode),
     ]
     return specs + _policy_node(config.policy, config.model_path) + _driver_node(
         config.driver, [ns], ns)

@@ -29,9 +29,10 @@ from qtopt_collector.launch_description import (
     params_file,
     sim_config_with_file,
 )
-from qtopt_learner.app.training_graph import sim_training_graph
+from qtopt_learner.app.training_graph import in_models_mdp, sim_training_graph
 from qtopt_learner.distributed.fine_tuning import FineTuningConfig
 from qtopt_learner.learner_config import LearnerConfig, learner_preset
+from qtopt_policy.model_file import read_model_info
 from qtopt_policy.names import PRESET_NAMES, SERVED_POLICIES
 
 ARGUMENTS = {
@@ -63,7 +64,8 @@ def _specs(arg: dict[str, str]) -> list[NodeSpec]:
     cells = CellGraphConfig(cells=cell_count, policy=arg["policy"],
                             model_path=arg["model_path"], out_dir=arg["out_dir"], sim=sim,
                             driver=driver_config(arg))
-    return sim_training_graph(cells, learner)
+    info = read_model_info(arg["model_path"]) if arg["model_path"] else None
+    return sim_training_graph(*in_models_mdp(cells, learner, info))
 
 
 def generate_launch_description():

@@ -38,7 +38,7 @@ from qtopt_policy.cli_arguments import (
     add_seed_argument,
 )
 from qtopt_policy.config_files import parse_config
-from qtopt_policy.model_file import ModelFileInfo, termination_for
+from qtopt_policy.model_file import ModelFileInfo
 from qtopt_policy.names import SERVED_POLICIES
 from qtopt_policy.usage import (
     HelpFormatter,
@@ -104,30 +104,24 @@ def _run(args: argparse.Namespace) -> int:
 
 def sim_graph_configs(args: argparse.Namespace, info: ModelFileInfo
                       ) -> tuple[CellGraphConfig, LearnerConfig]:
-    """The cells and the learner of ``qtopt sim``: fine-tuning ``--model`` in its own MDP, the
-    camera it was trained with and the rule its episodes ended by."""
-    from qtopt_collector.episode import EpisodeConfig
+    """The cells and the learner of ``qtopt sim``: fine-tuning ``--model`` in its own MDP
+    (``in_models_mdp``), with the camera it was trained with."""
     from qtopt_collector.graph import CellGraphConfig
     from qtopt_collector.sim_cell import SimCellConfig
-    from qtopt_learner.distributed.bellman_updater import BellmanUpdaterConfig
+    from qtopt_learner.app.training_graph import in_models_mdp
     from qtopt_learner.distributed.fine_tuning import FineTuningConfig
     from qtopt_learner.learner_config import learner_preset
-    from qtopt_policy.cem import CEMConfig
 
     run = Path(args.run_dir).resolve()
     sim = sim_for_model(SimCellConfig(), info)
-    rule = termination_for(info)
     learner = learner_preset(args.preset, run_dir=str(run), steps=args.steps, seed=args.seed,
                              offline_paths=resolved(args.offline),
                              fine_tuning=FineTuningConfig(enabled=True), camera=sim.camera(),
-                             label_source=sim.label, termination=rule,
-                             updater=BellmanUpdaterConfig(
-                                 cem=CEMConfig(learned_termination=rule == "learned")))
+                             label_source=sim.label)
     cells = CellGraphConfig(cells=args.cells, policy=args.policy,
                             model_path=str(Path(args.model).resolve()),
-                            out_dir=str(run / "online_cells"), sim=sim,
-                            episode=EpisodeConfig.ending_by(rule))
-    return cells, learner
+                            out_dir=str(run / "online_cells"), sim=sim)
+    return in_models_mdp(cells, learner, info)
 
 
 def _sim(args: argparse.Namespace) -> int:

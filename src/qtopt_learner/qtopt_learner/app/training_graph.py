@@ -16,6 +16,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
+from qtopt_collector.episode import EpisodeConfig
 from qtopt_collector.episode_driver import CollectionStats, first_episode_seed
 from qtopt_collector.graph import (
     CellGraphConfig,
@@ -30,6 +31,7 @@ from qtopt_learner.collection import CollectionConfig, CollectionSchedule
 from qtopt_learner.learner_config import LearnerConfig
 from qtopt_learner.learner_node import LearnerNodeConfig
 from qtopt_msgs.msg import Episode, ModelUpdate, TrainingStatus
+from qtopt_policy.model_file import ModelFileInfo, termination_for
 from qtopt_policy.ros_names import EPISODES_TOPIC, MODEL_UPDATES_TOPIC, TRAINING_STATUS_TOPIC
 from qtopt_policy.ros_params import config_to_parameters
 
@@ -56,6 +58,18 @@ def sim_training_graph(cells: CellGraphConfig, learner: LearnerConfig | LearnerN
         learner=learner)
     return [dataclasses.replace(s, required=False) for s in sim_cell_graph(cells)] + [
         learner_node_spec(dataclasses.replace(node, episode_topics=topics))]
+
+
+def in_models_mdp(cells: CellGraphConfig, learner: LearnerConfig, info: ModelFileInfo | None
+                  ) -> tuple[CellGraphConfig, LearnerConfig]:
+    """``cells`` and ``learner`` fine-tuning the model ``info`` describes in its own MDP: the
+    cells end episodes by the rule it records, the Bellman targets score the stop only under
+    the learned one, and the exports record the rule."""
+    rule = termination_for(info)
+    cem = dataclasses.replace(learner.updater.cem, learned_termination=rule == "learned")
+    return (dataclasses.replace(cells, episode=EpisodeConfig.ending_by(rule)),
+            dataclasses.replace(learner, termination=rule,
+                                updater=dataclasses.replace(learner.updater, cem=cem)))
 
 
 def wait_for_status(done: Callable[[TrainingStatus], bool], what: str,
