@@ -39,6 +39,7 @@ from qtopt_learner.probes import (
     stop_value_auc,
 )
 from qtopt_policy.episode_record import EpisodeRecord, Termination
+from qtopt_policy.model_file import read_model_info, termination_for
 from qtopt_policy.policies import greedy_policy
 from qtopt_policy.torchscript_model import load_model
 
@@ -74,9 +75,9 @@ def main() -> None:
     p.add_argument("--probe-episodes", type=int, default=60,
                    help="scripted episodes whose lifted states score Q(s, stop)")
     p.add_argument("--step-penalty", type=float, default=0.0)
-    p.add_argument("--termination", default="learned", choices=list(TERMINATIONS),
+    p.add_argument("--termination", default="", choices=list(TERMINATIONS),
                    help="the model's stop action, Algorithm 2 (closed, above 0.13 m, up), or "
-                   "the close itself")
+                   "the close itself; default: the rule the model records")
     p.add_argument("--termination-height", default="next", choices=list(TERMINATION_HEIGHTS),
                    help="Algorithm 2 reads the action's start state or the state it leads to")
     p.add_argument("--preset", default="sim", choices=sorted(CAMERAS),
@@ -88,7 +89,8 @@ def main() -> None:
         raise SystemExit(f"trace_greedy: error: model {args.model} / --episodes "
                          f"{args.episodes}: expected a model file and >= 1 episode")
     cell_config = MainJobConfig(run_dir="/tmp", preset=args.preset).sim("test")
-    episode = EpisodeConfig.ending_by(args.termination, step_penalty=args.step_penalty,
+    rule = args.termination or termination_for(read_model_info(args.model))
+    episode = EpisodeConfig.ending_by(rule, step_penalty=args.step_penalty,
                                       scripted_termination_height=args.termination_height)
     policy = greedy_policy(str(args.model))
     loaded = load_model(str(args.model))

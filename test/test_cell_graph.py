@@ -10,10 +10,12 @@ import pytest
 
 from conftest import read_bags_both_ways
 from qtopt_collector.bag_recorder import read_episodes
+from qtopt_collector.episode import EpisodeConfig
 from qtopt_collector.episode_driver import EpisodeDriverConfig, first_episode_seed
 from qtopt_collector.graph import CellGraphConfig, NodeSpec, declared_names, sim_cell_graph
 from qtopt_collector.ros.runner import GraphRunner, run_episodes
 from qtopt_collector.sim_cell import SimCellConfig
+from qtopt_policy.model_file import read_model_info, termination_for
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -21,7 +23,11 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 def start_sim_graph(tmp_path: Path, cells: int, timeout_s: float = 60.0,
                     **kwargs) -> GraphRunner:
     """Start ``cells`` simulated cells (bags under ``tmp_path / "bags"``) and what ``kwargs``
-    add to their CellGraphConfig, e.g. a served policy."""
+    add to their CellGraphConfig, e.g. a served policy, whose episodes end by the rule its
+    model records, as the commands run it."""
+    if kwargs.get("model_path") and "episode" not in kwargs:
+        kwargs["episode"] = EpisodeConfig.ending_by(
+            termination_for(read_model_info(kwargs["model_path"])))
     config = CellGraphConfig(cells=cells, out_dir=str(tmp_path / "bags"), timeout_s=timeout_s,
                              sim=SimCellConfig(min_objects=2, max_objects=4), **kwargs)
     runner = GraphRunner(sim_cell_graph(config), dict(os.environ), tmp_path / "logs")

@@ -24,6 +24,7 @@ from rclpy.timer import Timer
 from std_msgs.msg import String
 
 from conftest import read_bags_both_ways
+from qtopt_collector.episode import EpisodeConfig
 from qtopt_collector.ros.runner import GraphRunner, run_episodes
 from qtopt_msgs.msg import Episode
 from qtopt_policy.ros.qos import EPISODE_QOS
@@ -139,8 +140,11 @@ def test_kill_9_at_random_instants_loses_at_most_the_episode_in_flight(
         ros_domain, tmp_path, component):
     drill = DRILLS[component]
     rng = random.Random(drill.seed)
+    # Under Algorithm 2 the untrained policy cannot end an episode at its first step, so each
+    # instant falls among the steps of an episode, where the policy node is needed.
     served = ({"policy": drill.policy,
-               "model_path": str(export_untrained_model(tmp_path / "q.pt"))}
+               "model_path": str(export_untrained_model(tmp_path / "q.pt")),
+               "episode": EpisodeConfig.ending_by("scripted")}
               if drill.policy != "scripted" else {})
     runner = start_sim_graph(tmp_path, cells=1, timeout_s=TIMEOUT_S, **served)
     driller = Driller(runner, drill, tmp_path / "bags",

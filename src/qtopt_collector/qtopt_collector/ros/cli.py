@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qtopt_policy.cli_arguments import add_seed_argument
-from qtopt_policy.model_file import ModelFileInfo, termination_for
 from qtopt_policy.names import (
     DEFAULT_TERMINATION,
     LOCAL_POLICIES,
@@ -32,6 +31,7 @@ from qtopt_policy.usage import (
 if TYPE_CHECKING:
     from qtopt_collector.graph import CellGraphConfig
     from qtopt_collector.sim_cell import SimCellConfig
+    from qtopt_policy.model_file import ModelFileInfo
 
 CELL_GRAPH = "qtopt_collector.graph:CellGraphConfig"
 
@@ -98,6 +98,7 @@ def cell_graph_config(args: argparse.Namespace, info: ModelFileInfo | None) -> C
     from qtopt_collector.episode import EpisodeConfig
     from qtopt_collector.graph import CellGraphConfig
     from qtopt_collector.sim_cell import SimCellConfig
+    from qtopt_policy.model_file import termination_for
 
     return CellGraphConfig(
         cells=args.cells, policy=args.policy, out_dir=str(Path(args.out).resolve()),

@@ -38,7 +38,6 @@ from qtopt_policy.cli_arguments import (
     add_seed_argument,
 )
 from qtopt_policy.config_files import parse_config
-from qtopt_policy.model_file import ModelFileInfo
 from qtopt_policy.names import SERVED_POLICIES
 from qtopt_policy.usage import (
     HelpFormatter,
@@ -51,6 +50,7 @@ from qtopt_policy.usage import (
 if TYPE_CHECKING:  # loaded once a command's arguments are known to be good
     from qtopt_collector.graph import CellGraphConfig
     from qtopt_learner.learner_config import LearnerConfig
+    from qtopt_policy.model_file import ModelFileInfo
 
 PROG = "qtopt"
 

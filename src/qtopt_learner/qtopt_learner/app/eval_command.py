@@ -22,7 +22,6 @@ from qtopt_collector.ros.cli import sim_for_model
 from qtopt_learner.app.ablations import CHOICES, AblationConfig
 from qtopt_learner.app.budgets import BUDGETS
 from qtopt_policy.config_fields import Bounds, field_description
-from qtopt_policy.model_file import termination_for
 from qtopt_policy.names import (
     DEFAULT_TERMINATION,
     LOCAL_POLICIES,
@@ -90,6 +89,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
     from qtopt_learner.app.main_job_config import MainJobConfig
     from qtopt_learner.app.report import margin_summary, policy_table
     from qtopt_learner.app.run_record import PolicyRecord, policy_to_json
+    from qtopt_policy.model_file import termination_for
     from qtopt_policy.policies import PolicySource
 
     # the main job's evaluation cell, showing the model the view it learned from
