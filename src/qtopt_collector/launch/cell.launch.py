@@ -29,10 +29,11 @@ from qtopt_collector.launch_description import (
     driver_config,
     graph_launch_description,
     integer_argument,
+    model_info,
     params_file,
     sim_config_with_file,
 )
-from qtopt_policy.model_file import read_model_info, termination_for
+from qtopt_policy.model_file import termination_for
 from qtopt_policy.names import ARM_BACKENDS, LOCAL_POLICIES, OBJECT_SPLITS, SERVED_POLICIES
 
 ARGUMENTS = {
@@ -59,16 +60,16 @@ ARGUMENTS = {
 def _specs(arg: dict[str, str]) -> list[NodeSpec]:
     from qtopt_collector.episode import EpisodeConfig
 
+    info = model_info(arg)
     # episodes end by the rule model_path was trained under, as it records
-    info = read_model_info(arg["model_path"]) if arg["model_path"] else None
     episode = EpisodeConfig.ending_by(termination_for(info))
     if arg["sim"] == "true":
         from qtopt_collector.sim_cell import SimCellConfig
 
         cells = integer_argument(arg, "cells", CellGraphConfig)
         # the camera model_path was trained with, if one is given
-        sim = sim_config_with_file(SimCellConfig(object_split=arg["objects"]),
-                                   arg["model_path"], params_file(arg), cells)
+        sim = sim_config_with_file(SimCellConfig(object_split=arg["objects"]), info,
+                                   params_file(arg), cells)
         return sim_cell_graph(CellGraphConfig(
             cells=cells, policy=arg["policy"], out_dir=arg["out_dir"],
             model_path=arg["model_path"], sim=sim, episode=episode, driver=driver_config(arg)))

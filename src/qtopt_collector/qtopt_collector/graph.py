@@ -183,15 +183,19 @@ def _success_interfaces(ground_truth_service: str) -> Interfaces:
 DRIVER_EXECUTABLE = "episode_driver_node"
 
 
+def main_job_episode() -> EpisodeConfig:
+    """The graphs' default loop: episodes end by the main job's rule
+    (names.DEFAULT_TERMINATION), which a model's recorded rule replaces."""
+    return EpisodeConfig.ending_by(DEFAULT_TERMINATION)
+
+
 @dataclass(frozen=True)
 class CellGraphConfig:
     cells: int = bounded(1, ge=1)  # simulated cells
     policy: str = "scripted"
     out_dir: str = "data"
-    # Every runner's loop, App. C's termination and step-penalty ablations among its fields;
-    # by default episodes end by the main job's rule (names.DEFAULT_TERMINATION)
-    episode: EpisodeConfig = field(
-        default_factory=lambda: EpisodeConfig.ending_by(DEFAULT_TERMINATION))
+    # Every runner's loop, App. C's termination and step-penalty ablations among its fields
+    episode: EpisodeConfig = field(default_factory=main_job_episode)
     model_path: str = ""  # TorchScript model for greedy/noisy
     # seconds the cells' nodes wait for a service (episode runner, success detector)
     timeout_s: float = bounded(60.0, gt=0)
@@ -307,9 +311,7 @@ class RealCellGraphConfig:
     policy: str = "greedy"
     model_path: str = ""
     out_dir: str = "data"
-    # the runner's loop; by default episodes end by the main job's rule
-    episode: EpisodeConfig = field(
-        default_factory=lambda: EpisodeConfig.ending_by(DEFAULT_TERMINATION))
+    episode: EpisodeConfig = field(default_factory=main_job_episode)  # the runner's loop
     # seconds the cell's nodes wait for a service (episode runner, success detector)
     timeout_s: float = bounded(60.0, gt=0)
     # The cell's episode driver (in the cell's namespace); None where something else sends

@@ -25,6 +25,7 @@ import yaml
 from qtopt_collector.episode_driver import EpisodeDriverConfig
 from qtopt_collector.graph import NodeSpec, cell_namespace
 from qtopt_policy.config_fields import numeric_field, parse_value
+from qtopt_policy.model_file import ModelFileInfo, read_model_info
 from qtopt_policy.names import SEEDS_PER_RUN
 from qtopt_policy.ros_env import fastdds_profile_path
 from qtopt_policy.ros_params import config_to_parameters, declare_config
@@ -178,26 +179,31 @@ def config_with_file(config: T, path: Path | None, node: str, key: str = "/**") 
     return declare_config(_Values(values), type(config))
 
 
-def sim_config_with_file(config: SimCellConfig, model_path: str, path: Path | None,
+def model_info(arg: Mapping[str, str]) -> ModelFileInfo | None:
+    """The checked model file the ``model_path`` argument names; None for none. Read once:
+    the cells' camera and the rule their episodes end by both come from it."""
+    return read_model_info(arg["model_path"]) if arg["model_path"] else None
+
+
+def sim_config_with_file(config: SimCellConfig, model: ModelFileInfo | None, path: Path | None,
                          cells: int) -> SimCellConfig:
-    """The simulated cells' config: ``config`` rendering the camera the model at ``model_path``
-    was trained with (:meth:`SimCellConfig.for_model`; ``""``: no model), then what the
-    parameter file gives their ``sim`` nodes (sim_cell_node, a Node action without a name).
-    The graph derives the camera every bag records and the success node's label from it, and
-    runs one config in every cell, so the file must give all cells the same; and it must leave
-    a model's camera alone (the model sees only that view), so a file that changes it is
-    refused."""
-    trained = config.for_model(model_path)
+    """The simulated cells' config: ``config`` rendering the camera ``model`` was trained with
+    (:meth:`SimCellConfig.for_model`; None: no model), then what the parameter file gives
+    their ``sim`` nodes (sim_cell_node, a Node action without a name). The graph derives the
+    camera every bag records and the success node's label from it, and runs one config in
+    every cell, so the file must give all cells the same; and it must leave a model's camera
+    alone (the model sees only that view), so a file that changes it is refused."""
+    trained = config.for_model(model) if model else config
     configs = [config_with_file(trained, path, f"/{cell_namespace(i)}/sim")
                for i in range(max(cells, 1))]
     if any(c != configs[0] for c in configs):
         raise ValueError("params_file gives the simulated cells different sim parameters; the "
                          "graph runs one sim config in every cell")
-    if model_path and configs[0].camera() != trained.camera():
+    if model and configs[0].camera() != trained.camera():
         raise ValueError(
             f"params_file {path}: sets the simulated cells' camera to "
             f"{configs[0].camera().describe()}, but the cells render the camera model_path "
-            f"{model_path} was trained with ({trained.camera().describe()}); expected a file "
+            f"{model.path} was trained with ({trained.camera().describe()}); expected a file "
             "without camera_* parameters")
     return configs[0]
 

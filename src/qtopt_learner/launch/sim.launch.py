@@ -26,13 +26,13 @@ from qtopt_collector.launch_description import (
     driver_config,
     graph_launch_description,
     integer_argument,
+    model_info,
     params_file,
     sim_config_with_file,
 )
 from qtopt_learner.app.training_graph import in_models_mdp, sim_training_graph
 from qtopt_learner.distributed.fine_tuning import FineTuningConfig
 from qtopt_learner.learner_config import LearnerConfig, learner_preset
-from qtopt_policy.model_file import read_model_info
 from qtopt_policy.names import PRESET_NAMES, SERVED_POLICIES
 
 ARGUMENTS = {
@@ -53,8 +53,9 @@ def _specs(arg: dict[str, str]) -> list[NodeSpec]:
     from qtopt_collector.sim_cell import SimCellConfig
 
     cell_count = integer_argument(arg, "cells", CellGraphConfig)
+    info = model_info(arg)
     # the camera the model was trained with
-    sim = sim_config_with_file(SimCellConfig(), arg["model_path"], params_file(arg), cell_count)
+    sim = sim_config_with_file(SimCellConfig(), info, params_file(arg), cell_count)
     learner = learner_preset(
         arg["preset"], run_dir=arg["run_dir"], steps=integer_argument(arg, "steps", LearnerConfig),
         seed=integer_argument(arg, "seed", LearnerConfig),
@@ -64,7 +65,6 @@ def _specs(arg: dict[str, str]) -> list[NodeSpec]:
     cells = CellGraphConfig(cells=cell_count, policy=arg["policy"],
                             model_path=arg["model_path"], out_dir=arg["out_dir"], sim=sim,
                             driver=driver_config(arg))
-    info = read_model_info(arg["model_path"]) if arg["model_path"] else None
     return sim_training_graph(*in_models_mdp(cells, learner, info))
 
 
